@@ -1,0 +1,1108 @@
+/* json_identity.c — the identity domain over the legacy JSON documents.
+ *
+ * identity/users.json is {"users": [...]} and identity/sessions.json is
+ * {"sessions": [...]}, read and written through a transport (json_doc.c does
+ * the loading, locking and conditional put). Reads take no lock: documents
+ * are replaced whole, atomically. Every write is one read-modify-write under
+ * the transport lock "identity", so concurrent processes neither lose
+ * updates nor hand out the same user id. Records are edited in place, never
+ * rebuilt, so fields this library does not know survive.
+ *
+ * The answers must equal the Postgres backend's (the conformance suite runs
+ * both): emails are matched by their normalised form (legacy rows may not be
+ * normalised) and returned normalised, update_user goes through the shared
+ * co_user_apply_patch, ids are assigned max+1, and every record handed back
+ * is decoded from what was stored. A record that cannot be decoded is
+ * CUTOVER_ECORRUPT naming the document, its position and its key. Token and
+ * password hashes never appear in messages.
+ */
+#include "json_doc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define USERS_KEY "identity/users.json"
+#define USERS_COLL "users"
+#define SESSIONS_KEY "identity/sessions.json"
+#define SESSIONS_COLL "sessions"
+#define LOCK_NAME "identity"
+
+typedef struct json_identity {
+	cutover_identity base; /* first: the handle is a cutover_identity */
+	co_transport *t;
+} json_identity;
+
+static co_transport *T(cutover_identity *s)
+{
+	return ((json_identity *)s)->t;
+}
+
+/* --- users: reading -------------------------------------------------------- */
+
+/* What uniqueness checks need from a user record, validated and borrowed. */
+typedef struct user_keys {
+	int64_t id;
+	const char *email;   /* as stored, maybe not normalised */
+	const cJSON *oauth;  /* an array of {provider, subject}, or NULL */
+} user_keys;
+
+static int not_object(cutover_error *err)
+{
+	return co_err(err, CUTOVER_ECORRUPT, "the record is not a JSON object");
+}
+
+static int read_oauth(const cJSON *rec, const cJSON **out, cutover_error *err)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(rec, "oauth");
+	const cJSON *link;
+	int i = 0;
+	*out = NULL;
+	if (!arr || cJSON_IsNull(arr))
+		return CUTOVER_OK;
+	if (!cJSON_IsArray(arr))
+		return co_err(err, CUTOVER_ECORRUPT, "field \"oauth\" must be a list of {\"provider\", \"subject\"}");
+	cJSON_ArrayForEach(link, arr) {
+		const char *p, *s;
+		int rc;
+		i++;
+		if (!cJSON_IsObject(link))
+			return co_err(err, CUTOVER_ECORRUPT, "oauth link %d is not an object", i);
+		if ((rc = co_json_get_str_ref(link, "provider", true, &p, err)) != CUTOVER_OK ||
+		    (rc = co_json_get_str_ref(link, "subject", true, &s, err)) != CUTOVER_OK) {
+			char why[sizeof err->message];
+			snprintf(why, sizeof why, "%s", err ? err->message : "");
+			return co_err(err, rc, "oauth link %d: %s", i, why);
+		}
+	}
+	*out = arr;
+	return CUTOVER_OK;
+}
+
+static int read_user_keys(const co_doc *d, size_t pos, const cJSON *rec, user_keys *k, cutover_error *err)
+{
+	char what[64] = "";
+	int rc;
+	memset(k, 0, sizeof *k);
+	if (!cJSON_IsObject(rec)) {
+		not_object(err);
+		return co_doc_record_error(err, d, pos, NULL);
+	}
+	rc = co_json_get_int(rec, "id", true, &k->id, NULL, err);
+	if (rc == CUTOVER_OK && k->id <= 0)
+		rc = co_err(err, CUTOVER_ECORRUPT, "field \"id\" must be a positive integer, found %lld", (long long)k->id);
+	if (rc != CUTOVER_OK)
+		return co_doc_record_error(err, d, pos, NULL);
+	snprintf(what, sizeof what, "id %lld", (long long)k->id);
+	if ((rc = co_json_get_str_ref(rec, "email", true, &k->email, err)) != CUTOVER_OK ||
+	    (rc = read_oauth(rec, &k->oauth, err)) != CUTOVER_OK)
+		return co_doc_record_error(err, d, pos, what);
+	return CUTOVER_OK;
+}
+
+static bool oauth_contains(const cJSON *oauth, const char *provider, const char *subject)
+{
+	const cJSON *link;
+	if (!oauth)
+		return false;
+	cJSON_ArrayForEach(link, oauth) {
+		const cJSON *p = cJSON_GetObjectItemCaseSensitive(link, "provider");
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(link, "subject");
+		if (cJSON_IsString(p) && cJSON_IsString(s) && strcmp(p->valuestring, provider) == 0 &&
+		    strcmp(s->valuestring, subject) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Does the stored email, normalised, equal norm (already normalised)? */
+static int email_is(const char *stored, const char *norm, bool *match, cutover_error *err)
+{
+	char *n = co_email_normalize(stored);
+	*match = false;
+	if (!n)
+		return co_err_oom(err);
+	*match = strcmp(n, norm) == 0;
+	free(n);
+	return CUTOVER_OK;
+}
+
+static int decode_user(const co_doc *d, size_t pos, const cJSON *rec, cutover_user **out, cutover_error *err)
+{
+	user_keys k;
+	char what[64];
+	int rc = read_user_keys(d, pos, rec, &k, err);
+	*out = NULL;
+	if (rc != CUTOVER_OK)
+		return rc;
+	snprintf(what, sizeof what, "id %lld", (long long)k.id);
+
+	cutover_user *u = calloc(1, sizeof *u);
+	if (!u)
+		return co_err_oom(err);
+	u->id = k.id;
+	if (!(u->email = co_email_normalize(k.email))) {
+		cutover_user_free(u);
+		return co_err_oom(err);
+	}
+	if ((rc = co_json_get_str(rec, "username", false, &u->username, err)) != CUTOVER_OK ||
+	    (rc = co_json_get_str(rec, "display_name", false, &u->display_name, err)) != CUTOVER_OK ||
+	    (rc = co_json_get_str(rec, "password_hash", false, &u->password_hash, err)) != CUTOVER_OK ||
+	    (rc = co_json_get_str(rec, "role", true, &u->role, err)) != CUTOVER_OK ||
+	    (rc = co_json_get_ts(rec, "email_verified_at", false, &u->email_verified_at, err)) != CUTOVER_OK ||
+	    (rc = co_json_get_bool(rec, "disabled", false, &u->disabled, err)) != CUTOVER_OK ||
+	    (rc = co_json_get_ts(rec, "created_at", false, &u->created_at, err)) != CUTOVER_OK ||
+	    (rc = co_json_get_ts(rec, "updated_at", false, &u->updated_at, err)) != CUTOVER_OK)
+		goto fail;
+
+	int n = k.oauth ? cJSON_GetArraySize(k.oauth) : 0;
+	if (n > 0) {
+		const cJSON *link;
+		if (!(u->oauth = calloc((size_t)n, sizeof *u->oauth))) {
+			rc = co_err_oom(err);
+			goto fail;
+		}
+		cJSON_ArrayForEach(link, k.oauth) {
+			cutover_oauth_link *l = &u->oauth[u->n_oauth++];
+			l->provider = co_strdup(cJSON_GetObjectItemCaseSensitive(link, "provider")->valuestring);
+			l->subject = co_strdup(cJSON_GetObjectItemCaseSensitive(link, "subject")->valuestring);
+			if (!l->provider || !l->subject) {
+				rc = co_err_oom(err);
+				goto fail;
+			}
+		}
+	}
+	*out = u;
+	return CUTOVER_OK;
+fail:
+	cutover_user_free(u);
+	if (rc == CUTOVER_ECORRUPT)
+		return co_doc_record_error(err, d, pos, what);
+	return rc;
+}
+
+/* The first record with this id; *rec NULL when none. */
+static int find_user_id(const co_doc *d, int64_t id, cJSON **rec, size_t *pos, cutover_error *err)
+{
+	cJSON *it;
+	size_t i = 0;
+	*rec = NULL;
+	cJSON_ArrayForEach(it, d->items) {
+		user_keys k;
+		int rc = read_user_keys(d, i, it, &k, err);
+		if (rc != CUTOVER_OK)
+			return rc;
+		if (k.id == id) {
+			*rec = it;
+			*pos = i;
+			return CUTOVER_OK;
+		}
+		i++;
+	}
+	return CUTOVER_OK;
+}
+
+static int load_users(co_transport *t, co_doc *d, cutover_error *err)
+{
+	return co_doc_load(t, USERS_KEY, USERS_COLL, d, err);
+}
+
+/* --- users: writing -------------------------------------------------------- */
+
+/* Replace rec's oauth list with u's links, in u's order, reusing an existing
+ * link object when provider and subject match so its extra fields survive. */
+static int write_oauth(cJSON *rec, const cutover_user *u, cutover_error *err)
+{
+	cJSON *old = cJSON_GetObjectItemCaseSensitive(rec, "oauth");
+	cJSON *arr = cJSON_CreateArray();
+	if (!arr)
+		return co_err_oom(err);
+	for (size_t i = 0; i < u->n_oauth; i++) {
+		const cutover_oauth_link *l = &u->oauth[i];
+		cJSON *link = NULL, *it;
+		if (cJSON_IsArray(old)) {
+			cJSON_ArrayForEach(it, old) {
+				const cJSON *p = cJSON_GetObjectItemCaseSensitive(it, "provider");
+				const cJSON *s = cJSON_GetObjectItemCaseSensitive(it, "subject");
+				if (cJSON_IsObject(it) && cJSON_IsString(p) && cJSON_IsString(s) &&
+				    co_streq(p->valuestring, l->provider) && co_streq(s->valuestring, l->subject)) {
+					link = cJSON_DetachItemViaPointer(old, it);
+					break;
+				}
+			}
+		}
+		if (!link) {
+			link = cJSON_CreateObject();
+			if (!link || co_json_set_str(link, "provider", l->provider, err) != CUTOVER_OK ||
+			    co_json_set_str(link, "subject", l->subject, err) != CUTOVER_OK) {
+				cJSON_Delete(link);
+				cJSON_Delete(arr);
+				return co_err_oom(err);
+			}
+		}
+		if (!cJSON_AddItemToArray(arr, link)) {
+			cJSON_Delete(link);
+			cJSON_Delete(arr);
+			return co_err_oom(err);
+		}
+	}
+	return co_json_set(rec, "oauth", arr, err);
+}
+
+/* Write every known field of u into rec (in place; unknown fields stay). */
+static int write_user(cJSON *rec, const cutover_user *u, cutover_error *err)
+{
+	int rc;
+	if ((rc = co_json_set_int(rec, "id", u->id, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_str(rec, "email", u->email, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_str(rec, "username", u->username, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_str(rec, "display_name", u->display_name, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_str_or_omit(rec, "password_hash", u->password_hash, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_str(rec, "role", u->role, err)) != CUTOVER_OK ||
+	    (rc = write_oauth(rec, u, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_ts(rec, "email_verified_at", u->email_verified_at, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_bool(rec, "disabled", u->disabled, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_ts(rec, "created_at", u->created_at, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_ts(rec, "updated_at", u->updated_at, err)) != CUTOVER_OK)
+		return rc;
+	return CUTOVER_OK;
+}
+
+/* Refuse u when another record (not `self`) holds its email or one of its
+ * oauth links, or u repeats a link. *max_id gets the largest id seen. */
+static int check_user_unique(const co_doc *d, const cutover_user *u, const cJSON *self, const char *norm_email,
+                             int64_t *max_id, cutover_error *err)
+{
+	cJSON *it;
+	size_t i = 0;
+	*max_id = 0;
+	for (size_t a = 0; a < u->n_oauth; a++)
+		if (!u->oauth[a].provider || !u->oauth[a].subject)
+			return co_err(err, CUTOVER_EINVALID, "oauth link %zu needs a provider and a subject", a);
+	for (size_t a = 0; a < u->n_oauth; a++)
+		for (size_t b = a + 1; b < u->n_oauth; b++)
+			if (co_streq(u->oauth[a].provider, u->oauth[b].provider) &&
+			    co_streq(u->oauth[a].subject, u->oauth[b].subject))
+				return co_err(err, CUTOVER_ECONFLICT, "the user lists the %s account %s twice",
+				              u->oauth[a].provider, u->oauth[a].subject);
+	cJSON_ArrayForEach(it, d->items) {
+		user_keys k;
+		bool same = false;
+		int rc = read_user_keys(d, i++, it, &k, err);
+		if (rc != CUTOVER_OK)
+			return rc;
+		if (k.id > *max_id)
+			*max_id = k.id;
+		if (it == self)
+			continue;
+		if ((rc = email_is(k.email, norm_email, &same, err)) != CUTOVER_OK)
+			return rc;
+		if (same) {
+			co_err(err, CUTOVER_ECONFLICT, "email %s is already used by user %lld", norm_email, (long long)k.id);
+			return CUTOVER_ECONFLICT;
+		}
+		for (size_t j = 0; j < u->n_oauth; j++) {
+			if (oauth_contains(k.oauth, u->oauth[j].provider, u->oauth[j].subject)) {
+				co_err(err, CUTOVER_ECONFLICT, "the %s account %s is already linked to user %lld",
+				       u->oauth[j].provider, u->oauth[j].subject, (long long)k.id);
+				return CUTOVER_ECONFLICT;
+			}
+		}
+	}
+	return CUTOVER_OK;
+}
+
+/* --- users: operations ----------------------------------------------------- */
+
+typedef struct create_user_ctx {
+	const cutover_user *in;
+	cutover_user *out;
+} create_user_ctx;
+
+static int create_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+{
+	create_user_ctx *c = vctx;
+	cutover_user u = *c->in;
+	int64_t max_id;
+	cJSON *it;
+	size_t pos = 0;
+	int rc;
+
+	cutover_user_free(c->out);
+	c->out = NULL;
+
+	char *email = co_email_normalize(c->in->email);
+	if (!email)
+		return co_err_oom(err);
+	u.email = email;
+
+	if (c->in->id > 0) {
+		cJSON_ArrayForEach(it, d->items) {
+			user_keys k;
+			if ((rc = read_user_keys(d, pos++, it, &k, err)) != CUTOVER_OK)
+				goto out;
+			if (k.id == c->in->id) {
+				rc = co_err(err, CUTOVER_ECONFLICT, "user id %lld is already taken", (long long)k.id);
+				goto out;
+			}
+		}
+	}
+	if ((rc = check_user_unique(d, &u, NULL, email, &max_id, err)) != CUTOVER_OK)
+		goto out;
+	u.id = c->in->id > 0 ? c->in->id : max_id + 1;
+
+	cJSON *rec = cJSON_CreateObject();
+	if (!rec) {
+		rc = co_err_oom(err);
+		goto out;
+	}
+	if ((rc = write_user(rec, &u, err)) != CUTOVER_OK) {
+		cJSON_Delete(rec);
+		goto out;
+	}
+	if (!cJSON_AddItemToArray(d->items, rec)) {
+		cJSON_Delete(rec);
+		rc = co_err_oom(err);
+		goto out;
+	}
+	rc = decode_user(d, (size_t)cJSON_GetArraySize(d->items) - 1, rec, &c->out, err);
+	*changed = rc == CUTOVER_OK;
+out:
+	free(email);
+	return rc;
+}
+
+static int j_create_user(cutover_identity *s, cutover_user **out, const cutover_user *in, cutover_error *err)
+{
+	create_user_ctx c = {in, NULL};
+	if (out)
+		*out = NULL;
+	if (!in || !in->email || !in->role)
+		return co_err(err, CUTOVER_EINVALID, "create_user needs an email and a role");
+	if (in->id < 0)
+		return co_err(err, CUTOVER_EINVALID, "user id %lld is not valid", (long long)in->id);
+	int rc = co_doc_update(T(s), LOCK_NAME, USERS_KEY, USERS_COLL, create_user_edit, &c, err);
+	if (rc != CUTOVER_OK) {
+		cutover_user_free(c.out);
+		return rc;
+	}
+	if (out)
+		*out = c.out;
+	else
+		cutover_user_free(c.out);
+	return CUTOVER_OK;
+}
+
+static int j_get_user(cutover_identity *s, cutover_user **out, int64_t id, cutover_error *err)
+{
+	co_doc d;
+	cJSON *rec;
+	size_t pos = 0;
+	*out = NULL;
+	int rc = load_users(T(s), &d, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	rc = find_user_id(&d, id, &rec, &pos, err);
+	if (rc == CUTOVER_OK && !rec)
+		rc = co_err(err, CUTOVER_ENOTFOUND, "no user with id %lld", (long long)id);
+	if (rc == CUTOVER_OK)
+		rc = decode_user(&d, pos, rec, out, err);
+	co_doc_release(&d);
+	return rc;
+}
+
+static int j_get_user_by_email(cutover_identity *s, cutover_user **out, const char *email, cutover_error *err)
+{
+	co_doc d;
+	cJSON *it;
+	size_t pos = 0;
+	*out = NULL;
+	if (!email)
+		return co_err(err, CUTOVER_EINVALID, "no email given");
+	char *norm = co_email_normalize(email);
+	if (!norm)
+		return co_err_oom(err);
+	int rc = load_users(T(s), &d, err);
+	if (rc != CUTOVER_OK) {
+		free(norm);
+		return rc;
+	}
+	rc = CUTOVER_ENOTFOUND;
+	cJSON_ArrayForEach(it, d.items) {
+		user_keys k;
+		bool same = false;
+		int r = read_user_keys(&d, pos, it, &k, err);
+		if (r == CUTOVER_OK)
+			r = email_is(k.email, norm, &same, err);
+		if (r != CUTOVER_OK) {
+			rc = r;
+			break;
+		}
+		if (same) {
+			rc = decode_user(&d, pos, it, out, err);
+			break;
+		}
+		pos++;
+	}
+	if (rc == CUTOVER_ENOTFOUND)
+		co_err(err, CUTOVER_ENOTFOUND, "no user with email %s", norm);
+	co_doc_release(&d);
+	free(norm);
+	return rc;
+}
+
+static int j_get_user_by_oauth(cutover_identity *s, cutover_user **out, const char *provider, const char *subject,
+                               cutover_error *err)
+{
+	co_doc d;
+	cJSON *it;
+	size_t pos = 0;
+	*out = NULL;
+	if (!provider || !subject)
+		return co_err(err, CUTOVER_EINVALID, "an oauth lookup needs a provider and a subject");
+	int rc = load_users(T(s), &d, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	rc = CUTOVER_ENOTFOUND;
+	cJSON_ArrayForEach(it, d.items) {
+		user_keys k;
+		int r = read_user_keys(&d, pos, it, &k, err);
+		if (r != CUTOVER_OK) {
+			rc = r;
+			break;
+		}
+		if (oauth_contains(k.oauth, provider, subject)) {
+			rc = decode_user(&d, pos, it, out, err);
+			break;
+		}
+		pos++;
+	}
+	if (rc == CUTOVER_ENOTFOUND)
+		co_err(err, CUTOVER_ENOTFOUND, "no user linked to the %s account %s", provider, subject);
+	co_doc_release(&d);
+	return rc;
+}
+
+typedef struct update_user_ctx {
+	int64_t id;
+	const cutover_user_patch *patch;
+	cutover_ts now;
+	cutover_user *out;
+} update_user_ctx;
+
+static int update_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+{
+	update_user_ctx *c = vctx;
+	cutover_user *before = NULL, *after = NULL;
+	cJSON *rec;
+	size_t pos = 0;
+	int rc;
+
+	cutover_user_free(c->out);
+	c->out = NULL;
+
+	if ((rc = find_user_id(d, c->id, &rec, &pos, err)) != CUTOVER_OK)
+		return rc;
+	if (!rec)
+		return co_err(err, CUTOVER_ENOTFOUND, "no user with id %lld", (long long)c->id);
+	if ((rc = decode_user(d, pos, rec, &before, err)) != CUTOVER_OK)
+		return rc;
+	if (!(after = co_user_dup(before))) {
+		rc = co_err_oom(err);
+		goto out;
+	}
+	if ((rc = co_user_apply_patch(after, c->patch, c->now, err)) != CUTOVER_OK)
+		goto out;
+
+	/* write back only what the patch changed, so other fields keep their bytes */
+	if (!co_streq(before->display_name, after->display_name) &&
+	    (rc = co_json_set_str(rec, "display_name", after->display_name, err)) != CUTOVER_OK)
+		goto out;
+	if (!co_streq(before->role, after->role) && (rc = co_json_set_str(rec, "role", after->role, err)) != CUTOVER_OK)
+		goto out;
+	if (!co_streq(before->password_hash, after->password_hash) &&
+	    (rc = co_json_set_str_or_omit(rec, "password_hash", after->password_hash, err)) != CUTOVER_OK)
+		goto out;
+	if (before->email_verified_at != after->email_verified_at &&
+	    (rc = co_json_set_ts(rec, "email_verified_at", after->email_verified_at, err)) != CUTOVER_OK)
+		goto out;
+	if (before->disabled != after->disabled &&
+	    (rc = co_json_set_bool(rec, "disabled", after->disabled, err)) != CUTOVER_OK)
+		goto out;
+	if ((rc = co_json_set_ts(rec, "updated_at", after->updated_at, err)) != CUTOVER_OK)
+		goto out;
+
+	rc = decode_user(d, pos, rec, &c->out, err);
+	*changed = rc == CUTOVER_OK;
+out:
+	cutover_user_free(before);
+	cutover_user_free(after);
+	return rc;
+}
+
+static int j_update_user(cutover_identity *s, cutover_user **out, int64_t id, const cutover_user_patch *patch,
+                         cutover_ts now, cutover_error *err)
+{
+	update_user_ctx c = {id, patch, now, NULL};
+	if (out)
+		*out = NULL;
+	if (!patch)
+		return co_err(err, CUTOVER_EINVALID, "update_user needs a patch");
+	int rc = co_doc_update(T(s), LOCK_NAME, USERS_KEY, USERS_COLL, update_user_edit, &c, err);
+	if (rc != CUTOVER_OK) {
+		cutover_user_free(c.out);
+		return rc;
+	}
+	if (out)
+		*out = c.out;
+	else
+		cutover_user_free(c.out);
+	return CUTOVER_OK;
+}
+
+typedef struct ranked {
+	int64_t id;
+	size_t pos;
+	cJSON *rec;
+} ranked;
+
+static int by_id_then_pos(const void *a, const void *b)
+{
+	const ranked *x = a, *y = b;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static int j_list_assignable_users(cutover_identity *s, cutover_user_list *out, const char *role, cutover_error *err)
+{
+	co_doc d;
+	cJSON *it;
+	size_t pos = 0, n = 0;
+	ranked *sel = NULL;
+	int rc;
+
+	out->items = NULL;
+	out->n = 0;
+	if ((rc = load_users(T(s), &d, err)) != CUTOVER_OK)
+		return rc;
+	size_t total = (size_t)cJSON_GetArraySize(d.items);
+	if (total > 0 && !(sel = calloc(total, sizeof *sel))) {
+		co_doc_release(&d);
+		return co_err_oom(err);
+	}
+	cJSON_ArrayForEach(it, d.items) {
+		user_keys k;
+		const char *r;
+		bool disabled;
+		char what[64];
+		if ((rc = read_user_keys(&d, pos, it, &k, err)) != CUTOVER_OK)
+			goto fail;
+		snprintf(what, sizeof what, "id %lld", (long long)k.id);
+		if ((rc = co_json_get_bool(it, "disabled", false, &disabled, err)) != CUTOVER_OK ||
+		    (rc = co_json_get_str_ref(it, "role", true, &r, err)) != CUTOVER_OK) {
+			rc = co_doc_record_error(err, &d, pos, what);
+			goto fail;
+		}
+		if (!disabled && (!role || strcmp(r, role) == 0))
+			sel[n++] = (ranked){k.id, pos, it};
+		pos++;
+	}
+	if (n > 0) {
+		qsort(sel, n, sizeof *sel, by_id_then_pos);
+		if (!(out->items = calloc(n, sizeof *out->items))) {
+			rc = co_err_oom(err);
+			goto fail;
+		}
+		for (size_t i = 0; i < n; i++) {
+			cutover_user *u;
+			if ((rc = decode_user(&d, sel[i].pos, sel[i].rec, &u, err)) != CUTOVER_OK)
+				goto fail;
+			out->items[out->n++] = *u;
+			free(u); /* the fields moved into the list */
+		}
+	}
+	free(sel);
+	co_doc_release(&d);
+	return CUTOVER_OK;
+fail:
+	for (size_t i = 0; i < out->n; i++)
+		co_user_clear(&out->items[i]);
+	free(out->items);
+	out->items = NULL;
+	out->n = 0;
+	free(sel);
+	co_doc_release(&d);
+	return rc;
+}
+
+typedef struct put_user_ctx {
+	const cutover_user *u;
+} put_user_ctx;
+
+static int put_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+{
+	put_user_ctx *c = vctx;
+	cJSON *rec;
+	size_t pos = 0;
+	int64_t max_id;
+	int rc;
+
+	char *norm = co_email_normalize(c->u->email);
+	if (!norm)
+		return co_err_oom(err);
+	if ((rc = find_user_id(d, c->u->id, &rec, &pos, err)) != CUTOVER_OK ||
+	    (rc = check_user_unique(d, c->u, rec, norm, &max_id, err)) != CUTOVER_OK)
+		goto out;
+	if (rec) {
+		rc = write_user(rec, c->u, err);
+	} else {
+		if (!(rec = cJSON_CreateObject())) {
+			rc = co_err_oom(err);
+			goto out;
+		}
+		if ((rc = write_user(rec, c->u, err)) != CUTOVER_OK) {
+			cJSON_Delete(rec);
+			goto out;
+		}
+		if (!cJSON_AddItemToArray(d->items, rec)) {
+			cJSON_Delete(rec);
+			rc = co_err_oom(err);
+			goto out;
+		}
+	}
+	*changed = rc == CUTOVER_OK;
+out:
+	free(norm);
+	return rc;
+}
+
+static int j_put_user(cutover_identity *s, const cutover_user *u, cutover_error *err)
+{
+	put_user_ctx c = {u};
+	if (!u || u->id <= 0 || !u->email || !u->role)
+		return co_err(err, CUTOVER_EINVALID, "put_user needs a user with an id > 0, an email and a role");
+	return co_doc_update(T(s), LOCK_NAME, USERS_KEY, USERS_COLL, put_user_edit, &c, err);
+}
+
+/* --- sessions -------------------------------------------------------------- */
+
+static int load_sessions(co_transport *t, co_doc *d, cutover_error *err)
+{
+	return co_doc_load(t, SESSIONS_KEY, SESSIONS_COLL, d, err);
+}
+
+/* The key of a session record (borrowed); ECORRUPT when unreadable. */
+static int session_token(const co_doc *d, size_t pos, const cJSON *rec, const char **token, cutover_error *err)
+{
+	if (!cJSON_IsObject(rec)) {
+		not_object(err);
+		return co_doc_record_error(err, d, pos, NULL);
+	}
+	if (co_json_get_str_ref(rec, "token_hash", true, token, err) != CUTOVER_OK)
+		return co_doc_record_error(err, d, pos, NULL);
+	return CUTOVER_OK;
+}
+
+static void session_what(const char *token, const cJSON *rec, char *buf, size_t len)
+{
+	char red[64];
+	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(rec, "user_id");
+	co_redact_value(token, red, sizeof red);
+	if (cJSON_IsNumber(uid))
+		snprintf(buf, len, "token %s, user_id %.0f", red, uid->valuedouble);
+	else
+		snprintf(buf, len, "token %s", red);
+}
+
+static int decode_session(const co_doc *d, size_t pos, const cJSON *rec, cutover_session **out, cutover_error *err)
+{
+	const char *token;
+	char what[128];
+	int rc = session_token(d, pos, rec, &token, err);
+	*out = NULL;
+	if (rc != CUTOVER_OK)
+		return rc;
+	session_what(token, rec, what, sizeof what);
+
+	cutover_session *ss = calloc(1, sizeof *ss);
+	if (!ss)
+		return co_err_oom(err);
+	if (!(ss->token_hash = co_strdup(token))) {
+		cutover_session_free(ss);
+		return co_err_oom(err);
+	}
+	if ((rc = co_json_get_int(rec, "user_id", true, &ss->user_id, NULL, err)) != CUTOVER_OK ||
+	    (rc = co_json_get_ts(rec, "created_at", false, &ss->created_at, err)) != CUTOVER_OK ||
+	    (rc = co_json_get_ts(rec, "expires_at", true, &ss->expires_at, err)) != CUTOVER_OK ||
+	    (rc = co_json_get_ts(rec, "last_seen_at", false, &ss->last_seen_at, err)) != CUTOVER_OK ||
+	    (rc = co_json_get_str(rec, "user_agent", false, &ss->user_agent, err)) != CUTOVER_OK ||
+	    (rc = co_json_get_str(rec, "ip", false, &ss->ip, err)) != CUTOVER_OK) {
+		cutover_session_free(ss);
+		return rc == CUTOVER_ECORRUPT ? co_doc_record_error(err, d, pos, what) : rc;
+	}
+	*out = ss;
+	return CUTOVER_OK;
+}
+
+static int find_session(const co_doc *d, const char *token, cJSON **rec, size_t *pos, cutover_error *err)
+{
+	cJSON *it;
+	size_t i = 0;
+	*rec = NULL;
+	cJSON_ArrayForEach(it, d->items) {
+		const char *tk;
+		int rc = session_token(d, i, it, &tk, err);
+		if (rc != CUTOVER_OK)
+			return rc;
+		if (strcmp(tk, token) == 0) {
+			*rec = it;
+			*pos = i;
+			return CUTOVER_OK;
+		}
+		i++;
+	}
+	return CUTOVER_OK;
+}
+
+static int no_session(cutover_error *err)
+{
+	return co_err(err, CUTOVER_ENOTFOUND, "no session with that token hash");
+}
+
+static int no_token(cutover_error *err)
+{
+	return co_err(err, CUTOVER_EINVALID, "a token hash is required");
+}
+
+static int write_session(cJSON *rec, const cutover_session *ss, cutover_error *err)
+{
+	int rc;
+	if ((rc = co_json_set_str(rec, "token_hash", ss->token_hash, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_int(rec, "user_id", ss->user_id, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_ts(rec, "created_at", ss->created_at, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_ts(rec, "expires_at", ss->expires_at, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_ts(rec, "last_seen_at", ss->last_seen_at, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_str(rec, "user_agent", ss->user_agent, err)) != CUTOVER_OK ||
+	    (rc = co_json_set_str(rec, "ip", ss->ip, err)) != CUTOVER_OK)
+		return rc;
+	return CUTOVER_OK;
+}
+
+/* Sessions reference users: refuse a session whose user is not in users.json. */
+static int require_user(co_transport *t, int64_t user_id, cutover_error *err)
+{
+	co_doc d;
+	cJSON *rec;
+	size_t pos;
+	int rc = load_users(t, &d, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	rc = find_user_id(&d, user_id, &rec, &pos, err);
+	co_doc_release(&d);
+	if (rc == CUTOVER_OK && !rec) {
+		co_err(err, CUTOVER_EINVALID, "user %lld does not exist", (long long)user_id);
+		co_err_detail(err, "a session must belong to a user in %s", USERS_KEY);
+		return CUTOVER_EINVALID;
+	}
+	return rc;
+}
+
+typedef struct session_ctx {
+	co_transport *t;
+	const cutover_session *in;  /* create, put */
+	const char *token;          /* touch, delete */
+	int64_t user_id;            /* delete_user_sessions */
+	cutover_ts now;
+	bool upsert;                /* put_session */
+	cutover_session *out;
+	size_t count;
+} session_ctx;
+
+static int store_session_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+{
+	session_ctx *c = vctx;
+	cJSON *rec;
+	size_t pos = 0;
+	int rc;
+
+	if ((rc = require_user(c->t, c->in->user_id, err)) != CUTOVER_OK ||
+	    (rc = find_session(d, c->in->token_hash, &rec, &pos, err)) != CUTOVER_OK)
+		return rc;
+	if (rec && !c->upsert)
+		return co_err(err, CUTOVER_ECONFLICT, "a session with that token hash already exists");
+	if (rec) {
+		rc = write_session(rec, c->in, err);
+	} else {
+		if (!(rec = cJSON_CreateObject()))
+			return co_err_oom(err);
+		if ((rc = write_session(rec, c->in, err)) != CUTOVER_OK) {
+			cJSON_Delete(rec);
+			return rc;
+		}
+		if (!cJSON_AddItemToArray(d->items, rec)) {
+			cJSON_Delete(rec);
+			return co_err_oom(err);
+		}
+	}
+	*changed = rc == CUTOVER_OK;
+	return rc;
+}
+
+static int check_session_in(const cutover_session *in, cutover_error *err)
+{
+	if (!in || !in->token_hash || !*in->token_hash)
+		return co_err(err, CUTOVER_EINVALID, "a session needs a token hash");
+	if (in->expires_at == CUTOVER_TS_NULL)
+		return co_err(err, CUTOVER_EINVALID, "a session needs an expiry time");
+	return CUTOVER_OK;
+}
+
+static int j_create_session(cutover_identity *s, const cutover_session *in, cutover_error *err)
+{
+	session_ctx c = {.t = T(s), .in = in};
+	int rc = check_session_in(in, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	return co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, store_session_edit, &c, err);
+}
+
+static int j_put_session(cutover_identity *s, const cutover_session *ss, cutover_error *err)
+{
+	session_ctx c = {.t = T(s), .in = ss, .upsert = true};
+	int rc = check_session_in(ss, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	return co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, store_session_edit, &c, err);
+}
+
+static int j_get_session(cutover_identity *s, cutover_session **out, const char *token_hash, cutover_error *err)
+{
+	co_doc d;
+	cJSON *rec;
+	size_t pos = 0;
+	*out = NULL;
+	if (!token_hash)
+		return no_token(err);
+	int rc = load_sessions(T(s), &d, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	rc = find_session(&d, token_hash, &rec, &pos, err);
+	if (rc == CUTOVER_OK && !rec)
+		rc = no_session(err);
+	if (rc == CUTOVER_OK)
+		rc = decode_session(&d, pos, rec, out, err);
+	co_doc_release(&d);
+	return rc;
+}
+
+static int j_lookup_session(cutover_identity *s, cutover_session **out_session, cutover_user **out_user,
+                            const char *token_hash, cutover_ts now, cutover_error *err)
+{
+	cutover_session *ss = NULL;
+	cutover_user *u = NULL;
+	if (out_session)
+		*out_session = NULL;
+	if (out_user)
+		*out_user = NULL;
+
+	int rc = j_get_session(s, &ss, token_hash, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	if (ss->expires_at <= now) {
+		cutover_session_free(ss);
+		return co_err(err, CUTOVER_ENOTFOUND, "no live session for that token: it has expired");
+	}
+	rc = j_get_user(s, &u, ss->user_id, err);
+	if (rc == CUTOVER_ENOTFOUND) {
+		rc = co_err(err, CUTOVER_ENOTFOUND, "no live session for that token: its user %lld does not exist",
+		            (long long)ss->user_id);
+	} else if (rc == CUTOVER_OK && u->disabled) {
+		rc = co_err(err, CUTOVER_ENOTFOUND, "no live session for that token: its user %lld is disabled",
+		            (long long)u->id);
+	}
+	if (rc != CUTOVER_OK || !out_session)
+		cutover_session_free(ss);
+	if (rc != CUTOVER_OK || !out_user)
+		cutover_user_free(u);
+	if (rc != CUTOVER_OK)
+		return rc;
+	if (out_session)
+		*out_session = ss;
+	if (out_user)
+		*out_user = u;
+	return CUTOVER_OK;
+}
+
+static int touch_session_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+{
+	session_ctx *c = vctx;
+	cJSON *rec;
+	size_t pos = 0;
+	int rc;
+
+	cutover_session_free(c->out);
+	c->out = NULL;
+	if ((rc = find_session(d, c->token, &rec, &pos, err)) != CUTOVER_OK)
+		return rc;
+	if (!rec)
+		return no_session(err);
+	if ((rc = co_json_set_ts(rec, "last_seen_at", c->now, err)) != CUTOVER_OK)
+		return rc;
+	/* decode even when not wanted: refuse to write back a record we cannot read */
+	if ((rc = decode_session(d, pos, rec, &c->out, err)) != CUTOVER_OK)
+		return rc;
+	*changed = true;
+	return CUTOVER_OK;
+}
+
+static int j_touch_session(cutover_identity *s, cutover_session **out, const char *token_hash, cutover_ts now,
+                           cutover_error *err)
+{
+	session_ctx c = {.t = T(s), .token = token_hash, .now = now};
+	if (out)
+		*out = NULL;
+	if (!token_hash)
+		return no_token(err);
+	int rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, touch_session_edit, &c, err);
+	if (rc == CUTOVER_OK && out)
+		*out = c.out;
+	else
+		cutover_session_free(c.out);
+	return rc;
+}
+
+/* Removes the sessions matching c: by token (c->token), by user (c->user_id
+ * > 0) or expired (neither). */
+static int delete_sessions_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+{
+	session_ctx *c = vctx;
+	cJSON *it = d->items ? d->items->child : NULL;
+	size_t pos = 0;
+
+	c->count = 0;
+	while (it) {
+		cJSON *next = it->next;
+		const char *tk;
+		bool drop = false;
+		int rc = session_token(d, pos, it, &tk, err);
+		if (rc != CUTOVER_OK)
+			return rc;
+		if (c->token) {
+			drop = strcmp(tk, c->token) == 0;
+		} else {
+			char what[128];
+			session_what(tk, it, what, sizeof what);
+			if (c->user_id > 0) {
+				int64_t uid;
+				if (co_json_get_int(it, "user_id", true, &uid, NULL, err) != CUTOVER_OK)
+					return co_doc_record_error(err, d, pos, what);
+				drop = uid == c->user_id;
+			} else {
+				cutover_ts exp;
+				if (co_json_get_ts(it, "expires_at", true, &exp, err) != CUTOVER_OK)
+					return co_doc_record_error(err, d, pos, what);
+				drop = exp <= c->now;
+			}
+		}
+		if (drop) {
+			cJSON_Delete(cJSON_DetachItemViaPointer(d->items, it));
+			c->count++;
+		}
+		it = next;
+		pos++;
+	}
+	if (c->token && c->count == 0)
+		return no_session(err);
+	*changed = c->count > 0;
+	return CUTOVER_OK;
+}
+
+static int j_delete_session(cutover_identity *s, const char *token_hash, cutover_error *err)
+{
+	session_ctx c = {.t = T(s), .token = token_hash};
+	if (!token_hash)
+		return no_token(err);
+	return co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, delete_sessions_edit, &c, err);
+}
+
+static int j_delete_user_sessions(cutover_identity *s, int64_t user_id, size_t *out_count, cutover_error *err)
+{
+	session_ctx c = {.t = T(s), .user_id = user_id};
+	if (out_count)
+		*out_count = 0;
+	if (user_id <= 0)
+		return CUTOVER_OK; /* no user has such an id, so no session does */
+	int rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, delete_sessions_edit, &c, err);
+	if (rc == CUTOVER_OK && out_count)
+		*out_count = c.count;
+	return rc;
+}
+
+static int j_delete_expired_sessions(cutover_identity *s, cutover_ts now, size_t *out_count, cutover_error *err)
+{
+	session_ctx c = {.t = T(s), .now = now};
+	if (out_count)
+		*out_count = 0;
+	int rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, delete_sessions_edit, &c, err);
+	if (rc == CUTOVER_OK && out_count)
+		*out_count = c.count;
+	return rc;
+}
+
+/* --- the handle ------------------------------------------------------------ */
+
+static void j_free(cutover_identity *s)
+{
+	json_identity *j = (json_identity *)s;
+	if (!j)
+		return;
+	if (j->t)
+		j->t->free(j->t);
+	free(j);
+}
+
+int co_json_identity_new(cutover_identity **out, co_transport *t, cutover_error *err)
+{
+	*out = NULL;
+	if (!t)
+		return co_err(err, CUTOVER_EINVALID, "no transport for the JSON identity store");
+	json_identity *j = calloc(1, sizeof *j);
+	if (!j) {
+		t->free(t);
+		return co_err_oom(err);
+	}
+	j->t = t;
+	j->base.version = CUTOVER_IDENTITY_VERSION;
+	j->base.kind = "json";
+	j->base.create_user = j_create_user;
+	j->base.get_user = j_get_user;
+	j->base.get_user_by_email = j_get_user_by_email;
+	j->base.get_user_by_oauth = j_get_user_by_oauth;
+	j->base.update_user = j_update_user;
+	j->base.list_assignable_users = j_list_assignable_users;
+	j->base.create_session = j_create_session;
+	j->base.get_session = j_get_session;
+	j->base.lookup_session = j_lookup_session;
+	j->base.touch_session = j_touch_session;
+	j->base.delete_session = j_delete_session;
+	j->base.delete_user_sessions = j_delete_user_sessions;
+	j->base.delete_expired_sessions = j_delete_expired_sessions;
+	j->base.put_user = j_put_user;
+	j->base.put_session = j_put_session;
+	j->base.stats = NULL;
+	j->base.free = j_free;
+	*out = &j->base;
+	return CUTOVER_OK;
+}
+
+CUTOVER_API int cutover_identity_json(cutover_identity **out, const char *root, const char *token, cutover_error *err)
+{
+	co_transport *t = NULL;
+	if (!out)
+		return co_err(err, CUTOVER_EINVALID, "cutover_identity_json: out is NULL");
+	*out = NULL;
+	int rc = co_transport_open(&t, root, token, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	return co_json_identity_new(out, t, err);
+}

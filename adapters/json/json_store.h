@@ -1,0 +1,53 @@
+/* json_store.h — the JSON adapter's internal interface (not installed).
+ *
+ * SQLite's VFS is the model: the document logic (json_identity.c, ...) is
+ * written once over a tiny transport — get a document with a version token,
+ * put it only if the version still matches — and a local directory and an
+ * HTTP object store are two transports.
+ */
+#ifndef CUTOVER_JSON_STORE_H
+#define CUTOVER_JSON_STORE_H
+
+#include "co.h"
+
+#define CO_VERSION_LEN 96
+
+typedef struct co_transport co_transport;
+typedef struct co_lock co_lock;
+
+#define CO_TRANSPORT_VERSION 1
+
+struct co_transport {
+	unsigned version;   /* CO_TRANSPORT_VERSION */
+	const char *kind;   /* "local", "http" */
+	/* must provide. Key is a relative path like "identity/users.json".
+	 * *data is malloc'd and NUL-terminated (len excludes the NUL); version
+	 * receives an opaque token. An absent document is CUTOVER_ENOTFOUND. */
+	int (*get)(co_transport *t, const char *key, char **data, size_t *len, char version[CO_VERSION_LEN], cutover_error *err);
+	/* must provide. if_version NULL: unconditional; "": only if absent;
+	 * otherwise only if the current version equals it, else CUTOVER_EBUSY.
+	 * new_version (may be NULL) receives the token of what was written. */
+	int (*put)(co_transport *t, const char *key, const char *data, size_t len, const char *if_version, char new_version[CO_VERSION_LEN], cutover_error *err);
+	/* must provide. Absent is CUTOVER_ENOTFOUND. */
+	int (*del)(co_transport *t, const char *key, cutover_error *err);
+	/* optional: an exclusive lock shared by every process using this root,
+	 * held across a read-modify-write. NULL when the transport cannot lock;
+	 * callers then rely on put's if_version and retry. */
+	int (*lock)(co_transport *t, const char *name, co_lock **out, cutover_error *err);
+	void (*unlock)(co_transport *t, co_lock *l);
+	/* a description safe to print (credentials redacted) */
+	const char *(*describe)(co_transport *t);
+	void (*free)(co_transport *t);
+};
+
+/* A local directory (created 0700 if missing; files written 0600 through
+ * temp file + fsync + rename; locks are flock(2) on files under
+ * <root>/.cutover/locks/). */
+int co_transport_local(co_transport **out, const char *dir, cutover_error *err);
+/* Picks the transport from the root's form: http(s):// URL or a directory. */
+int co_transport_open(co_transport **out, const char *root, const char *token, cutover_error *err);
+
+/* Identity over a transport; takes ownership of t (also on failure). */
+int co_json_identity_new(cutover_identity **out, co_transport *t, cutover_error *err);
+
+#endif

@@ -1,0 +1,462 @@
+/* transport_local.c — the JSON transport over a local directory.
+ *
+ * A key is a relative path under the root. get reads the file and hands back
+ * a version token built from fstat of the descriptor it read (inode, mtime
+ * with nanoseconds, size): a replaced file gets a new inode, so the token
+ * changes whenever the document does. put never rewrites a file in place: it
+ * writes a 0600 temp file beside the target, fsyncs it, checks if_version,
+ * renames it over the target and fsyncs the directory, so readers see the
+ * old or the new document, never half of one. The if_version check and the
+ * rename are not atomic against other processes; cooperating writers hold
+ * lock(), an flock(2) on <root>/.cutover/locks/<name>.lock, across their
+ * read-modify-write, and the version check catches writers that do not.
+ */
+#include "json_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct local_transport {
+	co_transport base;
+	char *dir; /* no trailing slash (except for "/") */
+} local_transport;
+
+struct co_lock {
+	int fd;
+};
+
+static atomic_uint tmp_counter;
+
+/* --- paths ----------------------------------------------------------------- */
+
+static int check_key(const char *key, cutover_error *err)
+{
+	if (!key || !*key)
+		return co_err(err, CUTOVER_EINVALID, "empty document key");
+	if (key[0] == '/')
+		return co_err(err, CUTOVER_EINVALID, "document key \"%s\" must be relative to the state root", key);
+	for (const char *p = key; *p;) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return co_err(err, CUTOVER_EINVALID, "document key \"%s\" has an empty, \".\" or \"..\" component", key);
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	if (key[strlen(key) - 1] == '/')
+		return co_err(err, CUTOVER_EINVALID, "document key \"%s\" names a directory", key);
+	return CUTOVER_OK;
+}
+
+static char *join(const char *dir, const char *key)
+{
+	size_t a = strlen(dir), b = strlen(key);
+	bool slash = a > 0 && dir[a - 1] != '/';
+	char *p = malloc(a + slash + b + 1);
+	if (!p)
+		return NULL;
+	memcpy(p, dir, a);
+	if (slash)
+		p[a] = '/';
+	memcpy(p + a + slash, key, b + 1);
+	return p;
+}
+
+/* The directory part of a path (malloc'd); "." when there is none. */
+static char *parent_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return co_strdup(".");
+	if (slash == path)
+		return co_strdup("/");
+	return co_strndup(path, (size_t)(slash - path));
+}
+
+static int io_error(cutover_error *err, int e, const char *what, const char *path)
+{
+	co_err(err, CUTOVER_EUNAVAILABLE, "cannot %s %s: %s", what, path, strerror(e));
+	co_err_detail(err, "%s: %s (errno %d)", path, strerror(e), e);
+	if (e == EACCES || e == EPERM)
+		co_err_hint(err, "check the ownership and permissions of %s", path);
+	else if (e == ENOSPC || e == EDQUOT)
+		co_err_hint(err, "free some space on the file system holding %s", path);
+	return CUTOVER_EUNAVAILABLE;
+}
+
+static void version_of(const struct stat *st, char out[CO_VERSION_LEN])
+{
+	snprintf(out, CO_VERSION_LEN, "%ju:%jd.%09ld:%jd", (uintmax_t)st->st_ino, (intmax_t)st->st_mtim.tv_sec,
+	         (long)st->st_mtim.tv_nsec, (intmax_t)st->st_size);
+}
+
+static int fsync_dir(const char *dir, cutover_error *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return io_error(err, errno, "open directory", dir);
+	if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS) {
+		int e = errno;
+		close(fd);
+		return io_error(err, e, "sync directory", dir);
+	}
+	close(fd);
+	return CUTOVER_OK;
+}
+
+/* --- operations ------------------------------------------------------------ */
+
+static int local_get(co_transport *t, const char *key, char **data, size_t *len, char version[CO_VERSION_LEN], cutover_error *err)
+{
+	local_transport *lt = (local_transport *)t;
+	int rc = check_key(key, err);
+	*data = NULL;
+	*len = 0;
+	if (version)
+		version[0] = '\0';
+	if (rc != CUTOVER_OK)
+		return rc;
+	char *path = join(lt->dir, key);
+	if (!path)
+		return co_err_oom(err);
+
+	int fd;
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOENT || e == ENOTDIR)
+			rc = co_err(err, CUTOVER_ENOTFOUND, "no document %s", path);
+		else
+			rc = io_error(err, e, "open", path);
+		free(path);
+		return rc;
+	}
+
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		rc = io_error(err, errno, "stat", path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot read %s: not a regular file", path);
+		goto out;
+	}
+
+	size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
+	char *buf = malloc(cap);
+	if (!buf) {
+		rc = co_err_oom(err);
+		goto out;
+	}
+	for (;;) {
+		if (n + 1 >= cap) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				rc = co_err_oom(err);
+				goto out;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, buf + n, cap - 1 - n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			free(buf);
+			rc = io_error(err, e, "read", path);
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*data = buf;
+	*len = n;
+	if (version)
+		version_of(&st, version);
+	rc = CUTOVER_OK;
+out:
+	close(fd);
+	free(path);
+	return rc;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, data, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		data += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int local_put(co_transport *t, const char *key, const char *data, size_t len, const char *if_version,
+                     char new_version[CO_VERSION_LEN], cutover_error *err)
+{
+	local_transport *lt = (local_transport *)t;
+	char *path = NULL, *dir = NULL, *tmp = NULL;
+	int fd = -1, rc = check_key(key, err);
+	if (new_version)
+		new_version[0] = '\0';
+	if (rc != CUTOVER_OK)
+		return rc;
+
+	path = join(lt->dir, key);
+	dir = path ? parent_of(path) : NULL;
+	if (!path || !dir) {
+		rc = co_err_oom(err);
+		goto out;
+	}
+	rc = co_mkdirs(dir, err);
+	if (rc != CUTOVER_OK)
+		goto out;
+
+	/* a temp file in the same directory, so rename(2) is atomic */
+	const char *base = strrchr(path, '/') + 1;
+	size_t tlen = strlen(dir) + strlen(base) + 80;
+	tmp = malloc(tlen);
+	if (!tmp) {
+		rc = co_err_oom(err);
+		goto out;
+	}
+	for (int i = 0; i < 100 && fd < 0; i++) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		snprintf(tmp, tlen, "%s/.%s.%ld.%u.%ld.tmp", dir, base, (long)getpid(),
+		         atomic_fetch_add(&tmp_counter, 1u), (long)now.tv_nsec);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST && errno != EINTR) {
+			rc = io_error(err, errno, "create", tmp);
+			goto out;
+		}
+	}
+	if (fd < 0) {
+		rc = io_error(err, EEXIST, "create a temporary file for", path);
+		goto out;
+	}
+
+	struct stat st;
+	if (fchmod(fd, 0600) != 0) {
+		rc = io_error(err, errno, "set the mode of", tmp);
+		goto fail;
+	}
+	if (write_all(fd, data, len) != 0) {
+		rc = io_error(err, errno, "write", tmp);
+		goto fail;
+	}
+	if (fsync(fd) != 0) {
+		rc = io_error(err, errno, "sync", tmp);
+		goto fail;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = io_error(err, errno, "stat", tmp);
+		goto fail;
+	}
+
+	if (if_version) {
+		struct stat cur;
+		char curv[CO_VERSION_LEN] = "";
+		if (stat(path, &cur) == 0) {
+			version_of(&cur, curv);
+		} else if (errno != ENOENT) {
+			rc = io_error(err, errno, "stat", path);
+			goto fail;
+		}
+		if (strcmp(curv, if_version) != 0) {
+			rc = co_err(err, CUTOVER_EBUSY, "%s was changed by another writer", path);
+			co_err_detail(err, "%s", if_version[0] ? "the document is not the version that was read"
+			                                       : "the document did not exist when it was read");
+			goto fail;
+		}
+	}
+
+	if (rename(tmp, path) != 0) {
+		rc = io_error(err, errno, "replace", path);
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	rc = fsync_dir(dir, err);
+	if (rc == CUTOVER_OK && new_version)
+		version_of(&st, new_version);
+	goto out;
+
+fail:
+	close(fd);
+	fd = -1;
+	unlink(tmp);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(tmp);
+	free(dir);
+	free(path);
+	return rc;
+}
+
+static int local_del(co_transport *t, const char *key, cutover_error *err)
+{
+	local_transport *lt = (local_transport *)t;
+	int rc = check_key(key, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	char *path = join(lt->dir, key);
+	char *dir = path ? parent_of(path) : NULL;
+	if (!path || !dir) {
+		free(path);
+		return co_err_oom(err);
+	}
+	if (unlink(path) != 0) {
+		int e = errno;
+		if (e == ENOENT || e == ENOTDIR)
+			rc = co_err(err, CUTOVER_ENOTFOUND, "no document %s", path);
+		else
+			rc = io_error(err, e, "delete", path);
+	} else {
+		rc = fsync_dir(dir, err);
+	}
+	free(dir);
+	free(path);
+	return rc;
+}
+
+static int local_lock(co_transport *t, const char *name, co_lock **out, cutover_error *err)
+{
+	local_transport *lt = (local_transport *)t;
+	*out = NULL;
+	if (!name || !*name || strchr(name, '/') || name[0] == '.')
+		return co_err(err, CUTOVER_EINVALID, "bad lock name \"%s\"", name ? name : "");
+
+	co_buf b = {0};
+	co_buf_printf(&b, "%s%s.cutover/locks", lt->dir, lt->dir[strlen(lt->dir) - 1] == '/' ? "" : "/");
+	size_t dirlen = b.len;
+	co_buf_printf(&b, "/%s.lock", name);
+	if (b.failed || !b.data) {
+		co_buf_free(&b);
+		return co_err_oom(err);
+	}
+	b.data[dirlen] = '\0';
+	int rc = co_mkdirs(b.data, err);
+	b.data[dirlen] = '/';
+	if (rc != CUTOVER_OK) {
+		co_buf_free(&b);
+		return rc;
+	}
+
+	co_lock *l = malloc(sizeof *l);
+	if (!l) {
+		co_buf_free(&b);
+		return co_err_oom(err);
+	}
+	do
+		l->fd = open(b.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	while (l->fd < 0 && errno == EINTR);
+	if (l->fd < 0) {
+		rc = io_error(err, errno, "open lock file", b.data);
+		goto fail;
+	}
+	while (flock(l->fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			rc = io_error(err, errno, "lock", b.data);
+			close(l->fd);
+			goto fail;
+		}
+	}
+	co_buf_free(&b);
+	*out = l;
+	return CUTOVER_OK;
+fail:
+	free(l);
+	co_buf_free(&b);
+	return rc;
+}
+
+static void local_unlock(co_transport *t, co_lock *l)
+{
+	(void)t;
+	if (!l)
+		return;
+	flock(l->fd, LOCK_UN);
+	close(l->fd);
+	free(l);
+}
+
+static const char *local_describe(co_transport *t)
+{
+	return ((local_transport *)t)->dir;
+}
+
+static void local_free(co_transport *t)
+{
+	local_transport *lt = (local_transport *)t;
+	if (!lt)
+		return;
+	free(lt->dir);
+	free(lt);
+}
+
+int co_transport_local(co_transport **out, const char *dir, cutover_error *err)
+{
+	*out = NULL;
+	if (!dir || !*dir)
+		return co_err(err, CUTOVER_ECONFIG, "no JSON state directory given");
+
+	local_transport *lt = calloc(1, sizeof *lt);
+	if (!lt || !(lt->dir = co_strdup(dir))) {
+		free(lt);
+		return co_err_oom(err);
+	}
+	size_t n = strlen(lt->dir);
+	while (n > 1 && lt->dir[n - 1] == '/')
+		lt->dir[--n] = '\0';
+
+	int rc = co_mkdirs(lt->dir, err);
+	if (rc != CUTOVER_OK) {
+		local_free(&lt->base);
+		return rc;
+	}
+	struct stat st;
+	if (stat(lt->dir, &st) != 0) {
+		rc = io_error(err, errno, "open the JSON state directory", lt->dir);
+		local_free(&lt->base);
+		return rc;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		rc = co_err(err, CUTOVER_ECONFIG, "the JSON state root %s is not a directory", lt->dir);
+		co_err_hint(err, "point CUTOVER_JSON_ROOT at a directory (or an http(s):// object store URL)");
+		local_free(&lt->base);
+		return rc;
+	}
+
+	lt->base.version = CO_TRANSPORT_VERSION;
+	lt->base.kind = "local";
+	lt->base.get = local_get;
+	lt->base.put = local_put;
+	lt->base.del = local_del;
+	lt->base.lock = local_lock;
+	lt->base.unlock = local_unlock;
+	lt->base.describe = local_describe;
+	lt->base.free = local_free;
+	*out = &lt->base;
+	return CUTOVER_OK;
+}

@@ -1,0 +1,75 @@
+/* pg.h — the postgres adapter's internal interface (not installed).
+ *
+ * One connection wrapper (reconnects when the server came back, maps
+ * SQLSTATEs onto cutover codes), the embedded numbered migrations and their
+ * runner, the sequence health check, and the identity backend constructor.
+ * Every value reaches SQL as a parameter; SQL text is constant.
+ */
+#ifndef CUTOVER_PG_H
+#define CUTOVER_PG_H
+
+#include <stdio.h>
+#include <libpq-fe.h>
+#include "co.h"
+
+typedef struct co_pg co_pg;
+
+/* conninfo: URL or key=value ("" or NULL = libpq defaults / PG* env).
+ * Adds connect_timeout=5 unless given. Sets TimeZone=UTC for the session. */
+int co_pg_connect(co_pg **out, const char *conninfo, cutover_error *err);
+void co_pg_close(co_pg *pg);
+/* The live connection; tries PQreset first when the link was lost.
+ * NULL (and err set, CUTOVER_EUNAVAILABLE) when the server cannot be reached. */
+PGconn *co_pg_conn(co_pg *pg, cutover_error *err);
+/* Fill err from a failed result: code from the SQLSTATE class
+ * (23505 conflict, 23503/23514/22xxx invalid, 08xxx/57Pxx unavailable,
+ * 42P01 state "schema missing: run cutover migrate"), sqlstate, message. */
+int co_pg_fail(cutover_error *err, PGconn *c, const PGresult *r, const char *what);
+/* PQexecParams with text params; returns the result or NULL with err set
+ * (result status must be COMMAND_OK or TUPLES_OK). */
+PGresult *co_pg_exec(co_pg *pg, const char *what, const char *sql, int nparams, const char *const *params, cutover_error *err);
+
+/* --- migrations (adapters/postgres/pg_migrate.c) --- */
+typedef struct co_migration {
+	int version;
+	const char *name;  /* file name, e.g. "0001_identity.sql" */
+	const char *sql;
+} co_migration;
+extern const co_migration co_migrations[];
+extern const size_t co_migrations_count;
+
+typedef enum co_mig_state { CO_MIG_APPLIED, CO_MIG_PENDING, CO_MIG_CHANGED } co_mig_state;
+typedef struct co_mig_status {
+	int version;
+	const char *name;
+	co_mig_state state;
+	char applied_at[40]; /* "" when pending */
+} co_mig_status;
+
+/* Apply pending migrations in order, each in its own transaction together
+ * with its row in cutover.schema_migrations (version, name, checksum = hex
+ * sha256 of the file computed by Postgres, applied_at). Serialised across
+ * processes by pg_advisory_lock. A migration whose file changed since it was
+ * applied stops the run with CUTOVER_ESTATE. Progress lines go to log. */
+int co_pg_migrate(co_pg *pg, int *applied, FILE *log, cutover_error *err);
+/* out has room for co_migrations_count entries. */
+int co_pg_migrate_status(co_pg *pg, co_mig_status *out, cutover_error *err);
+
+/* --- sequences (adapters/postgres/pg_sequences.c) --- */
+typedef struct co_seq_health {
+	const char *table;    /* "identity.users" */
+	const char *sequence; /* "identity.users_id_seq" */
+	int64_t max_id;       /* 0 for an empty table */
+	int64_t next_value;   /* what nextval() would hand out */
+	bool behind;          /* next_value <= max_id */
+} co_seq_health;
+/* Health of every id sequence of a domain; *n set to the count (<= cap). */
+int co_pg_sequence_health(co_pg *pg, cutover_domain d, co_seq_health *out, size_t cap, size_t *n, cutover_error *err);
+/* The statement that puts a table's sequence just past its max id (empty tables too). */
+const char *co_pg_setval_sql(const co_seq_health *h, char *buf, size_t len);
+
+/* --- identity backend (adapters/postgres/pg_identity.c) --- */
+/* Takes ownership of pg (also on failure). */
+int co_pg_identity_new(cutover_identity **out, co_pg *pg, cutover_error *err);
+
+#endif

@@ -1,0 +1,319 @@
+/* pg_conn.c — one libpq connection, its recovery, and SQLSTATE → cutover codes.
+ *
+ * co_pg wraps a single blocking PGconn. co_pg_connect adds connect_timeout=5
+ * (unless the conninfo or PGCONNECT_TIMEOUT names one) and pins the session
+ * to UTC. Nothing retries a failed statement: when the link drops mid-call
+ * the call fails with CUTOVER_EUNAVAILABLE, and the next co_pg_conn resets
+ * the connection once (re-pinning UTC), so a restarted server is picked up
+ * without reopening the handle.
+ *
+ * co_pg_fail is the one place that turns a failed PGresult into a
+ * cutover_error. It copies the SQLSTATE and the primary message but never
+ * the DETAIL, which quotes row values (a duplicate token hash, a password
+ * hash in a failing row); the constraint name goes there instead. A conninfo
+ * is never printed: connection errors name the server through PQhost/PQport/
+ * PQdb/PQuser, which carry no password, and a conninfo libpq cannot parse is
+ * reported without libpq's message, since that may quote a password.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg.h"
+
+struct co_pg {
+	PGconn *conn;
+};
+
+/* Copy src into dst as one line: newlines and tabs become single spaces,
+ * trailing blanks go. */
+static void one_line(char *dst, size_t len, const char *src)
+{
+	size_t o = 0;
+	bool space = false;
+
+	if (len == 0)
+		return;
+	for (; src && *src && o + 1 < len; src++) {
+		char ch = *src;
+		if (ch == '\n' || ch == '\t' || ch == '\r' || ch == ' ') {
+			space = o > 0;
+			continue;
+		}
+		if (space) {
+			if (o + 2 >= len)
+				break;
+			dst[o++] = ' ';
+			space = false;
+		}
+		dst[o++] = ch;
+	}
+	dst[o] = '\0';
+}
+
+/* Prefix err->message with "what: " (truncating the end if need be). */
+static void prefix_message(cutover_error *err, const char *what)
+{
+	size_t cap = sizeof err->message, wl, ml;
+
+	if (!err || !what || !*what)
+		return;
+	wl = strlen(what);
+	if (wl + 2 >= cap)
+		return;
+	ml = strlen(err->message);
+	if (wl + 2 + ml >= cap)
+		ml = cap - wl - 3;
+	memmove(err->message + wl + 2, err->message, ml);
+	err->message[wl + 2 + ml] = '\0';
+	memcpy(err->message, what, wl);
+	memcpy(err->message + wl, ": ", 2);
+}
+
+/* Which server a connection is (or was trying to be) talking to. */
+static void describe_server(PGconn *c, char *buf, size_t len)
+{
+	const char *host = c ? PQhost(c) : NULL;
+	const char *port = c ? PQport(c) : NULL;
+	const char *db = c ? PQdb(c) : NULL;
+	const char *user = c ? PQuser(c) : NULL;
+
+	snprintf(buf, len, "server: host=%s port=%s dbname=%s user=%s",
+	         host && *host ? host : "(default)", port && *port ? port : "(default)",
+	         db && *db ? db : "(default)", user && *user ? user : "(default)");
+}
+
+static int fail_unreachable(cutover_error *err, PGconn *c, const char *what)
+{
+	char msg[400], server[400];
+
+	one_line(msg, sizeof msg, c ? PQerrorMessage(c) : "out of memory");
+	if (!*msg)
+		snprintf(msg, sizeof msg, "connection failed");
+	describe_server(c, server, sizeof server);
+	cutover_error_clear(err);
+	co_err(err, CUTOVER_EUNAVAILABLE, "%s: postgres unavailable: %s", what, msg);
+	co_err_detail(err, "%s", server);
+	co_err_hint(err, "check that the server is running and reachable, and DATABASE_URL or the PG* variables");
+	return CUTOVER_EUNAVAILABLE;
+}
+
+/* Server notices: drop NOTICE and below (IF NOT EXISTS chatter), pass
+ * warnings to the log. Primary messages carry no row values. */
+static void on_notice(void *arg, const PGresult *r)
+{
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+	(void)arg;
+	if (sev && strcmp(sev, "WARNING") == 0 && msg)
+		co_log("postgres: warning: %s", msg);
+}
+
+/* What every fresh or reset session needs. */
+static int session_setup(PGconn *c, cutover_error *err)
+{
+	PGresult *r = PQexec(c, "SET TimeZone = 'UTC'");
+	int rc = CUTOVER_OK;
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		rc = co_pg_fail(err, c, r, "connect to postgres: set time zone");
+	PQclear(r);
+	return rc;
+}
+
+/* Does the conninfo name connect_timeout itself? A plain database name is
+ * not a conninfo; anything else must parse, or we refuse it here (libpq's
+ * parse errors can quote the offending value, password included). */
+static int conninfo_check(const char *conninfo, bool *has_timeout, cutover_error *err)
+{
+	PQconninfoOption *opts, *o;
+	char *msg = NULL;
+
+	*has_timeout = false;
+	if (!conninfo || !*conninfo)
+		return CUTOVER_OK;
+	if (!strchr(conninfo, '=') && strncmp(conninfo, "postgresql://", 13) != 0 &&
+	    strncmp(conninfo, "postgres://", 11) != 0)
+		return CUTOVER_OK;
+	opts = PQconninfoParse(conninfo, &msg);
+	if (!opts) {
+		if (!msg)
+			return co_err_oom(err);
+		PQfreemem(msg);
+		co_err(err, CUTOVER_ECONFIG, "connect to postgres: the connection string cannot be parsed");
+		co_err_hint(err, "use a postgresql://user@host:port/dbname URL or key=value pairs "
+		                 "(percent-encode special characters in a URL)");
+		return CUTOVER_ECONFIG;
+	}
+	for (o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && *o->val)
+			*has_timeout = true;
+	PQconninfoFree(opts);
+	return CUTOVER_OK;
+}
+
+int co_pg_connect(co_pg **out, const char *conninfo, cutover_error *err)
+{
+	const char *keys[4], *vals[4];
+	bool has_timeout;
+	const char *env_timeout = getenv("PGCONNECT_TIMEOUT");
+	co_pg *pg;
+	int k = 0, rc;
+
+	if (!out)
+		return co_err(err, CUTOVER_EINTERNAL, "connect to postgres: no out parameter");
+	*out = NULL;
+	rc = conninfo_check(conninfo, &has_timeout, err);
+	if (rc)
+		return rc;
+
+	/* Entries before dbname can be overridden by the expanded conninfo. */
+	keys[k] = "fallback_application_name";
+	vals[k++] = "cutover";
+	if (!has_timeout && !(env_timeout && *env_timeout)) {
+		keys[k] = "connect_timeout";
+		vals[k++] = "5";
+	}
+	keys[k] = "dbname";
+	vals[k++] = conninfo ? conninfo : "";
+	keys[k] = NULL;
+	vals[k] = NULL;
+
+	pg = calloc(1, sizeof *pg);
+	if (!pg)
+		return co_err_oom(err);
+	pg->conn = PQconnectdbParams(keys, vals, 1);
+	if (!pg->conn) {
+		free(pg);
+		return co_err_oom(err);
+	}
+	if (PQstatus(pg->conn) != CONNECTION_OK) {
+		rc = fail_unreachable(err, pg->conn, "connect to postgres");
+		co_pg_close(pg);
+		return rc;
+	}
+	PQsetNoticeReceiver(pg->conn, on_notice, NULL);
+	rc = session_setup(pg->conn, err);
+	if (rc) {
+		co_pg_close(pg);
+		return rc;
+	}
+	*out = pg;
+	return CUTOVER_OK;
+}
+
+void co_pg_close(co_pg *pg)
+{
+	if (!pg)
+		return;
+	if (pg->conn)
+		PQfinish(pg->conn);
+	free(pg);
+}
+
+PGconn *co_pg_conn(co_pg *pg, cutover_error *err)
+{
+	if (!pg || !pg->conn) {
+		co_err(err, CUTOVER_EINTERNAL, "postgres: no connection handle");
+		return NULL;
+	}
+	if (PQstatus(pg->conn) == CONNECTION_OK)
+		return pg->conn;
+	PQreset(pg->conn);
+	if (PQstatus(pg->conn) != CONNECTION_OK) {
+		fail_unreachable(err, pg->conn, "reconnect to postgres");
+		return NULL;
+	}
+	if (session_setup(pg->conn, err) != CUTOVER_OK)
+		return NULL;
+	return pg->conn;
+}
+
+static bool sqlstate_is(const char *st, const char *prefix)
+{
+	return st && strncmp(st, prefix, strlen(prefix)) == 0;
+}
+
+int co_pg_fail(cutover_error *err, PGconn *c, const PGresult *r, const char *what)
+{
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *pghint = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_HINT) : NULL;
+	const char *cons = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
+	const char *schema = r ? PQresultErrorField(r, PG_DIAG_SCHEMA_NAME) : NULL;
+	const char *table = r ? PQresultErrorField(r, PG_DIAG_TABLE_NAME) : NULL;
+	const char *column = r ? PQresultErrorField(r, PG_DIAG_COLUMN_NAME) : NULL;
+	bool lost = c && PQstatus(c) != CONNECTION_OK;
+	char msg[400];
+	int code;
+
+	if (!what)
+		what = "postgres";
+	if (primary)
+		one_line(msg, sizeof msg, primary);
+	else if (r && *PQresultErrorMessage(r))
+		one_line(msg, sizeof msg, PQresultErrorMessage(r));
+	else if (c && *PQerrorMessage(c))
+		one_line(msg, sizeof msg, PQerrorMessage(c));
+	else if (!r)
+		snprintf(msg, sizeof msg, "out of memory");
+	else
+		snprintf(msg, sizeof msg, "unexpected result %s", PQresStatus(PQresultStatus(r)));
+
+	if (sqlstate_is(st, "23505"))
+		code = CUTOVER_ECONFLICT;
+	else if (sqlstate_is(st, "23503") || sqlstate_is(st, "23514") || sqlstate_is(st, "23502") ||
+	         sqlstate_is(st, "22"))
+		code = CUTOVER_EINVALID;
+	else if (sqlstate_is(st, "08") || sqlstate_is(st, "57P0") || (!st && lost))
+		code = CUTOVER_EUNAVAILABLE;
+	else if (sqlstate_is(st, "42P01") || sqlstate_is(st, "3F000"))
+		code = CUTOVER_ESTATE;
+	else
+		code = CUTOVER_EINTERNAL;
+
+	cutover_error_clear(err); /* no sqlstate, detail or hint left from before */
+	if (code == CUTOVER_EUNAVAILABLE && !st)
+		co_err(err, code, "%s: connection to postgres lost: %s", what, msg);
+	else
+		co_err(err, code, "%s: %s", what, msg);
+	if (!err)
+		return code;
+
+	if (st)
+		snprintf(err->sqlstate, sizeof err->sqlstate, "%s", st);
+	if (cons && table)
+		co_err_detail(err, "constraint %s on %s%s%s", cons, schema ? schema : "", schema ? "." : "", table);
+	else if (cons)
+		co_err_detail(err, "constraint %s", cons);
+	else if (column && table)
+		co_err_detail(err, "column %s of %s%s%s", column, schema ? schema : "", schema ? "." : "", table);
+
+	if (code == CUTOVER_ESTATE)
+		co_err_hint(err, "the schema is missing or out of date; run: cutover migrate");
+	else if (code == CUTOVER_EUNAVAILABLE)
+		co_err_hint(err, "check that the server is running; the next call reconnects");
+	else if (pghint && code != CUTOVER_ECONFLICT && code != CUTOVER_EINVALID)
+		co_err_hint(err, "%s", pghint);
+	return code;
+}
+
+PGresult *co_pg_exec(co_pg *pg, const char *what, const char *sql, int nparams, const char *const *params,
+                     cutover_error *err)
+{
+	PGconn *c = co_pg_conn(pg, err);
+	PGresult *r;
+	ExecStatusType st;
+
+	if (!c) {
+		prefix_message(err, what);
+		return NULL;
+	}
+	r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	st = PQresultStatus(r);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return r;
+	co_pg_fail(err, c, r, what);
+	PQclear(r);
+	return NULL;
+}

@@ -1,0 +1,114 @@
+/* pg_sequences.c — are the id sequences ahead of the ids already stored?
+ *
+ * Backfill and replication insert rows with their legacy ids, which does not
+ * move a table's identity sequence; once Postgres assigns ids itself, a
+ * sequence still at or below max(id) would hand out a taken id. Each domain
+ * lists its (table, sequence) pairs in a static table below, with the
+ * constant SQL that reads them (names are our own constants, never values):
+ * a later domain adds rows, not code. The repair statement puts the sequence
+ * just past max(id), which is also right for an empty table.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg.h"
+
+typedef struct seq_def {
+	const char *table;
+	const char *sequence;
+	const char *read_sequence_sql; /* last_value, is_called */
+	const char *read_max_sql;      /* coalesce(max(id), 0) */
+} seq_def;
+
+#define SEQ_DEF(table, seq) \
+	{ table, seq, "SELECT last_value, is_called FROM " seq, "SELECT coalesce(max(id), 0) FROM " table }
+
+static const seq_def identity_seqs[] = {
+	SEQ_DEF("identity.users", "identity.users_id_seq"),
+};
+
+static const struct {
+	const seq_def *defs;
+	size_t n;
+} domain_seqs[CUTOVER_DOMAIN_COUNT] = {
+	[CUTOVER_DOMAIN_IDENTITY] = { identity_seqs, sizeof identity_seqs / sizeof identity_seqs[0] },
+	/* profile, reports, telemetry: their tables arrive with their migrations. */
+};
+
+static int read_one(co_pg *pg, const char *sql, PGresult **out, cutover_error *err)
+{
+	*out = co_pg_exec(pg, "sequence health", sql, 0, NULL, err);
+	if (!*out)
+		return err ? err->code : CUTOVER_EINTERNAL;
+	if (PQntuples(*out) != 1 || PQnfields(*out) < 1) {
+		PQclear(*out);
+		*out = NULL;
+		return co_err(err, CUTOVER_EINTERNAL, "sequence health: unexpected answer from postgres");
+	}
+	return CUTOVER_OK;
+}
+
+static int health_of(co_pg *pg, const seq_def *d, co_seq_health *h, cutover_error *err)
+{
+	PGresult *seq = NULL, *max = NULL;
+	int64_t last;
+	bool called;
+	int rc;
+
+	rc = read_one(pg, d->read_sequence_sql, &seq, err);
+	if (!rc)
+		rc = read_one(pg, d->read_max_sql, &max, err);
+	if (rc) {
+		PQclear(seq);
+		co_err_detail(err, "sequence %s of %s", d->sequence, d->table);
+		return rc;
+	}
+	last = strtoll(PQgetvalue(seq, 0, 0), NULL, 10);
+	called = strcmp(PQgetvalue(seq, 0, 1), "t") == 0;
+	h->table = d->table;
+	h->sequence = d->sequence;
+	h->max_id = strtoll(PQgetvalue(max, 0, 0), NULL, 10);
+	h->next_value = called ? last + 1 : last;
+	h->behind = h->next_value <= h->max_id;
+	PQclear(seq);
+	PQclear(max);
+	return CUTOVER_OK;
+}
+
+int co_pg_sequence_health(co_pg *pg, cutover_domain d, co_seq_health *out, size_t cap, size_t *n,
+                          cutover_error *err)
+{
+	size_t i, want;
+	int rc;
+
+	if (n)
+		*n = 0;
+	if ((int)d < 0 || d >= CUTOVER_DOMAIN_COUNT)
+		return co_err(err, CUTOVER_EINVALID, "sequence health: unknown domain %d", (int)d);
+	want = domain_seqs[d].n;
+	if (want > cap || (want > 0 && !out))
+		return co_err(err, CUTOVER_EINTERNAL, "sequence health: room for %zu sequences, %s has %zu", cap,
+		              cutover_domain_name(d), want);
+	for (i = 0; i < want; i++) {
+		rc = health_of(pg, &domain_seqs[d].defs[i], &out[i], err);
+		if (rc)
+			return rc;
+	}
+	if (n)
+		*n = want;
+	return CUTOVER_OK;
+}
+
+const char *co_pg_setval_sql(const co_seq_health *h, char *buf, size_t len)
+{
+	if (!buf || len == 0)
+		return "";
+	if (!h || !h->sequence || !h->table) {
+		buf[0] = '\0';
+		return buf;
+	}
+	snprintf(buf, len, "SELECT setval('%s', (SELECT coalesce(max(id), 0) + 1 FROM %s), false);", h->sequence,
+	         h->table);
+	return buf;
+}

@@ -1,0 +1,211 @@
+/* cmd_status.c — `cutover status`: where every domain stands.
+ *
+ * Read-only. For each domain: its flag and stage, rows on the json side and
+ * the postgres side, keys waiting in the reconcile journal, and the health of
+ * its id sequences. Also the state root and the Postgres target, with
+ * credentials redacted. A flag that is not a stage is a configuration error
+ * (exit 2); a Postgres that a configured stage needs but cannot be reached is
+ * a runtime failure (exit 3).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "json_store.h"
+#include "pg.h"
+
+/* The documents and tables each domain counts. */
+static const struct counted {
+	cutover_domain domain;
+	const char *what;
+	const char *json_key, *json_collection;
+	const char *count_sql; /* constant SQL: our own table names */
+} counted[] = {
+	{CUTOVER_DOMAIN_IDENTITY, "users", "identity/users.json", "users", "SELECT count(*) FROM identity.users"},
+	{CUTOVER_DOMAIN_IDENTITY, "sessions", "identity/sessions.json", "sessions", "SELECT count(*) FROM identity.sessions"},
+};
+
+static void help(void)
+{
+	printf("usage: cutover status [--json]\n\n"
+	       "Shows each domain's stage (its *_STORE flag), row counts in the JSON state and in\n"
+	       "Postgres, keys waiting for `cutover reconcile`, and id sequence health; also the\n"
+	       "state root and the Postgres target with credentials redacted. Read-only.\n");
+}
+
+/* Records in one legacy document; -1 when absent, -2 when unreadable. */
+static long long json_count(co_transport *t, const char *key, const char *collection)
+{
+	if (!t)
+		return -2;
+	char *data = NULL, version[CO_VERSION_LEN];
+	size_t len = 0;
+	cutover_error err;
+	int rc = t->get(t, key, &data, &len, version, &err);
+	if (rc == CUTOVER_ENOTFOUND)
+		return -1;
+	if (rc)
+		return -2;
+	cJSON *doc = cJSON_ParseWithLength(data, len);
+	free(data);
+	cJSON *arr = doc ? cJSON_GetObjectItemCaseSensitive(doc, collection) : NULL;
+	long long n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -2;
+	cJSON_Delete(doc);
+	return n;
+}
+
+static long long pg_count(co_pg *pg, const char *sql)
+{
+	if (!pg)
+		return -2;
+	cutover_error err;
+	PGresult *r = co_pg_exec(pg, "count", sql, 0, NULL, &err);
+	if (!r)
+		return -2;
+	long long n = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return n;
+}
+
+static void count_text(long long n, char *buf, size_t len)
+{
+	if (n == -1)
+		snprintf(buf, len, "absent");
+	else if (n < 0)
+		snprintf(buf, len, "?");
+	else
+		snprintf(buf, len, "%lld", n);
+}
+
+int cmd_status(cli_ctx *ctx, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			help();
+			return EXIT_OK;
+		}
+		return cli_usage("status: unexpected argument \"%s\" (see cutover status --help)", argv[i]);
+	}
+	cutover_error err;
+	cutover_settings st[CUTOVER_DOMAIN_COUNT];
+	bool needs_pg = false;
+	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++) {
+		if (cutover_settings_resolve(&st[d], (cutover_domain)d, NULL, &err))
+			return cli_fail(&err);
+		needs_pg |= st[d].stage != CUTOVER_STAGE_JSON;
+	}
+	char root_shown[1024], pg_shown[1024];
+	co_redact_url(st[0].json_root, root_shown, sizeof(root_shown));
+	co_redact_conninfo(st[0].database_url, pg_shown, sizeof(pg_shown));
+
+	co_transport *t = NULL;
+	cutover_error terr;
+	cutover_error_clear(&terr);
+	co_transport_open(&t, st[0].json_root, st[0].json_token, &terr);
+	co_pg *pg = NULL;
+	cutover_error perr;
+	cutover_error_clear(&perr);
+	co_pg_connect(&pg, st[0].database_url, &perr);
+
+	cJSON *jo = ctx->json ? cJSON_CreateObject() : NULL;
+	if (jo) {
+		cJSON_AddStringToObject(jo, "json_root", root_shown);
+		cJSON_AddStringToObject(jo, "postgres", pg_shown);
+		cJSON_AddBoolToObject(jo, "postgres_reachable", pg != NULL);
+	} else {
+		printf("state root   %s%s%s\n", root_shown, t ? "" : "  (unusable: ", t ? "" : terr.message);
+		if (!t)
+			printf(")\n");
+		printf("postgres     %s  (%s)\n", pg_shown, pg ? "reachable" : perr.message);
+	}
+	cJSON *jdomains = jo ? cJSON_AddArrayToObject(jo, "domains") : NULL;
+	int code = EXIT_OK;
+	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++) {
+		const char *name = cutover_domain_name((cutover_domain)d);
+		size_t pending = 0;
+		cutover_error jerr;
+		bool journal_ok = co_journal_count(st[d].journal_dir, (cutover_domain)d, &pending, &jerr) == CUTOVER_OK;
+		co_seq_health h[8];
+		size_t nh = 0;
+		cutover_error serr;
+		bool seq_ok = pg && co_pg_sequence_health(pg, (cutover_domain)d, h, 8, &nh, &serr) == CUTOVER_OK;
+		cJSON *jd = NULL;
+		if (jdomains) {
+			jd = cJSON_CreateObject();
+			cJSON_AddStringToObject(jd, "domain", name);
+			cJSON_AddStringToObject(jd, "flag", st[d].flag_name);
+			cJSON_AddStringToObject(jd, "stage", cutover_stage_describe(st[d].stage)->name);
+			if (journal_ok)
+				cJSON_AddNumberToObject(jd, "unreconciled", (double)pending);
+			cJSON_AddItemToArray(jdomains, jd);
+		} else {
+			printf("\n%-10s %s=%s", name, st[d].flag_name, cutover_stage_describe(st[d].stage)->name);
+			if (journal_ok)
+				printf("   unreconciled keys: %zu\n", pending);
+			else
+				printf("   unreconciled keys: ? (%s)\n", jerr.message);
+		}
+		cJSON *jc = jd ? cJSON_AddArrayToObject(jd, "counts") : NULL;
+		for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++) {
+			if (counted[i].domain != (cutover_domain)d)
+				continue;
+			long long nj = json_count(t, counted[i].json_key, counted[i].json_collection);
+			long long np = pg_count(pg, counted[i].count_sql);
+			if (jc) {
+				cJSON *c = cJSON_CreateObject();
+				cJSON_AddStringToObject(c, "what", counted[i].what);
+				if (nj >= 0)
+					cJSON_AddNumberToObject(c, "json", (double)nj);
+				if (np >= 0)
+					cJSON_AddNumberToObject(c, "postgres", (double)np);
+				cJSON_AddItemToArray(jc, c);
+			} else {
+				char a[32], b[32];
+				count_text(nj, a, sizeof(a));
+				count_text(np, b, sizeof(b));
+				printf("  %-10s json %-10s postgres %s\n", counted[i].what, a, b);
+			}
+		}
+		cJSON *js = jd ? cJSON_AddArrayToObject(jd, "sequences") : NULL;
+		for (size_t i = 0; seq_ok && i < nh; i++) {
+			char fix[512];
+			if (js) {
+				cJSON *s = cJSON_CreateObject();
+				cJSON_AddStringToObject(s, "sequence", h[i].sequence);
+				cJSON_AddNumberToObject(s, "max_id", (double)h[i].max_id);
+				cJSON_AddNumberToObject(s, "next_value", (double)h[i].next_value);
+				cJSON_AddBoolToObject(s, "behind", h[i].behind);
+				if (h[i].behind)
+					cJSON_AddStringToObject(s, "repair", co_pg_setval_sql(&h[i], fix, sizeof(fix)));
+				cJSON_AddItemToArray(js, s);
+			} else if (h[i].behind) {
+				printf("  sequence %s is BEHIND (next %lld <= max id %lld); repair with:\n    %s\n",
+				       h[i].sequence, (long long)h[i].next_value, (long long)h[i].max_id,
+				       co_pg_setval_sql(&h[i], fix, sizeof(fix)));
+			} else {
+				printf("  sequence %s ok (next %lld, max id %lld)\n", h[i].sequence,
+				       (long long)h[i].next_value, (long long)h[i].max_id);
+			}
+		}
+		if (pg && !seq_ok && nh == 0 && !jo)
+			printf("  sequences: ? (%s)\n", serr.message);
+	}
+	if (jo) {
+		char *s = cJSON_Print(jo);
+		puts(s);
+		free(s);
+		cJSON_Delete(jo);
+	}
+	if (needs_pg && !pg) {
+		fprintf(stderr, "cutover: a domain's stage needs Postgres, which cannot be reached\n");
+		cutover_error_fprint(stderr, &perr);
+		code = EXIT_RUNTIME;
+	}
+	if (t)
+		t->free(t);
+	co_pg_close(pg);
+	return code;
+}

@@ -1,0 +1,91 @@
+/* co.h — core's internal toolkit, shared by core, the adapters and flags.
+ *
+ * Not installed and not exported (the library builds with hidden visibility;
+ * only CUTOVER_API names leave it). Small things every layer needs once:
+ * error setters, a growable buffer, timestamp and email normalisation, the
+ * one redaction helper, the log sink, the journal and the router constructor.
+ */
+#ifndef CUTOVER_CO_H
+#define CUTOVER_CO_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cutover.h"
+
+#if defined(__GNUC__)
+#define CO_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CO_PRINTF(a, b)
+#endif
+
+/* --- errors (core/error.c) --- */
+/* Set code and message; returns code so callers can `return co_err(...)`. err may be NULL. */
+int co_err(cutover_error *err, int code, const char *fmt, ...) CO_PRINTF(3, 4);
+void co_err_detail(cutover_error *err, const char *fmt, ...) CO_PRINTF(2, 3);
+void co_err_hint(cutover_error *err, const char *fmt, ...) CO_PRINTF(2, 3);
+int co_err_oom(cutover_error *err);
+
+/* --- memory and strings (core/util.c) --- */
+char *co_strdup(const char *s);          /* NULL stays NULL; aborts never, returns NULL on OOM */
+char *co_strndup(const char *s, size_t n);
+bool co_streq(const char *a, const char *b); /* NULL == NULL */
+
+typedef struct co_buf {
+	char *data;
+	size_t len, cap;
+	bool failed; /* an allocation failed; contents are unreliable */
+} co_buf;
+void co_buf_put(co_buf *b, const char *s, size_t n);
+void co_buf_puts(co_buf *b, const char *s);
+void co_buf_printf(co_buf *b, const char *fmt, ...) CO_PRINTF(2, 3);
+void co_buf_free(co_buf *b);
+
+/* Trim ASCII whitespace and lower-case ASCII letters; malloc'd. */
+char *co_email_normalize(const char *email);
+bool co_is_hex64(const char *s);
+bool co_role_valid(const char *role);
+bool co_utf8_valid(const char *s); /* NULL is valid */
+
+/* --- redaction (core/redact.c): the only code that decides what a secret prints as --- */
+/* A stable, non-reversible stand-in for a secret value: "[redacted:9f3a1c2e]". */
+const char *co_redact_value(const char *secret, char *buf, size_t len);
+/* A connection string or URL with its password replaced by "****". */
+const char *co_redact_conninfo(const char *conninfo, char *buf, size_t len);
+/* A URL with any user:password@ replaced by "****@". */
+const char *co_redact_url(const char *url, char *buf, size_t len);
+
+/* --- logging (core/log.c) --- */
+void co_log(const char *fmt, ...) CO_PRINTF(1, 2);
+
+/* --- files (core/util.c) --- */
+/* mkdir -p with mode 0700 for new directories. */
+int co_mkdirs(const char *path, cutover_error *err);
+
+/* --- records (core/identity.c) --- */
+cutover_user *co_user_dup(const cutover_user *u);
+cutover_session *co_session_dup(const cutover_session *s);
+void co_user_clear(cutover_user *u);
+/* Names of fields that differ, comma-separated, into buf; returns count. */
+int co_user_diff(const cutover_user *a, const cutover_user *b, char *buf, size_t len);
+int co_session_diff(const cutover_session *a, const cutover_session *b, char *buf, size_t len);
+/* Apply an update patch to a record (both backends use this so they agree). */
+int co_user_apply_patch(cutover_user *u, const cutover_user_patch *p, cutover_ts now, cutover_error *err);
+
+/* --- journal (core/journal.c): keys whose second write failed --- */
+typedef struct co_journal co_journal;
+int co_journal_open(co_journal **out, const char *dir, cutover_domain d, cutover_error *err);
+/* Append one entry durably (fsync). entity: "user", "session", ...; target: the store that missed the write. */
+int co_journal_record(co_journal *j, const char *entity, const char *key, const char *op, const char *target, const cutover_error *cause);
+const char *co_journal_path(const co_journal *j);
+/* Entries not yet reconciled in <dir>/<domain>.journal (0 when there is no journal). */
+int co_journal_count(const char *dir, cutover_domain d, size_t *out, cutover_error *err);
+void co_journal_close(co_journal *j);
+
+/* --- the identity stage router (core/identity_router.c) --- */
+/* Takes ownership of json, pg and journal (also on failure). */
+int co_identity_router(cutover_identity **out, cutover_stage stage, cutover_identity *json, cutover_identity *pg, co_journal *journal, cutover_error *err);
+
+#endif

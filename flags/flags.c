@@ -1,0 +1,146 @@
+/* flags.c — reads the environment, picks the backends, composes the router.
+ *
+ * The only file that knows every layer: core's router and journal, the json
+ * and postgres adapters. It turns a domain's flag into a handle:
+ *   json      -> the json backend alone
+ *   postgres  -> the postgres backend alone
+ *   the four dual stages -> a router over both, with the domain's journal
+ * and refuses what would be unsafe: a flag value that is not a stage (never a
+ * silent fallback), a Postgres without the schema, and a postgres-
+ * authoritative stage while an id sequence is behind its table's max id
+ * (the hint is the setval that repairs it).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "co.h"
+#include "json_store.h"
+#include "pg.h"
+
+static const char *pick(const char *opt, const char *env, const char *dflt)
+{
+	if (opt)
+		return opt;
+	const char *v = getenv(env);
+	return v ? v : dflt;
+}
+
+static bool is_url(const char *root)
+{
+	return strncmp(root, "http://", 7) == 0 || strncmp(root, "https://", 8) == 0;
+}
+
+CUTOVER_API int cutover_settings_resolve(cutover_settings *out, cutover_domain d, const cutover_options *opts,
+					 cutover_error *err)
+{
+	static const cutover_options none;
+	if (!opts)
+		opts = &none;
+	memset(out, 0, sizeof(*out));
+	if (!cutover_domain_name(d))
+		return co_err(err, CUTOVER_EINVALID, "unknown domain %d", (int)d);
+	out->domain = d;
+	const char *prefix = pick(opts->flag_prefix, "CUTOVER_FLAG_PREFIX", "");
+	snprintf(out->flag_name, sizeof(out->flag_name), "%s%s", prefix, cutover_domain_flag(d));
+	const char *value = opts->stage ? opts->stage : getenv(out->flag_name);
+	if (!value) {
+		out->stage = CUTOVER_STAGE_JSON;
+	} else if (cutover_stage_parse(value, &out->stage) != CUTOVER_OK) {
+		co_err(err, CUTOVER_ECONFIG, "%s=\"%.80s\" is not a stage", out->flag_name, value);
+		co_err_detail(err, "the %s domain cannot be opened until its flag names a stage", cutover_domain_name(d));
+		co_err_hint(err, "set %s to one of: %s (or unset it for json)", out->flag_name, cutover_stage_list());
+		return CUTOVER_ECONFIG;
+	}
+	out->json_root = pick(opts->json_root, "CUTOVER_JSON_ROOT", "./cutover-state");
+	if (!*out->json_root) {
+		co_err(err, CUTOVER_ECONFIG, "CUTOVER_JSON_ROOT is empty");
+		co_err_hint(err, "set it to a directory or an http(s):// base URL, or unset it for ./cutover-state");
+		return CUTOVER_ECONFIG;
+	}
+	out->json_token = pick(opts->json_token, "CUTOVER_JSON_TOKEN", NULL);
+	out->database_url = pick(opts->database_url, "DATABASE_URL", "");
+	const char *jdir = pick(opts->journal_dir, "CUTOVER_JOURNAL_DIR", NULL);
+	if (jdir)
+		snprintf(out->journal_dir, sizeof(out->journal_dir), "%s", jdir);
+	else if (is_url(out->json_root))
+		snprintf(out->journal_dir, sizeof(out->journal_dir), "./.cutover");
+	else
+		snprintf(out->journal_dir, sizeof(out->journal_dir), "%s/.cutover",
+			 strncmp(out->json_root, "file://", 7) == 0 ? out->json_root + 7 : out->json_root);
+	return CUTOVER_OK;
+}
+
+/* Connect and check the domain's tables. With pg authoritative, a sequence
+ * behind its table's max id is refused: nextval would collide. */
+static int open_pg_checked(co_pg **out, const cutover_settings *st, cutover_error *err)
+{
+	int rc = co_pg_connect(out, st->database_url, err);
+	if (rc)
+		return rc;
+	co_seq_health h[8];
+	size_t n = 0;
+	rc = co_pg_sequence_health(*out, st->domain, h, 8, &n, err);
+	if (rc == CUTOVER_OK && cutover_stage_describe(st->stage)->pg_authoritative) {
+		co_buf fix = {0};
+		const char *first = NULL;
+		for (size_t i = 0; i < n; i++) {
+			if (!h[i].behind)
+				continue;
+			char sql[512];
+			co_buf_printf(&fix, "%s%s", fix.len ? " " : "", co_pg_setval_sql(&h[i], sql, sizeof(sql)));
+			if (!first)
+				first = h[i].table;
+		}
+		if (first) {
+			co_err(err, CUTOVER_ESTATE, "%s=%s refused: the id sequence of %s is behind its max id",
+			       st->flag_name, cutover_stage_describe(st->stage)->name, first);
+			co_err_detail(err, "postgres would hand out ids that already exist; rows were written with "
+					   "explicit ids while json was authoritative");
+			co_err_hint(err, "run this SQL (or `cutover backfill %s --repair-sequences`): %s",
+				    cutover_domain_name(st->domain), fix.data ? fix.data : "");
+			rc = CUTOVER_ESTATE;
+		}
+		co_buf_free(&fix);
+	}
+	if (rc) {
+		co_pg_close(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+CUTOVER_API int cutover_identity_open(cutover_identity **out, const cutover_options *opts, cutover_error *err)
+{
+	*out = NULL;
+	cutover_error_clear(err);
+	cutover_settings st;
+	int rc = cutover_settings_resolve(&st, CUTOVER_DOMAIN_IDENTITY, opts, err);
+	if (rc)
+		return rc;
+	const cutover_stage_info *info = cutover_stage_describe(st.stage);
+	bool uses_json = st.stage != CUTOVER_STAGE_POSTGRES;
+	bool uses_pg = st.stage != CUTOVER_STAGE_JSON;
+
+	cutover_identity *json = NULL, *pgs = NULL;
+	if (uses_json && (rc = cutover_identity_json(&json, st.json_root, st.json_token, err)))
+		return rc;
+	if (uses_pg) {
+		co_pg *pg = NULL;
+		if ((rc = open_pg_checked(&pg, &st, err)) || (rc = co_pg_identity_new(&pgs, pg, err))) {
+			cutover_identity_free(json);
+			return rc;
+		}
+	}
+	if (!info->writes_both) {
+		*out = json ? json : pgs;
+		return CUTOVER_OK;
+	}
+	co_journal *journal = NULL;
+	if ((rc = co_journal_open(&journal, st.journal_dir, CUTOVER_DOMAIN_IDENTITY, err))) {
+		cutover_identity_free(json);
+		cutover_identity_free(pgs);
+		return rc;
+	}
+	return co_identity_router(out, st.stage, json, pgs, journal, err);
+}

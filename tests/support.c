@@ -1,0 +1,143 @@
+/* support.c — temp roots, fresh databases, captured reports. See support.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "pg.h"
+#include "support.h"
+
+static PGconn *admin_conn(const char *dbname)
+{
+	const char *keys[] = {"dbname", NULL};
+	const char *vals[] = {dbname, NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 0);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "test: cannot connect to %s: %s(run the tests through tests/with-postgres.sh)\n",
+			dbname ? dbname : "default db", PQerrorMessage(c));
+		exit(3);
+	}
+	return c;
+}
+
+static void must_exec(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "test: SQL failed: %s\n%s", sql, PQerrorMessage(c));
+		exit(3);
+	}
+	PQclear(r);
+}
+
+void test_env_init(test_env *e, const char *tag)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->root, sizeof(e->root), "/tmp/cutover-test-%s-XXXXXX", tag);
+	if (!mkdtemp(e->root)) {
+		perror("mkdtemp");
+		exit(3);
+	}
+	snprintf(e->journal, sizeof(e->journal), "%s/.cutover", e->root);
+	snprintf(e->dbname, sizeof(e->dbname), "t_%s_%d", tag, (int)getpid());
+	snprintf(e->conninfo, sizeof(e->conninfo), "dbname=%s", e->dbname);
+
+	PGconn *c = admin_conn("postgres");
+	char *ident = PQescapeIdentifier(c, e->dbname, strlen(e->dbname));
+	char sql[256];
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", ident);
+	must_exec(c, sql);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", ident);
+	must_exec(c, sql);
+	PQfreemem(ident);
+	PQfinish(c);
+
+	cutover_error err;
+	co_pg *pg = NULL;
+	if (co_pg_connect(&pg, e->conninfo, &err) || co_pg_migrate(pg, NULL, NULL, &err)) {
+		cutover_error_fprint(stderr, &err);
+		exit(3);
+	}
+	co_pg_close(pg);
+	e->opts.json_root = e->root;
+	e->opts.journal_dir = e->journal;
+	e->opts.database_url = e->conninfo;
+}
+
+void test_env_fini(test_env *e)
+{
+	PGconn *c = admin_conn("postgres");
+	char *ident = PQescapeIdentifier(c, e->dbname, strlen(e->dbname));
+	char sql[256];
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", ident);
+	must_exec(c, sql);
+	PQfreemem(ident);
+	PQfinish(c);
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->root);
+	test_shell(cmd);
+}
+
+void test_sql(const test_env *e, const char *sql)
+{
+	PGconn *c = admin_conn(e->dbname);
+	must_exec(c, sql);
+	PQfinish(c);
+}
+
+char *test_sql_value(const test_env *e, const char *sql)
+{
+	PGconn *c = admin_conn(e->dbname);
+	PGresult *r = PQexec(c, sql);
+	char *v = NULL;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+		v = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+static co_buf captured;
+
+static void capture(void *ud, const char *line)
+{
+	(void)ud;
+	co_buf_puts(&captured, line);
+	co_buf_puts(&captured, "\n");
+}
+
+void test_log_capture(void)
+{
+	cutover_set_log(capture, NULL);
+}
+
+const char *test_log_text(void)
+{
+	return captured.data ? captured.data : "";
+}
+
+void test_log_reset(void)
+{
+	co_buf_free(&captured);
+}
+
+const char *test_token(unsigned n, char buf[65])
+{
+	/* a deterministic 64-hex string that differs for every n */
+	uint64_t x = 0x9E3779B97F4A7C15ull * (n + 1);
+	for (int i = 0; i < 4; i++) {
+		x ^= x >> 31;
+		x *= 0xBF58476D1CE4E5B9ull;
+		snprintf(buf + i * 16, 17, "%016llx", (unsigned long long)x);
+	}
+	return buf;
+}
+
+int test_shell(const char *cmd)
+{
+	int st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

@@ -1,0 +1,42 @@
+/* support.h — what the tests share: temp state roots, a fresh database per
+ * suite on the throwaway cluster that tests/with-postgres.sh started, and a
+ * log sink that captures the library's reports for assertions. */
+#ifndef CUTOVER_TEST_SUPPORT_H
+#define CUTOVER_TEST_SUPPORT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "co.h"
+
+typedef struct test_env {
+	char root[256];        /* temp JSON state directory */
+	char journal[300];     /* its journal dir */
+	char dbname[64];
+	char conninfo[128];    /* "dbname=..." (host etc. from PG* env) */
+	cutover_options opts;  /* points at the fields above */
+} test_env;
+
+/* Make a temp state dir and a fresh migrated database named after tag. */
+void test_env_init(test_env *e, const char *tag);
+/* Drop the database and remove the state dir. */
+void test_env_fini(test_env *e);
+/* Run SQL (no parameters, test-owned constant text) on the env's database. */
+void test_sql(const test_env *e, const char *sql);
+/* Same, returning the first value of the first row as a malloc'd string. */
+char *test_sql_value(const test_env *e, const char *sql);
+
+/* Captured library reports (cutover_set_log). */
+void test_log_capture(void);
+const char *test_log_text(void);
+void test_log_reset(void);
+
+/* A 64-hex token hash derived from n (distinct n, distinct tokens). */
+const char *test_token(unsigned n, char buf[65]);
+/* Run a shell command; returns its exit status. */
+int test_shell(const char *cmd);
+
+#endif
