@@ -175,11 +175,12 @@ static int apply_one(co_pg *pg, PGconn *c, const co_migration *m, FILE *log, cut
 	r = PQexec(c, m->sql);
 	st = PQresultStatus(r);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
-		const char *pos = r ? PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION) : NULL;
+		const char *posf = r ? PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION) : NULL;
+		long pos = posf ? atol(posf) : 0;
 		rc = co_pg_fail(err, c, r, "migrate");
 		PQclear(r);
-		if (pos)
-			co_err_detail(err, "in %s, line %d", m->name, line_of(m->sql, atol(pos)));
+		if (pos > 0)
+			co_err_detail(err, "in %s, line %d", m->name, line_of(m->sql, pos));
 		else
 			co_err_detail(err, "in %s", m->name);
 		goto fail;
