@@ -23,7 +23,11 @@ work=$(mktemp -d /tmp/cutover-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 unset CUTOVER_JSON_ROOT IDENTITY_STORE
-say() { printf '\n\033[1m== %s\033[0m\n' "$*" 2>/dev/null || printf '\n== %s\n' "$*"; }
+if [ -t 1 ]; then
+  say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+  say() { printf '\n== %s\n' "$*"; }
+fi
 run() { printf '$ %s\n' "$*"; "$@" || printf '(exit %d)\n' "$?"; }
 
 say "Legacy state: ./cutover-state/identity/{users,sessions}.json (the embedded default root)"

@@ -72,16 +72,28 @@ CUTOVER_API int cutover_settings_resolve(cutover_settings *out, cutover_domain d
 }
 
 /* Connect and check the domain's tables. With pg authoritative, a sequence
- * behind its table's max id is refused: nextval would collide. */
+ * behind its table's max id is refused: nextval would collide. With json
+ * authoritative, an unreachable Postgres does not stop the app: second
+ * writes are journaled until it returns. */
 static int open_pg_checked(co_pg **out, const cutover_settings *st, cutover_error *err)
 {
-	int rc = co_pg_connect(out, st->database_url, err);
+	bool pg_first = cutover_stage_describe(st->stage)->pg_authoritative;
+	bool reachable = true;
+	int rc = pg_first ? co_pg_connect(out, st->database_url, err)
+			  : co_pg_connect_deferred(out, st->database_url, &reachable, err);
 	if (rc)
 		return rc;
+	if (!reachable) {
+		co_log("%s=%s: postgres is unreachable (%s); json stays authoritative and second writes are "
+		       "journaled until it returns",
+		       st->flag_name, cutover_stage_describe(st->stage)->name, err ? err->message : "");
+		cutover_error_clear(err);
+		return CUTOVER_OK;
+	}
 	co_seq_health h[8];
 	size_t n = 0;
 	rc = co_pg_sequence_health(*out, st->domain, h, 8, &n, err);
-	if (rc == CUTOVER_OK && cutover_stage_describe(st->stage)->pg_authoritative) {
+	if (rc == CUTOVER_OK && pg_first) {
 		co_buf fix = {0};
 		const char *first = NULL;
 		for (size_t i = 0; i < n; i++) {

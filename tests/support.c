@@ -10,6 +10,12 @@
 #include "pg.h"
 #include "support.h"
 
+static void quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static PGconn *admin_conn(const char *dbname)
 {
 	const char *keys[] = {"dbname", NULL};
@@ -20,6 +26,7 @@ static PGconn *admin_conn(const char *dbname)
 			dbname ? dbname : "default db", PQerrorMessage(c));
 		exit(3);
 	}
+	PQsetNoticeProcessor(c, quiet, NULL);
 	return c;
 }
 

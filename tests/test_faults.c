@@ -153,6 +153,38 @@ static void postgres_stopped_during_dualwrite(void **state)
 	test_env_fini(&e);
 }
 
+/* json is authoritative in dualwrite: an app starting while postgres is down
+ * still starts, serves every call and journals; live refuses to start. */
+static void dualwrite_opens_while_postgres_is_down(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "faultopen");
+	assert_int_equal(test_shell(getenv("CUTOVER_TEST_PG_STOP")), 0);
+	test_log_reset();
+	cutover_identity *s = open_stage(&e, "dualwrite");
+	assert_non_null(strstr(test_log_text(), "postgres is unreachable"));
+	int64_t id = add_user(s, "while-down@example.com");
+	cutover_stats st;
+	cutover_identity_stats(s, &st);
+	assert_int_equal(st.journaled, 1);
+	e.opts.stage = "live";
+	cutover_identity *live = NULL;
+	assert_int_equal(cutover_identity_open(&live, &e.opts, &err), CUTOVER_EUNAVAILABLE);
+	assert_null(live);
+	assert_int_equal(test_shell(getenv("CUTOVER_TEST_PG_START")), 0);
+	/* the same handle reaches postgres once it is back */
+	add_user(s, "after-start@example.com");
+	cutover_identity_stats(s, &st);
+	assert_int_equal(st.journaled, 1);
+	char *n = test_sql_value(&e, "SELECT count(*) FROM identity.users");
+	assert_string_equal(n, "1");
+	free(n);
+	(void)id;
+	cutover_identity_free(s);
+	test_env_fini(&e);
+}
+
 static void shadow_reports_a_row_changed_behind_its_back(void **state)
 {
 	(void)state;
@@ -240,6 +272,7 @@ int main(void)
 	test_log_capture();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(postgres_stopped_during_dualwrite),
+		cmocka_unit_test(dualwrite_opens_while_postgres_is_down),
 		cmocka_unit_test(shadow_reports_a_row_changed_behind_its_back),
 		cmocka_unit_test(live_is_refused_while_the_sequence_is_behind),
 	};

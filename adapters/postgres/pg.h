@@ -17,6 +17,11 @@ typedef struct co_pg co_pg;
 /* conninfo: URL or key=value ("" or NULL = libpq defaults / PG* env).
  * Adds connect_timeout=5 unless given. Sets TimeZone=UTC for the session. */
 int co_pg_connect(co_pg **out, const char *conninfo, cutover_error *err);
+/* Like co_pg_connect, but an unreachable server is not an error: the handle
+ * is returned with *reachable false (err says why) and reconnects on first
+ * use. For stages where Postgres is not authoritative, so an app can start
+ * while it is down and journal its second writes. */
+int co_pg_connect_deferred(co_pg **out, const char *conninfo, bool *reachable, cutover_error *err);
 void co_pg_close(co_pg *pg);
 /* The live connection; tries PQreset first when the link was lost.
  * NULL (and err set, CUTOVER_EUNAVAILABLE) when the server cannot be reached. */

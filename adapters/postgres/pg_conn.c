@@ -152,7 +152,7 @@ static int conninfo_check(const char *conninfo, bool *has_timeout, cutover_error
 	return CUTOVER_OK;
 }
 
-int co_pg_connect(co_pg **out, const char *conninfo, cutover_error *err)
+static int connect_impl(co_pg **out, const char *conninfo, bool *reachable, cutover_error *err)
 {
 	const char *keys[4], *vals[4];
 	bool has_timeout;
@@ -187,12 +187,20 @@ int co_pg_connect(co_pg **out, const char *conninfo, cutover_error *err)
 		free(pg);
 		return co_err_oom(err);
 	}
+	PQsetNoticeReceiver(pg->conn, on_notice, NULL);
 	if (PQstatus(pg->conn) != CONNECTION_OK) {
 		rc = fail_unreachable(err, pg->conn, "connect to postgres");
+		if (reachable) {
+			/* deferred: keep the handle; co_pg_conn resets it on first use */
+			*reachable = false;
+			*out = pg;
+			return CUTOVER_OK;
+		}
 		co_pg_close(pg);
 		return rc;
 	}
-	PQsetNoticeReceiver(pg->conn, on_notice, NULL);
+	if (reachable)
+		*reachable = true;
 	rc = session_setup(pg->conn, err);
 	if (rc) {
 		co_pg_close(pg);
@@ -200,6 +208,16 @@ int co_pg_connect(co_pg **out, const char *conninfo, cutover_error *err)
 	}
 	*out = pg;
 	return CUTOVER_OK;
+}
+
+int co_pg_connect(co_pg **out, const char *conninfo, cutover_error *err)
+{
+	return connect_impl(out, conninfo, NULL, err);
+}
+
+int co_pg_connect_deferred(co_pg **out, const char *conninfo, bool *reachable, cutover_error *err)
+{
+	return connect_impl(out, conninfo, reachable, err);
 }
 
 void co_pg_close(co_pg *pg)
