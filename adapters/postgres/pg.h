@@ -64,12 +64,15 @@ int co_pg_migrate_status(co_pg *pg, co_mig_status *out, cutover_error *err);
 typedef struct co_seq_health {
 	const char *table;    /* "identity.users" */
 	const char *sequence; /* "identity.users_id_seq" */
+	const char *repair_sql; /* the setval statement (a compile-time constant) */
 	int64_t max_id;       /* 0 for an empty table */
 	int64_t next_value;   /* what nextval() would hand out */
 	bool behind;          /* next_value <= max_id */
 } co_seq_health;
 /* Health of every id sequence of a domain; *n set to the count (<= cap). */
 int co_pg_sequence_health(co_pg *pg, cutover_domain d, co_seq_health *out, size_t cap, size_t *n, cutover_error *err);
+/* The repair statement of a table by name ("identity.users"); "" if unknown. */
+const char *co_pg_repair_sql(const char *table);
 /* The statement that puts a table's sequence just past its max id (empty tables too). */
 const char *co_pg_setval_sql(const co_seq_health *h, char *buf, size_t len);
 

@@ -526,10 +526,8 @@ static int pg_create_user(cutover_identity *s, cutover_user **out, const cutover
 		rc = err->code;
 		if (in->id == 0 && err->code == CUTOVER_ECONFLICT && strstr(err->detail, "users_pkey")) {
 			/* The sequence handed out an id someone stored explicitly. */
-			char sql[200];
-			co_seq_health h = { "identity.users", "identity.users_id_seq", 0, 0, true };
 			rc = co_err(err, CUTOVER_ESTATE, "%s: the id sequence identity.users_id_seq is behind the table", W);
-			co_err_hint(err, "repair it with: %s", co_pg_setval_sql(&h, sql, sizeof sql));
+			co_err_hint(err, "repair it with: %s", co_pg_repair_sql("identity.users"));
 		}
 		goto fail;
 	}

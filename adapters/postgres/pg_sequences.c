@@ -19,10 +19,13 @@ typedef struct seq_def {
 	const char *sequence;
 	const char *read_sequence_sql; /* last_value, is_called */
 	const char *read_max_sql;      /* coalesce(max(id), 0) */
+	const char *repair_sql;        /* setval just past max(id); right for empty tables too */
 } seq_def;
 
-#define SEQ_DEF(table, seq) \
-	{ table, seq, "SELECT last_value, is_called FROM " seq, "SELECT coalesce(max(id), 0) FROM " table }
+/* All SQL here is assembled at compile time from our own table names. */
+#define SEQ_DEF(table, seq)                                                                          \
+	{ table, seq, "SELECT last_value, is_called FROM " seq, "SELECT coalesce(max(id), 0) FROM " table, \
+	  "SELECT setval('" seq "', (SELECT coalesce(max(id), 0) + 1 FROM " table "), false);" }
 
 static const seq_def identity_seqs[] = {
 	SEQ_DEF("identity.users", "identity.users_id_seq"),
@@ -68,6 +71,7 @@ static int health_of(co_pg *pg, const seq_def *d, co_seq_health *h, cutover_erro
 	called = strcmp(PQgetvalue(seq, 0, 1), "t") == 0;
 	h->table = d->table;
 	h->sequence = d->sequence;
+	h->repair_sql = d->repair_sql;
 	h->max_id = strtoll(PQgetvalue(max, 0, 0), NULL, 10);
 	h->next_value = called ? last + 1 : last;
 	h->behind = h->next_value <= h->max_id;
@@ -104,11 +108,15 @@ const char *co_pg_setval_sql(const co_seq_health *h, char *buf, size_t len)
 {
 	if (!buf || len == 0)
 		return "";
-	if (!h || !h->sequence || !h->table) {
-		buf[0] = '\0';
-		return buf;
-	}
-	snprintf(buf, len, "SELECT setval('%s', (SELECT coalesce(max(id), 0) + 1 FROM %s), false);", h->sequence,
-	         h->table);
+	snprintf(buf, len, "%s", h && h->repair_sql ? h->repair_sql : "");
 	return buf;
+}
+
+const char *co_pg_repair_sql(const char *table)
+{
+	for (size_t d = 0; d < CUTOVER_DOMAIN_COUNT; d++)
+		for (size_t i = 0; i < domain_seqs[d].n; i++)
+			if (strcmp(domain_seqs[d].defs[i].table, table) == 0)
+				return domain_seqs[d].defs[i].repair_sql;
+	return "";
 }
