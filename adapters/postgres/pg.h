@@ -30,6 +30,8 @@ PGconn *co_pg_conn(co_pg *pg, cutover_error *err);
  * (23505 conflict, 23503/23514/22xxx invalid, 08xxx/57Pxx unavailable,
  * 42P01 state "schema missing: run cutover migrate"), sqlstate, message. */
 int co_pg_fail(cutover_error *err, PGconn *c, const PGresult *r, const char *what);
+/* Put "what: " before err->message (the end is cut if need be). */
+void co_pg_prefix_error(cutover_error *err, const char *what);
 /* PQexecParams with text params; returns the result or NULL with err set
  * (result status must be COMMAND_OK or TUPLES_OK). */
 PGresult *co_pg_exec(co_pg *pg, const char *what, const char *sql, int nparams, const char *const *params, cutover_error *err);

@@ -51,7 +51,7 @@ static void one_line(char *dst, size_t len, const char *src)
 }
 
 /* Prefix err->message with "what: " (truncating the end if need be). */
-static void prefix_message(cutover_error *err, const char *what)
+void co_pg_prefix_error(cutover_error *err, const char *what)
 {
 	size_t cap = sizeof err->message, wl, ml;
 
@@ -324,7 +324,7 @@ PGresult *co_pg_exec(co_pg *pg, const char *what, const char *sql, int nparams, 
 	ExecStatusType st;
 
 	if (!c) {
-		prefix_message(err, what);
+		co_pg_prefix_error(err, what);
 		return NULL;
 	}
 	r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);

@@ -189,30 +189,16 @@ static void session_params_fill(session_params *p, const cutover_session *s)
 
 /* --- running statements ------------------------------------------------------ */
 
-/* Prefix err->message with "what: " (truncating the end if need be). */
-static void prefix_message(cutover_error *err, const char *what)
+
+/* Say what clashed in words, from the constraint Postgres named (co_pg_fail
+ * puts it in err->detail as "constraint NAME[ on TABLE]"). */
+static void explain_constraint(cutover_error *err, const char *what, int64_t user_id)
 {
-	size_t cap = sizeof err->message, wl = strlen(what), ml;
+	char c[128], msg[200];
 
-	if (wl + 2 >= cap)
+	if (strncmp(err->detail, "constraint ", 11) != 0)
 		return;
-	ml = strlen(err->message);
-	if (wl + 2 + ml >= cap)
-		ml = cap - wl - 3;
-	memmove(err->message + wl + 2, err->message, ml);
-	err->message[wl + 2 + ml] = '\0';
-	memcpy(err->message, what, wl);
-	memcpy(err->message + wl, ": ", 2);
-}
-
-/* Say what clashed in words, from the constraint Postgres named. */
-static void explain_constraint(cutover_error *err, const PGresult *r, const char *what, int64_t user_id)
-{
-	const char *c = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
-	char msg[200];
-
-	if (!c)
-		return;
+	snprintf(c, sizeof c, "%.*s", (int)strcspn(err->detail + 11, " "), err->detail + 11);
 	if (strcmp(c, "users_pkey") == 0)
 		snprintf(msg, sizeof msg, "user id %" PRId64 " already taken", user_id);
 	else if (strcmp(c, "users_email_key") == 0)
@@ -239,23 +225,11 @@ static void explain_constraint(cutover_error *err, const PGresult *r, const char
 static PGresult *run(co_pg *pg, const char *what, const char *sql, int n, const char *const *p, int64_t user_id,
                      cutover_error *err)
 {
-	PGconn *c = co_pg_conn(pg, err);
-	PGresult *r;
-	ExecStatusType st;
+	PGresult *r = co_pg_exec(pg, what, sql, n, p, err);
 
-	if (!c) {
-		prefix_message(err, what);
-		return NULL;
-	}
-	r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
-	st = PQresultStatus(r);
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-		return r;
-	co_pg_fail(err, c, r, what);
-	if (r)
-		explain_constraint(err, r, what, user_id);
-	PQclear(r);
-	return NULL;
+	if (!r)
+		explain_constraint(err, what, user_id);
+	return r;
 }
 
 /* A statement whose rows we do not need. */
@@ -303,7 +277,7 @@ static PGconn *tx_begin(co_pg *pg, const char *what, cutover_error *err)
 	PGconn *c = co_pg_conn(pg, err);
 
 	if (!c) {
-		prefix_message(err, what);
+		co_pg_prefix_error(err, what);
 		return NULL;
 	}
 	tx_abort(c); /* never join a transaction someone left open */
