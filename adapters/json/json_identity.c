@@ -17,6 +17,7 @@
  * password hashes never appear in messages.
  */
 #include "json_doc.h"
+#include "legacy_identity.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -135,49 +136,8 @@ static int decode_user(const co_doc *d, size_t pos, const cJSON *rec, cutover_us
 	if (rc != CUTOVER_OK)
 		return rc;
 	snprintf(what, sizeof what, "id %lld", (long long)k.id);
-
-	cutover_user *u = calloc(1, sizeof *u);
-	if (!u)
-		return co_err_oom(err);
-	u->id = k.id;
-	if (!(u->email = co_email_normalize(k.email))) {
-		cutover_user_free(u);
-		return co_err_oom(err);
-	}
-	if ((rc = co_json_get_str(rec, "username", false, &u->username, err)) != CUTOVER_OK ||
-	    (rc = co_json_get_str(rec, "display_name", false, &u->display_name, err)) != CUTOVER_OK ||
-	    (rc = co_json_get_str(rec, "password_hash", false, &u->password_hash, err)) != CUTOVER_OK ||
-	    (rc = co_json_get_str(rec, "role", true, &u->role, err)) != CUTOVER_OK ||
-	    (rc = co_json_get_ts(rec, "email_verified_at", false, &u->email_verified_at, err)) != CUTOVER_OK ||
-	    (rc = co_json_get_bool(rec, "disabled", false, &u->disabled, err)) != CUTOVER_OK ||
-	    (rc = co_json_get_ts(rec, "created_at", false, &u->created_at, err)) != CUTOVER_OK ||
-	    (rc = co_json_get_ts(rec, "updated_at", false, &u->updated_at, err)) != CUTOVER_OK)
-		goto fail;
-
-	int n = k.oauth ? cJSON_GetArraySize(k.oauth) : 0;
-	if (n > 0) {
-		const cJSON *link;
-		if (!(u->oauth = calloc((size_t)n, sizeof *u->oauth))) {
-			rc = co_err_oom(err);
-			goto fail;
-		}
-		cJSON_ArrayForEach(link, k.oauth) {
-			cutover_oauth_link *l = &u->oauth[u->n_oauth++];
-			l->provider = co_strdup(cJSON_GetObjectItemCaseSensitive(link, "provider")->valuestring);
-			l->subject = co_strdup(cJSON_GetObjectItemCaseSensitive(link, "subject")->valuestring);
-			if (!l->provider || !l->subject) {
-				rc = co_err_oom(err);
-				goto fail;
-			}
-		}
-	}
-	*out = u;
-	return CUTOVER_OK;
-fail:
-	cutover_user_free(u);
-	if (rc == CUTOVER_ECORRUPT)
-		return co_doc_record_error(err, d, pos, what);
-	return rc;
+	rc = co_legacy_user_from_json(rec, out, err); /* the one definition of a legacy user */
+	return rc == CUTOVER_ECORRUPT ? co_doc_record_error(err, d, pos, what) : rc;
 }
 
 /* The first record with this id; *rec NULL when none. */
@@ -723,25 +683,8 @@ static int decode_session(const co_doc *d, size_t pos, const cJSON *rec, cutover
 	if (rc != CUTOVER_OK)
 		return rc;
 	session_what(token, rec, what, sizeof what);
-
-	cutover_session *ss = calloc(1, sizeof *ss);
-	if (!ss)
-		return co_err_oom(err);
-	if (!(ss->token_hash = co_strdup(token))) {
-		cutover_session_free(ss);
-		return co_err_oom(err);
-	}
-	if ((rc = co_json_get_int(rec, "user_id", true, &ss->user_id, NULL, err)) != CUTOVER_OK ||
-	    (rc = co_json_get_ts(rec, "created_at", false, &ss->created_at, err)) != CUTOVER_OK ||
-	    (rc = co_json_get_ts(rec, "expires_at", true, &ss->expires_at, err)) != CUTOVER_OK ||
-	    (rc = co_json_get_ts(rec, "last_seen_at", false, &ss->last_seen_at, err)) != CUTOVER_OK ||
-	    (rc = co_json_get_str(rec, "user_agent", false, &ss->user_agent, err)) != CUTOVER_OK ||
-	    (rc = co_json_get_str(rec, "ip", false, &ss->ip, err)) != CUTOVER_OK) {
-		cutover_session_free(ss);
-		return rc == CUTOVER_ECORRUPT ? co_doc_record_error(err, d, pos, what) : rc;
-	}
-	*out = ss;
-	return CUTOVER_OK;
+	rc = co_legacy_session_from_json(rec, out, err); /* the one definition of a legacy session */
+	return rc == CUTOVER_ECORRUPT ? co_doc_record_error(err, d, pos, what) : rc;
 }
 
 static int find_session(const co_doc *d, const char *token, cJSON **rec, size_t *pos, cutover_error *err)
