@@ -9,6 +9,10 @@
 #define CUTOVER_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
 #include "co.h"
 
 enum { EXIT_OK = 0, EXIT_CHECKS = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
@@ -17,6 +21,22 @@ typedef struct cli_ctx {
 	bool json;      /* --json: machine-readable output on stdout */
 	bool progress;  /* stderr is a terminal */
 } cli_ctx;
+
+/* Options shared by survey, backfill and verify. */
+typedef struct op_opts {
+	bool apply;                 /* backfill: write (default: dry run) */
+	const char *rejects_dir;    /* where rejected records go (NULL: not written) */
+	size_t batch;               /* rows per transaction */
+	const char *only_users;     /* rehearsal: comma-separated user ids */
+	bool repair_sequences;      /* backfill: run the setval statements */
+	bool no_wait;               /* refuse instead of waiting for a concurrent run */
+	int max_print;              /* how many reject / mismatch lines to print */
+	const cutover_settings *st; /* resolved configuration */
+} op_opts;
+
+/* Progress on stderr (only when it is a terminal). */
+void cli_progress(const cli_ctx *ctx, const char *fmt, ...) CO_PRINTF(2, 3);
+void cli_progress_done(const cli_ctx *ctx);
 
 /* Map a library error to an exit code and print it on stderr. */
 int cli_fail(const cutover_error *err);
@@ -27,5 +47,8 @@ bool cli_is_help(const char *arg);
 
 int cmd_migrate(cli_ctx *ctx, int argc, char **argv);
 int cmd_status(cli_ctx *ctx, int argc, char **argv);
+int cmd_survey(cli_ctx *ctx, int argc, char **argv);
+int cmd_backfill(cli_ctx *ctx, int argc, char **argv);
+int cmd_verify(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -16,6 +16,9 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{"migrate", cmd_migrate, "apply the numbered SQL migrations; `migrate status` lists them"},
+	{"survey", cmd_survey, "read-only: counts, duplicates, orphans, unmappable records per legacy file"},
+	{"backfill", cmd_backfill, "copy legacy JSON state into the tables (dry run; --apply writes)"},
+	{"verify", cmd_verify, "counts, field-level fidelity, orphans, sequences, RLS: one line per check"},
 	{"status", cmd_status, "each domain's stage, row counts, unreconciled keys, sequence health"},
 };
 

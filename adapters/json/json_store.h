@@ -8,6 +8,8 @@
 #ifndef CUTOVER_JSON_STORE_H
 #define CUTOVER_JSON_STORE_H
 
+#include <stdio.h>
+
 #include "co.h"
 
 #define CO_VERSION_LEN 96
@@ -35,6 +37,10 @@ struct co_transport {
 	 * callers then rely on put's if_version and retry. */
 	int (*lock)(co_transport *t, const char *name, co_lock **out, cutover_error *err);
 	void (*unlock)(co_transport *t, co_lock *l);
+	/* optional: a read-only stream of the document, for records read one by
+	 * one without holding the document (the operator commands). NULL:
+	 * co_transport_stream spools get() into an unlinked temp file. */
+	int (*stream)(co_transport *t, const char *key, FILE **out, cutover_error *err);
 	/* a description safe to print (credentials redacted) */
 	const char *(*describe)(co_transport *t);
 	void (*free)(co_transport *t);
@@ -46,6 +52,10 @@ struct co_transport {
 int co_transport_local(co_transport **out, const char *dir, cutover_error *err);
 /* Picks the transport from the root's form: http(s):// URL or a directory. */
 int co_transport_open(co_transport **out, const char *root, const char *token, cutover_error *err);
+
+/* Open a document for streaming reads (t->stream, or get() spooled to a
+ * temp file). Absent is CUTOVER_ENOTFOUND. The caller fcloses *out. */
+int co_transport_stream(co_transport *t, const char *key, FILE **out, cutover_error *err);
 
 /* Identity over a transport; takes ownership of t (also on failure). */
 int co_json_identity_new(cutover_identity **out, co_transport *t, cutover_error *err);

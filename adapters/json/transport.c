@@ -6,6 +6,7 @@
  */
 #include "json_store.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -34,4 +35,26 @@ int co_transport_open(co_transport **out, const char *root, const char *token, c
 		}
 	}
 	return co_transport_local(out, root, err);
+}
+
+int co_transport_stream(co_transport *t, const char *key, FILE **out, cutover_error *err)
+{
+	*out = NULL;
+	if (t->stream)
+		return t->stream(t, key, out, err);
+	char *data = NULL, version[CO_VERSION_LEN];
+	size_t len = 0;
+	int rc = t->get(t, key, &data, &len, version, err);
+	if (rc)
+		return rc;
+	FILE *f = tmpfile();
+	if (!f || fwrite(data, 1, len, f) != len || fseek(f, 0, SEEK_SET) != 0) {
+		if (f)
+			fclose(f);
+		free(data);
+		return co_err(err, CUTOVER_EUNAVAILABLE, "cannot spool %s to a temporary file", key);
+	}
+	free(data);
+	*out = f;
+	return CUTOVER_OK;
 }

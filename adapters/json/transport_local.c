@@ -115,6 +115,26 @@ static int fsync_dir(const char *dir, cutover_error *err)
 
 /* --- operations ------------------------------------------------------------ */
 
+static int local_stream(co_transport *t, const char *key, FILE **out, cutover_error *err)
+{
+	local_transport *lt = (local_transport *)t;
+	*out = NULL;
+	int rc = check_key(key, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	char *path = join(lt->dir, key);
+	if (!path)
+		return co_err_oom(err);
+	FILE *f = fopen(path, "rbe");
+	if (!f) {
+		int e = errno;
+		rc = e == ENOENT ? co_err(err, CUTOVER_ENOTFOUND, "no document %s", path) : io_error(err, e, "open", path);
+	}
+	free(path);
+	*out = f;
+	return rc;
+}
+
 static int local_get(co_transport *t, const char *key, char **data, size_t *len, char version[CO_VERSION_LEN], cutover_error *err)
 {
 	local_transport *lt = (local_transport *)t;
@@ -456,6 +476,7 @@ int co_transport_local(co_transport **out, const char *dir, cutover_error *err)
 	lt->base.lock = local_lock;
 	lt->base.unlock = local_unlock;
 	lt->base.describe = local_describe;
+	lt->base.stream = local_stream;
 	lt->base.free = local_free;
 	*out = &lt->base;
 	return CUTOVER_OK;

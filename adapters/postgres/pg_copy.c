@@ -1,0 +1,95 @@
+/* pg_copy.c — COPY text encoding and the COPY FROM STDIN exchange. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pg_copy.h"
+
+static void sep(co_buf *b, bool first)
+{
+	if (!first)
+		co_buf_put(b, "\t", 1);
+}
+
+void co_copy_text(co_buf *b, bool first, const char *v)
+{
+	sep(b, first);
+	if (!v) {
+		co_buf_put(b, "\\N", 2);
+		return;
+	}
+	const char *run = v;
+	for (const char *p = v; *p; p++) {
+		const char *esc = NULL;
+		switch (*p) {
+		case '\\': esc = "\\\\"; break;
+		case '\t': esc = "\\t"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		default: continue;
+		}
+		co_buf_put(b, run, (size_t)(p - run));
+		co_buf_put(b, esc, 2);
+		run = p + 1;
+	}
+	co_buf_puts(b, run);
+}
+
+void co_copy_int(co_buf *b, bool first, int64_t v)
+{
+	char n[24];
+	sep(b, first);
+	int len = snprintf(n, sizeof(n), "%" PRId64, v);
+	co_buf_put(b, n, (size_t)len);
+}
+
+void co_copy_bool(co_buf *b, bool first, bool v)
+{
+	sep(b, first);
+	co_buf_put(b, v ? "t" : "f", 1);
+}
+
+void co_copy_ts(co_buf *b, bool first, cutover_ts v)
+{
+	if (v == CUTOVER_TS_NULL) {
+		co_copy_text(b, first, NULL);
+		return;
+	}
+	char t[40];
+	co_copy_text(b, first, cutover_ts_format(v, t, sizeof(t)));
+}
+
+void co_copy_end_row(co_buf *b)
+{
+	co_buf_put(b, "\n", 1);
+}
+
+int co_pg_copy(co_pg *pg, const char *what, const char *copy_sql, const char *data, size_t len, cutover_error *err)
+{
+	PGconn *c = co_pg_conn(pg, err);
+	if (!c) {
+		co_pg_prefix_error(err, what);
+		return err ? err->code : CUTOVER_EUNAVAILABLE;
+	}
+	PGresult *r = PQexec(c, copy_sql);
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		int rc = co_pg_fail(err, c, r, what);
+		PQclear(r);
+		return rc;
+	}
+	PQclear(r);
+	enum { CHUNK = 1 << 20 };
+	bool sent = true;
+	for (size_t off = 0; off < len && sent; off += CHUNK) {
+		size_t n = len - off < CHUNK ? len - off : CHUNK;
+		sent = PQputCopyData(c, data + off, (int)n) == 1;
+	}
+	PQputCopyEnd(c, sent ? NULL : "client could not send the data");
+	int rc = CUTOVER_OK;
+	while ((r = PQgetResult(c)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == CUTOVER_OK)
+			rc = co_pg_fail(err, c, r, what);
+		PQclear(r);
+	}
+	return rc;
+}
