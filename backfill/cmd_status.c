@@ -1,15 +1,20 @@
 /* cmd_status.c — `cutover status`: where every domain stands.
  *
- * Read-only. For each domain: its flag and stage, rows on the json side and
+ * Read-only: it creates nothing, not even a state root that does not exist
+ * yet (that root shows as "absent"). For each domain: its flag and stage,
+ * rows on the json side and
  * the postgres side, keys waiting in the reconcile journal, and the health of
  * its id sequences. Also the state root and the Postgres target, with
  * credentials redacted. A flag that is not a stage is a configuration error
  * (exit 2); a Postgres that a configured stage needs but cannot be reached is
  * a runtime failure (exit 3).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -33,12 +38,27 @@ static void help(void)
 	printf("usage: cutover status [--json]\n\n"
 	       "Shows each domain's stage (its *_STORE flag), row counts in the JSON state and in\n"
 	       "Postgres, keys waiting for `cutover reconcile`, and id sequence health; also the\n"
-	       "state root and the Postgres target with credentials redacted. Read-only.\n");
+	       "state root and the Postgres target with credentials redacted. Read-only: it\n"
+	       "creates nothing (a state root that does not exist yet shows as absent).\n");
+}
+
+/* A local state root that does not exist: opening its transport would
+ * create it, and status creates nothing. */
+static bool local_root_absent(const char *root)
+{
+	struct stat sb;
+	if (!root || strncasecmp(root, "http://", 7) == 0 || strncasecmp(root, "https://", 8) == 0)
+		return false;
+	if (strncasecmp(root, "file://", 7) == 0)
+		root += 7;
+	return *root && stat(root, &sb) != 0 && errno == ENOENT;
 }
 
 /* Records in one legacy document; -1 when absent, -2 when unreadable. */
-static long long json_count(co_transport *t, const char *key, const char *collection)
+static long long json_count(co_transport *t, bool root_absent, const char *key, const char *collection)
 {
+	if (root_absent)
+		return -1;
 	if (!t)
 		return -2;
 	char *data = NULL, version[CO_VERSION_LEN];
@@ -104,7 +124,9 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 	co_transport *t = NULL;
 	cutover_error terr;
 	cutover_error_clear(&terr);
-	co_transport_open(&t, st[0].json_root, st[0].json_token, &terr);
+	bool root_absent = local_root_absent(st[0].json_root);
+	if (!root_absent)
+		co_transport_open(&t, st[0].json_root, st[0].json_token, &terr);
 	co_pg *pg = NULL;
 	cutover_error perr;
 	cutover_error_clear(&perr);
@@ -113,12 +135,17 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 	cJSON *jo = ctx->json ? cJSON_CreateObject() : NULL;
 	if (jo) {
 		cJSON_AddStringToObject(jo, "json_root", root_shown);
+		if (root_absent)
+			cJSON_AddBoolToObject(jo, "json_root_absent", true);
 		cJSON_AddStringToObject(jo, "postgres", pg_shown);
 		cJSON_AddBoolToObject(jo, "postgres_reachable", pg != NULL);
 	} else {
-		printf("state root   %s%s%s\n", root_shown, t ? "" : "  (unusable: ", t ? "" : terr.message);
-		if (!t)
-			printf(")\n");
+		if (root_absent)
+			printf("state root   %s  (absent)\n", root_shown);
+		else if (t)
+			printf("state root   %s\n", root_shown);
+		else
+			printf("state root   %s  (unusable: %s)\n", root_shown, terr.message);
 		printf("postgres     %s  (%s)\n", pg_shown, pg ? "reachable" : perr.message);
 	}
 	cJSON *jdomains = jo ? cJSON_AddArrayToObject(jo, "domains") : NULL;
@@ -152,7 +179,7 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 		for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++) {
 			if (counted[i].domain != (cutover_domain)d)
 				continue;
-			long long nj = json_count(t, counted[i].json_key, counted[i].json_collection);
+			long long nj = json_count(t, root_absent, counted[i].json_key, counted[i].json_collection);
 			long long np = pg_count(pg, counted[i].count_sql);
 			if (jc) {
 				cJSON *c = cJSON_CreateObject();

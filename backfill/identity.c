@@ -101,10 +101,10 @@ static int walk_users(cli_ctx *ctx, co_transport *t, const co_keyset *only, cons
 		if (ws->user_records % 20000 == 0)
 			cli_progress(ctx, "%s: %llu records", USERS_KEY, (unsigned long long)ws->user_records);
 		char key[64];
-		user_key_of(&it, key, sizeof(key));
 		cutover_user *u = NULL;
 		cutover_error why;
 		if (co_legacy_user(&it, &u, &why) != CUTOVER_OK) {
+			user_key_of(&it, key, sizeof(key)); /* parse again only for the rare reject */
 			if (why.code == CUTOVER_EINTERNAL) {
 				*err = why;
 				rc = why.code;
@@ -120,6 +120,7 @@ static int walk_users(cli_ctx *ctx, co_transport *t, const co_keyset *only, cons
 				break;
 			continue;
 		}
+		snprintf(key, sizeof(key), "id %lld", (long long)u->id);
 		if (only && !co_keyset_has_id(only, u->id)) {
 			ws->users_skipped++;
 			cutover_user_free(u);
@@ -190,6 +191,25 @@ out:
 	return rc;
 }
 
+/* A token's key in the duplicate set: its 32 bytes when it is lower-case hex
+ * (the usual case), else its 64 characters verbatim (the lengths differ, so
+ * the two forms never collide). Exact either way. */
+static size_t token_key(const char *hex, unsigned char out[64])
+{
+	for (int i = 0; i < 64; i++)
+		if (hex[i] >= 'A' && hex[i] <= 'F') {
+			memcpy(out, hex, 64);
+			return 64;
+		}
+	for (int i = 0; i < 32; i++) {
+		int hi = hex[2 * i], lo = hex[2 * i + 1];
+		hi = hi <= '9' ? hi - '0' : hi - 'a' + 10;
+		lo = lo <= '9' ? lo - '0' : lo - 'a' + 10;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 32;
+}
+
 static int walk_sessions(cli_ctx *ctx, co_transport *t, const co_keyset *only, const walk_cb *cb, walk_stats *ws,
 			 const co_keyset *ids, const co_keyset *refused, const co_keyset *rejected_ids, cutover_ts now,
 			 cutover_error *err)
@@ -235,7 +255,9 @@ static int walk_sessions(cli_ctx *ctx, co_transport *t, const co_keyset *only, c
 		char reason[200] = "";
 		int64_t first = 0;
 		bool in_legacy = co_keyset_has_id(ids, s->user_id) && !co_keyset_has_id(refused, s->user_id);
-		int added = co_keyset_add(tokens, s->token_hash, strlen(s->token_hash), (int64_t)it.position, &first);
+		unsigned char tk[64];
+		size_t tklen = token_key(s->token_hash, tk);
+		int added = co_keyset_add(tokens, tk, tklen, (int64_t)it.position, &first);
 		if (added < 0) {
 			cutover_session_free(s);
 			rc = co_err_oom(err);
@@ -497,13 +519,20 @@ typedef struct row_meta {
 	size_t links;
 } row_meta;
 
-typedef struct table_run {
-	const co_load_spec *spec;
-	const char *file, *collection;
+/* A batch and what is needed to report its rows by position. */
+typedef struct batch_slot {
 	co_batch batch;
 	row_meta *meta;
 	size_t nmeta, cap;
-	co_buf raw;             /* the batch's records' original bytes */
+	co_buf raw; /* the batch's records' original bytes */
+} batch_slot;
+
+typedef struct table_run {
+	const co_load_spec *spec;
+	const char *file, *collection;
+	batch_slot slots[2];
+	int fill;               /* the slot being filled */
+	int flight;             /* the slot whose COPY is in flight, or -1 */
 	co_load_counts counts;
 	uint64_t links_total, links_not_new;
 	uint64_t walk_rejects;
@@ -518,12 +547,14 @@ typedef struct load_ctx {
 	co_rejects *rejects;
 	table_run users, sessions;
 	table_run *cur;           /* the table whose batch is being reported */
+	batch_slot *cur_slot;     /* and that batch */
+	uint64_t since_pump;
 	int printed;
 	bool verify;              /* classification is a check, not a plan */
 	uint64_t pg_links;        /* verify: oauth rows postgres holds for the staged users */
 } load_ctx;
 
-static int remember(table_run *tr, const co_scan_item *it, const char *key, size_t links)
+static int remember(batch_slot *tr, const co_scan_item *it, const char *key, size_t links)
 {
 	if (tr->nmeta == tr->cap) {
 		size_t cap = tr->cap ? tr->cap * 2 : 1024;
@@ -545,7 +576,7 @@ static int remember(table_run *tr, const co_scan_item *it, const char *key, size
 	return tr->raw.failed ? CUTOVER_EINTERNAL : CUTOVER_OK;
 }
 
-static const row_meta *meta_of(const table_run *tr, int64_t pos)
+static const row_meta *meta_of(const batch_slot *tr, int64_t pos)
 {
 	size_t lo = 0, hi = tr->nmeta;
 	while (lo < hi) {
@@ -577,7 +608,8 @@ static int on_report(void *ud, int64_t pos, const char *state, const char *detai
 {
 	load_ctx *lc = ud;
 	table_run *tr = lc->cur;
-	const row_meta *m = meta_of(tr, pos);
+	batch_slot *bs = lc->cur_slot;
+	const row_meta *m = meta_of(bs, pos);
 	if (!m)
 		return co_err(err, CUTOVER_EINTERNAL, "%s: the loader reported an unknown record %lld", tr->spec->what,
 			      (long long)pos);
@@ -585,7 +617,7 @@ static int on_report(void *ud, int64_t pos, const char *state, const char *detai
 	if (strcmp(state, "reject") == 0 && lc->verify)
 		return CUTOVER_OK; /* counted; the backfill reported it with its bytes */
 	if (strcmp(state, "reject") == 0) {
-		co_scan_item it = {.kind = CO_SCAN_RECORD, .bytes = tr->raw.data + m->bytes_at, .len = m->len,
+		co_scan_item it = {.kind = CO_SCAN_RECORD, .bytes = bs->raw.data + m->bytes_at, .len = m->len,
 				   .position = m->pos, .offset = m->offset, .line = m->line};
 		if (lc->printed++ < lc->o->max_print)
 			fprintf(stderr, "  reject: %s record %llu (line %llu, %s): %s\n", tr->file,
@@ -598,52 +630,107 @@ static int on_report(void *ud, int64_t pos, const char *state, const char *detai
 	return CUTOVER_OK;
 }
 
+static void slot_reset(batch_slot *bs)
+{
+	co_batch_reset(&bs->batch);
+	bs->nmeta = 0;
+	bs->raw.len = 0;
+}
+
+/* verify: the stage still holds this batch; count postgres's links of these users */
+static int count_links(load_ctx *lc, cutover_error *err)
+{
+	PGresult *r = co_pg_exec(lc->pg, "verify oauth links",
+				 "SELECT count(*) FROM identity.user_oauth o JOIN stage_users s ON s.id = o.user_id", 0,
+				 NULL, err);
+	if (!r)
+		return err->code;
+	lc->pg_links += strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return CUTOVER_OK;
+}
+
+/* Collect the batch in flight, if any. */
+static int land(load_ctx *lc, table_run *tr, cutover_error *err)
+{
+	if (tr->flight < 0)
+		return CUTOVER_OK;
+	batch_slot *bs = &tr->slots[tr->flight];
+	lc->cur = tr;
+	lc->cur_slot = bs;
+	int rc = co_load_finish(lc->pg, tr->spec, &bs->batch, on_report, lc, &tr->counts, err);
+	slot_reset(bs);
+	tr->flight = -1;
+	return rc;
+}
+
+/* The filling batch is complete. With --apply it is sent without waiting
+ * (after landing the previous one) so the server loads it while the walk
+ * builds the next; otherwise it is classified at once. */
 static int flush(load_ctx *lc, table_run *tr, cutover_error *err)
 {
-	if (tr->batch.groups == 0)
+	batch_slot *bs = &tr->slots[tr->fill];
+	if (bs->batch.groups == 0)
 		return CUTOVER_OK;
+	int rc = land(lc, tr, err);
+	if (rc)
+		return rc;
 	lc->cur = tr;
-	int rc = co_load_batch(lc->pg, tr->spec, &tr->batch, lc->mode, on_report, lc, &tr->counts, err);
-	if (rc == CUTOVER_OK && lc->verify && tr == &lc->users) {
-		/* the stage still holds this batch: count postgres's links of these users */
-		PGresult *r = co_pg_exec(lc->pg, "verify oauth links",
-					 "SELECT count(*) FROM identity.user_oauth o JOIN stage_users s ON s.id = o.user_id",
-					 0, NULL, err);
-		if (!r)
-			rc = err->code;
-		else
-			lc->pg_links += strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-		PQclear(r);
+	lc->cur_slot = bs;
+	if (lc->mode == CO_LOAD_APPLY) {
+		rc = co_load_start(lc->pg, tr->spec, &bs->batch, err);
+		if (rc == CUTOVER_OK) {
+			tr->flight = tr->fill;
+			tr->fill = 1 - tr->fill;
+		}
+		return rc;
 	}
-	co_batch_reset(&tr->batch);
-	tr->nmeta = 0;
-	tr->raw.len = 0;
+	rc = co_load_batch(lc->pg, tr->spec, &bs->batch, lc->mode, on_report, lc, &tr->counts, err);
+	if (rc == CUTOVER_OK && lc->verify && tr == &lc->users)
+		rc = count_links(lc, err);
+	slot_reset(bs);
 	return rc;
+}
+
+/* Everything of a table is sent and landed. */
+static int drain(load_ctx *lc, table_run *tr, cutover_error *err)
+{
+	int rc = flush(lc, tr, err);
+	return rc ? rc : land(lc, tr, err);
+}
+
+static void pump(load_ctx *lc)
+{
+	if (++lc->since_pump % 64 == 0 && (lc->users.flight >= 0 || lc->sessions.flight >= 0))
+		co_pg_copy_pump(lc->pg);
 }
 
 static int load_user(void *ud, const cutover_user *u, const co_scan_item *it, const char *key, cutover_error *err)
 {
 	load_ctx *lc = ud;
 	table_run *tr = &lc->users;
-	user_row(&tr->batch.target[0], u);
-	stage_prefix(&tr->batch.stage[0], it->position);
-	user_row(&tr->batch.stage[0], u);
+	batch_slot *bs = &tr->slots[tr->fill];
+	co_batch *b = &bs->batch;
+	user_row(&b->target[0], u);
+	stage_prefix(&b->stage[0], it->position);
+	user_row(&b->stage[0], u);
 	for (size_t i = 0; i < u->n_oauth; i++) {
-		oauth_row(&tr->batch.target[1], u, i);
-		stage_prefix(&tr->batch.stage[1], it->position);
-		oauth_row(&tr->batch.stage[1], u, i);
+		oauth_row(&b->target[1], u, i);
+		stage_prefix(&b->stage[1], it->position);
+		oauth_row(&b->stage[1], u, i);
 	}
 	tr->links_total += u->n_oauth;
-	tr->batch.groups++;
-	if (remember(tr, it, key, u->n_oauth))
+	b->groups++;
+	if (remember(bs, it, key, u->n_oauth))
 		return co_err_oom(err);
-	return tr->batch.groups >= lc->o->batch ? flush(lc, tr, err) : CUTOVER_OK;
+	pump(lc);
+	return b->groups >= lc->o->batch ? flush(lc, tr, err) : CUTOVER_OK;
 }
 
 static int users_done(void *ud, cutover_error *err)
 {
 	load_ctx *lc = ud;
-	return flush(lc, &lc->users, err);
+	return drain(lc, &lc->users, err); /* sessions need their users committed */
 }
 
 static int load_session(void *ud, const cutover_session *s, const co_scan_item *it, const char *key, bool in_legacy,
@@ -652,20 +739,24 @@ static int load_session(void *ud, const cutover_session *s, const co_scan_item *
 	(void)in_legacy; /* a user only postgres has is fine; the classification checks */
 	load_ctx *lc = ud;
 	table_run *tr = &lc->sessions;
-	session_row(&tr->batch.target[0], s);
-	stage_prefix(&tr->batch.stage[0], it->position);
-	session_row(&tr->batch.stage[0], s);
-	tr->batch.groups++;
-	if (remember(tr, it, key, 0))
+	batch_slot *bs = &tr->slots[tr->fill];
+	session_row(&bs->batch.target[0], s);
+	stage_prefix(&bs->batch.stage[0], it->position);
+	session_row(&bs->batch.stage[0], s);
+	bs->batch.groups++;
+	if (remember(bs, it, key, 0))
 		return co_err_oom(err);
-	return tr->batch.groups >= lc->o->batch ? flush(lc, tr, err) : CUTOVER_OK;
+	pump(lc);
+	return bs->batch.groups >= lc->o->batch ? flush(lc, tr, err) : CUTOVER_OK;
 }
 
 static void table_free(table_run *tr)
 {
-	co_batch_free(&tr->batch);
-	free(tr->meta);
-	co_buf_free(&tr->raw);
+	for (int i = 0; i < 2; i++) {
+		co_batch_free(&tr->slots[i].batch);
+		free(tr->slots[i].meta);
+		co_buf_free(&tr->slots[i].raw);
+	}
 }
 
 /* Take the domain's backfill lock: wait for (or refuse) a concurrent run. */
@@ -699,8 +790,8 @@ static int open_load(cli_ctx *ctx, const op_opts *o, load_ctx *lc, co_load_mode 
 	lc->o = o;
 	lc->mode = mode;
 	lc->verify = verify;
-	lc->users = (table_run){.spec = &users_spec, .file = USERS_KEY, .collection = "users"};
-	lc->sessions = (table_run){.spec = &sessions_spec, .file = SESSIONS_KEY, .collection = "sessions"};
+	lc->users = (table_run){.spec = &users_spec, .file = USERS_KEY, .collection = "users", .flight = -1};
+	lc->sessions = (table_run){.spec = &sessions_spec, .file = SESSIONS_KEY, .collection = "sessions", .flight = -1};
 	int rc = co_pg_connect(&lc->pg, o->st->database_url, err);
 	co_seq_health h[4];
 	size_t nh;
@@ -752,7 +843,7 @@ int identity_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	if (rc == CUTOVER_OK)
 		rc = walk(ctx, o, &cb, &ws, &err);
 	if (rc == CUTOVER_OK)
-		rc = flush(&lc, &lc.sessions, &err);
+		rc = drain(&lc, &lc.sessions, &err);
 	if (rc) {
 		int code = cli_fail(&err);
 		if (lc.users.counts.inserted || lc.sessions.counts.inserted)
@@ -881,7 +972,7 @@ int identity_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	if (rc == CUTOVER_OK)
 		rc = walk(ctx, &vo, &cb, &ws, &err);
 	if (rc == CUTOVER_OK)
-		rc = flush(&lc, &lc.sessions, &err);
+		rc = drain(&lc, &lc.sessions, &err);
 	long long orphan_sessions = -1, orphan_links = -1, rls = -1;
 	if (rc == CUTOVER_OK &&
 	    ((orphan_sessions = count_of(lc.pg, "SELECT count(*) FROM identity.sessions s WHERE NOT EXISTS "

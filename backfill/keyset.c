@@ -6,8 +6,8 @@
 
 typedef struct slot {
 	uint64_t hash; /* 0 = empty (real hashes are forced non-zero) */
-	size_t off;
-	size_t len;
+	uint32_t off;  /* into the arena (keys total < 4 GiB) */
+	uint32_t len;
 	int64_t value;
 } slot;
 
@@ -82,6 +82,8 @@ int co_keyset_add(co_keyset *s, const void *key, size_t len, int64_t value, int6
 			*existing = e->value;
 		return 0;
 	}
+	if (len > UINT32_MAX || s->used + len > UINT32_MAX)
+		return -1;
 	if (s->used + len > s->arena_cap) {
 		size_t cap = s->arena_cap ? s->arena_cap * 2 : 64 * 1024;
 		while (cap < s->used + len)
@@ -93,7 +95,7 @@ int co_keyset_add(co_keyset *s, const void *key, size_t len, int64_t value, int6
 		s->arena_cap = cap;
 	}
 	memcpy(s->arena + s->used, key, len);
-	*e = (slot){h, s->used, len, value};
+	*e = (slot){h, (uint32_t)s->used, (uint32_t)len, value};
 	s->used += len;
 	s->n++;
 	if (s->n * 10 > s->cap * 7 && !grow(s))

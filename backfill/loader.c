@@ -156,41 +156,12 @@ static int isolate(co_pg *pg, const co_load_spec *spec, co_batch *b, co_load_rep
 	return rc;
 }
 
-int co_load_batch(co_pg *pg, const co_load_spec *spec, co_batch *b, co_load_mode mode, co_load_report_fn fn,
-		  void *ud, co_load_counts *c, cutover_error *err)
+/* The careful path, inside an open transaction (rolled back to "fast" or fresh). */
+static int careful(co_pg *pg, const co_load_spec *spec, co_batch *b, co_load_mode mode, co_load_report_fn fn,
+		   void *ud, co_load_counts *c, cutover_error *err)
 {
-	int rc = buffers_ok(b, spec, err);
-	if (rc || b->groups == 0)
-		return rc;
-	if ((rc = run(pg, spec->what, "BEGIN", err)))
-		return rc;
-
-	if (mode == CO_LOAD_APPLY) {
-		/* fast path: straight into the targets */
-		rc = run(pg, spec->what, "SAVEPOINT fast", err);
-		for (size_t i = 0; rc == CUTOVER_OK && i < spec->nparts; i++)
-			if (b->target[i].len)
-				rc = co_pg_copy(pg, spec->what, spec->parts[i].copy_target, b->target[i].data,
-						b->target[i].len, err);
-		if (rc == CUTOVER_OK) {
-			rc = run(pg, spec->what, "COMMIT", err);
-			if (rc == CUTOVER_OK)
-				c->inserted += b->groups;
-			return rc;
-		}
-		if (!constraint_failure(err)) {
-			rollback(pg);
-			return rc;
-		}
-		if ((rc = run(pg, spec->what, "ROLLBACK TO SAVEPOINT fast", err))) {
-			rollback(pg);
-			return rc;
-		}
-	}
-
-	/* careful path: classify, insert what is new, then report the rest */
 	uint64_t not_new = 0;
-	rc = stage_and_classify(pg, spec, b, err);
+	int rc = stage_and_classify(pg, spec, b, err);
 	if (rc == CUTOVER_OK && mode == CO_LOAD_CLASSIFY && spec->remember_new)
 		rc = run(pg, spec->what, spec->remember_new, err);
 	if (rc == CUTOVER_OK && mode == CO_LOAD_APPLY) {
@@ -210,4 +181,82 @@ int co_load_batch(co_pg *pg, const co_load_spec *spec, co_batch *b, co_load_mode
 	}
 	c->inserted += b->groups - not_new;
 	return CUTOVER_OK;
+}
+
+/* The fast path tripped on a constraint: back to the savepoint, then careful. */
+static int fast_failed(co_pg *pg, const co_load_spec *spec, co_batch *b, co_load_report_fn fn, void *ud,
+		       co_load_counts *c, int rc, cutover_error *err)
+{
+	if (!constraint_failure(err)) {
+		rollback(pg);
+		return rc;
+	}
+	if ((rc = run(pg, spec->what, "ROLLBACK TO SAVEPOINT fast", err))) {
+		rollback(pg);
+		return rc;
+	}
+	return careful(pg, spec, b, CO_LOAD_APPLY, fn, ud, c, err);
+}
+
+/* The rest of the fast path after the first part went in. */
+static int fast_rest(co_pg *pg, const co_load_spec *spec, co_batch *b, co_load_report_fn fn, void *ud,
+		     co_load_counts *c, cutover_error *err)
+{
+	int rc = CUTOVER_OK;
+	for (size_t i = 1; rc == CUTOVER_OK && i < spec->nparts; i++)
+		if (b->target[i].len)
+			rc = co_pg_copy(pg, spec->what, spec->parts[i].copy_target, b->target[i].data, b->target[i].len,
+					err);
+	if (rc)
+		return fast_failed(pg, spec, b, fn, ud, c, rc, err);
+	rc = run(pg, spec->what, "COMMIT", err);
+	if (rc == CUTOVER_OK)
+		c->inserted += b->groups;
+	return rc;
+}
+
+int co_load_start(co_pg *pg, const co_load_spec *spec, co_batch *b, cutover_error *err)
+{
+	b->started = false;
+	int rc = buffers_ok(b, spec, err);
+	if (rc || b->groups == 0)
+		return rc;
+	if ((rc = run(pg, spec->what, "BEGIN", err)) || (rc = run(pg, spec->what, "SAVEPOINT fast", err))) {
+		rollback(pg);
+		return rc;
+	}
+	rc = co_pg_copy_send(pg, spec->what, spec->parts[0].copy_target, b->target[0].data, b->target[0].len, err);
+	if (rc) {
+		rollback(pg);
+		return rc;
+	}
+	b->started = true;
+	return CUTOVER_OK;
+}
+
+int co_load_finish(co_pg *pg, const co_load_spec *spec, co_batch *b, co_load_report_fn fn, void *ud,
+		   co_load_counts *c, cutover_error *err)
+{
+	if (!b->started)
+		return CUTOVER_OK;
+	b->started = false;
+	int rc = co_pg_copy_collect(pg, spec->what, err);
+	if (rc)
+		return fast_failed(pg, spec, b, fn, ud, c, rc, err);
+	return fast_rest(pg, spec, b, fn, ud, c, err);
+}
+
+int co_load_batch(co_pg *pg, const co_load_spec *spec, co_batch *b, co_load_mode mode, co_load_report_fn fn,
+		  void *ud, co_load_counts *c, cutover_error *err)
+{
+	if (mode == CO_LOAD_APPLY) {
+		int rc = co_load_start(pg, spec, b, err);
+		return rc ? rc : co_load_finish(pg, spec, b, fn, ud, c, err);
+	}
+	int rc = buffers_ok(b, spec, err);
+	if (rc || b->groups == 0)
+		return rc;
+	if ((rc = run(pg, spec->what, "BEGIN", err)))
+		return rc;
+	return careful(pg, spec, b, mode, fn, ud, c, err);
 }

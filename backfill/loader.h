@@ -51,6 +51,7 @@ typedef struct co_batch {
 	co_buf target[CO_LOAD_MAX_PARTS]; /* rows as COPY text for the target */
 	co_buf stage[CO_LOAD_MAX_PARTS];  /* the same rows with pos first */
 	size_t groups;                    /* rows of the first part */
+	bool started;                     /* co_load_start sent it; co_load_finish collects */
 } co_batch;
 
 void co_batch_reset(co_batch *b);
@@ -76,5 +77,15 @@ typedef enum co_load_mode {
 int co_load_prepare(co_pg *pg, const co_load_spec *spec, cutover_error *err);
 int co_load_batch(co_pg *pg, const co_load_spec *spec, co_batch *b, co_load_mode mode, co_load_report_fn fn,
 		  void *ud, co_load_counts *counts, cutover_error *err);
+
+/* --apply, overlapped: co_load_start opens the batch's transaction and sends
+ * the fast path's first COPY without waiting, so Postgres loads it while the
+ * caller builds the next batch (calling co_pg_copy_pump now and then).
+ * co_load_finish collects the answer and completes the batch exactly as
+ * co_load_batch would (the careful path if the fast one tripped). The
+ * caller keeps the batch intact between the two. */
+int co_load_start(co_pg *pg, const co_load_spec *spec, co_batch *b, cutover_error *err);
+int co_load_finish(co_pg *pg, const co_load_spec *spec, co_batch *b, co_load_report_fn fn, void *ud,
+		   co_load_counts *counts, cutover_error *err);
 
 #endif

@@ -52,23 +52,28 @@ int co_rejects_open(co_rejects **out, const char *dir, cutover_domain d, cutover
 	if (!r)
 		return co_err_oom(err);
 	r->domain = d;
-	if (dir) {
-		co_buf p = {0};
-		co_buf_printf(&p, "%s/%s", dir, cutover_domain_name(d));
-		int rc = co_mkdirs(p.data, err);
-		co_buf_puts(&p, "/reasons.ndjson");
-		if (rc == CUTOVER_OK && !(r->reasons = open_private(p.data, err)))
-			rc = err ? err->code : CUTOVER_EUNAVAILABLE;
-		co_buf_free(&p);
-		if (rc || !(r->dir = co_strdup(dir))) {
-			if (r->reasons)
-				fclose(r->reasons);
-			free(r);
-			return rc ? rc : co_err_oom(err);
-		}
+	if (dir && !(r->dir = co_strdup(dir))) {
+		free(r);
+		return co_err_oom(err);
 	}
 	*out = r;
 	return CUTOVER_OK;
+}
+
+/* The reasons log is created with the first reject: a clean run leaves no
+ * reject directory behind. */
+static int open_reasons(co_rejects *r, cutover_error *err)
+{
+	if (r->reasons || !r->dir)
+		return CUTOVER_OK;
+	co_buf p = {0};
+	co_buf_printf(&p, "%s/%s", r->dir, cutover_domain_name(r->domain));
+	int rc = p.failed ? co_err_oom(err) : co_mkdirs(p.data, err);
+	co_buf_puts(&p, "/reasons.ndjson");
+	if (rc == CUTOVER_OK && !(r->reasons = open_private(p.data, err)))
+		rc = err ? err->code : CUTOVER_EUNAVAILABLE;
+	co_buf_free(&p);
+	return rc;
 }
 
 static reject_file *file_for(co_rejects *r, const char *key, const char *collection, cutover_error *err)
@@ -112,6 +117,9 @@ static reject_file *file_for(co_rejects *r, const char *key, const char *collect
 int co_rejects_add(co_rejects *r, const char *file, const char *collection, const co_scan_item *it, const char *key,
 		   const char *reason, cutover_error *err)
 {
+	int orc = open_reasons(r, err);
+	if (orc)
+		return orc;
 	reject_file *rf = file_for(r, file, collection, err);
 	if (!rf)
 		return err ? err->code : CUTOVER_EINTERNAL;

@@ -83,41 +83,65 @@ static bool is_ws(int c)
 }
 
 /* Copy one JSON value (container, string or scalar) into s->rec. Returns
- * 1 when complete, 0 when the file ended inside it, -2 on read error. */
+ * 1 when complete, 0 when the file ended inside it, -2 on read error.
+ * Bytes are appended a buffer window at a time, not one by one. */
 static int take_value(co_scan *s, cutover_error *err)
 {
 	int depth = 0;
 	bool in_str = false, esc = false, started = false;
 	for (;;) {
-		int c = peek(s, err);
-		if (c == -2)
+		if (fill(s, err))
 			return -2;
-		if (c == -1)
+		if (s->pos >= s->end)
 			return started && depth == 0 && !in_str ? 1 : 0;
-		if (in_str) {
-			if (esc)
-				esc = false;
-			else if (c == '\\')
-				esc = true;
-			else if (c == '"')
-				in_str = false;
-		} else if (c == '"') {
-			in_str = true;
-		} else if (c == '{' || c == '[') {
-			depth++;
-		} else if (c == '}' || c == ']') {
-			if (depth == 0)
-				return started ? 1 : 0; /* a scalar ended by the closing bracket */
-			depth--;
-		} else if (depth == 0 && started && (c == ',' || is_ws(c))) {
-			return 1; /* end of a scalar */
+		const unsigned char *buf = s->buf;
+		size_t i = s->pos, start = s->pos;
+		int done = -1;
+		for (; i < s->end; i++) {
+			unsigned char c = buf[i];
+			if (in_str) {
+				if (esc)
+					esc = false;
+				else if (c == '\\')
+					esc = true;
+				else if (c == '"')
+					in_str = false;
+				else if (c == '\n')
+					s->line++;
+				if (!in_str && depth == 0) { /* a top-level string closed */
+					i++;
+					done = 1;
+					break;
+				}
+				continue;
+			}
+			if (c == '"') {
+				in_str = true;
+			} else if (c == '{' || c == '[') {
+				depth++;
+			} else if (c == '}' || c == ']') {
+				if (depth == 0) { /* a scalar ended by the closing bracket */
+					done = started ? 1 : 0;
+					break;
+				}
+				if (--depth == 0) {
+					i++;
+					done = 1;
+					break;
+				}
+			} else if (depth == 0 && started && (c == ',' || is_ws(c))) {
+				done = 1; /* end of a scalar */
+				break;
+			} else if (c == '\n') {
+				s->line++;
+			}
+			started = true;
 		}
-		unsigned char ch = (unsigned char)c;
-		co_buf_put(&s->rec, (const char *)&ch, 1);
-		advance(s);
-		started = true;
-		if (depth == 0 && !in_str && (c == '}' || c == ']' || (c == '"' && s->rec.len > 1)))
-			return 1; /* a container or a string closed */
+		co_buf_put(&s->rec, (const char *)buf + start, i - start);
+		s->offset += i - start;
+		s->pos = i;
+		if (done >= 0)
+			return done;
 	}
 }
 

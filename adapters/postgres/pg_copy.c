@@ -1,5 +1,6 @@
 /* pg_copy.c — COPY text encoding and the COPY FROM STDIN exchange. */
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,5 +92,66 @@ int co_pg_copy(co_pg *pg, const char *what, const char *copy_sql, const char *da
 			rc = co_pg_fail(err, c, r, what);
 		PQclear(r);
 	}
+	return rc;
+}
+
+int co_pg_copy_send(co_pg *pg, const char *what, const char *copy_sql, const char *data, size_t len, cutover_error *err)
+{
+	PGconn *c = co_pg_conn(pg, err);
+	if (!c) {
+		co_pg_prefix_error(err, what);
+		return err ? err->code : CUTOVER_EUNAVAILABLE;
+	}
+	PGresult *r = PQexec(c, copy_sql);
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		int rc = co_pg_fail(err, c, r, what);
+		PQclear(r);
+		return rc;
+	}
+	PQclear(r);
+	PQsetnonblocking(c, 1);
+	/* nonblocking: libpq queues what the socket cannot take yet */
+	bool ok = PQputCopyData(c, data, (int)len) == 1;
+	for (int tries = 0; ok && PQputCopyEnd(c, NULL) == 0 && tries < 1000; tries++)
+		co_pg_copy_pump(pg);
+	if (!ok)
+		PQputCopyEnd(c, "client could not queue the data");
+	co_pg_copy_pump(pg);
+	return CUTOVER_OK;
+}
+
+void co_pg_copy_pump(co_pg *pg)
+{
+	cutover_error ignore;
+	PGconn *c = co_pg_conn(pg, &ignore);
+	if (c && PQisnonblocking(c))
+		PQflush(c);
+}
+
+int co_pg_copy_collect(co_pg *pg, const char *what, cutover_error *err)
+{
+	PGconn *c = co_pg_conn(pg, err);
+	if (!c) {
+		co_pg_prefix_error(err, what);
+		return err ? err->code : CUTOVER_EUNAVAILABLE;
+	}
+	/* push out what is still queued, waiting for the socket as needed */
+	int f;
+	while ((f = PQflush(c)) == 1) {
+		struct pollfd p = {.fd = PQsocket(c), .events = POLLOUT | POLLIN};
+		poll(&p, 1, 1000);
+		if (p.revents & POLLIN)
+			PQconsumeInput(c);
+	}
+	PQsetnonblocking(c, 0);
+	int rc = CUTOVER_OK;
+	PGresult *r;
+	while ((r = PQgetResult(c)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == CUTOVER_OK)
+			rc = co_pg_fail(err, c, r, what);
+		PQclear(r);
+	}
+	if (f < 0 && rc == CUTOVER_OK)
+		rc = co_pg_fail(err, c, NULL, what);
 	return rc;
 }

@@ -21,4 +21,13 @@ void co_copy_end_row(co_buf *b);
  * failure err is set from the server's answer (SQLSTATE, constraint). */
 int co_pg_copy(co_pg *pg, const char *what, const char *copy_sql, const char *data, size_t len, cutover_error *err);
 
+/* Asynchronous COPY: start it and queue all of data without waiting for the
+ * server (the connection is nonblocking until co_pg_copy_collect). Call
+ * co_pg_copy_pump now and then while doing other work so the data keeps
+ * flowing; co_pg_copy_collect waits for the server's answer. Nothing else
+ * may use the connection in between. */
+int co_pg_copy_send(co_pg *pg, const char *what, const char *copy_sql, const char *data, size_t len, cutover_error *err);
+void co_pg_copy_pump(co_pg *pg);
+int co_pg_copy_collect(co_pg *pg, const char *what, cutover_error *err);
+
 #endif
