@@ -43,11 +43,28 @@ void co_buf_puts(co_buf *b, const char *s);
 void co_buf_printf(co_buf *b, const char *fmt, ...) CO_PRINTF(2, 3);
 void co_buf_free(co_buf *b);
 
+/* The largest user id: legacy JSON numbers are doubles, exact up to 2^53. */
+#define CO_ID_MAX 9007199254740992LL
+/* Longest key texts the wrappers accept, in bytes: far below what Postgres's
+ * unique indexes can hold (about 2.7 kB a row), so a key one store takes the
+ * other takes too. */
+#define CO_EMAIL_MAX 320
+#define CO_OAUTH_PROVIDER_MAX 64
+#define CO_OAUTH_SUBJECT_MAX 512
+
 /* Trim ASCII whitespace and lower-case ASCII letters; malloc'd. */
 char *co_email_normalize(const char *email);
 bool co_is_hex64(const char *s);
 bool co_role_valid(const char *role);
 bool co_utf8_valid(const char *s); /* NULL is valid */
+
+/* --- timestamps (core/time.c) --- */
+/* The range every store can hold and every timestamp text can round-trip:
+ * 0001-01-01T00:00:00Z through 9999-12-31T23:59:59.999999Z. */
+#define CO_TS_MIN (-62135596800LL * 1000000)
+#define CO_TS_MAX (253402300800LL * 1000000 - 1)
+/* Is t a real time (not CUTOVER_TS_NULL) within years 0001-9999? */
+bool co_ts_in_range(cutover_ts t);
 
 /* --- redaction (core/redact.c): the only code that decides what a secret prints as --- */
 /* A stable, non-reversible stand-in for a secret value: "[redacted:9f3a1c2e]". */
@@ -61,7 +78,7 @@ const char *co_redact_url(const char *url, char *buf, size_t len);
 void co_log(const char *fmt, ...) CO_PRINTF(1, 2);
 
 /* --- files (core/util.c) --- */
-/* mkdir -p with mode 0700 for new directories. */
+/* mkdir -p with mode 0700 for new directories. An empty path is CUTOVER_ECONFIG. */
 int co_mkdirs(const char *path, cutover_error *err);
 
 /* --- records (core/identity.c) --- */

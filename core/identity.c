@@ -2,7 +2,9 @@
  *
  * The cutover_identity_* functions are the only door into a backend: they
  * validate and normalise input once (email trimmed and lower-cased, role
- * checked, UTF-8 checked, "now" and default timestamps resolved), so the json
+ * checked, UTF-8 checked, ids at most 2^53, key lengths bounded, every
+ * timestamp within years 0001-9999, "now" and default timestamps resolved),
+ * so the json
  * store, the postgres store and both halves of a dual stage see exactly the
  * same values and give the same answers. Record helpers (free, dup, diff,
  * patch) live here too so every backend shares one definition of a user.
@@ -252,6 +254,42 @@ static int check_token(const char *what, const char *token, cutover_error *err)
 	return CUTOVER_OK;
 }
 
+/* A timestamp input: CUTOVER_TS_NULL where optional, else years 0001-9999
+ * (what both stores hold and the legacy text form can carry). */
+static int check_ts(const char *what, const char *field, cutover_ts t, bool optional, cutover_error *err)
+{
+	if (t == CUTOVER_TS_NULL && optional)
+		return CUTOVER_OK;
+	if (co_ts_in_range(t))
+		return CUTOVER_OK;
+	if (t == CUTOVER_TS_NULL)
+		co_err(err, CUTOVER_EINVALID, "%s: %s is required", what, field);
+	else
+		co_err(err, CUTOVER_EINVALID, "%s: %s is outside years 0001-9999", what, field);
+	co_err_hint(err, "timestamps are microseconds since 1970-01-01T00:00:00Z, from 0001-01-01 to 9999-12-31");
+	return CUTOVER_EINVALID;
+}
+
+/* Resolve a `now` argument: CUTOVER_TS_NOW is the current time; a given time
+ * must be in range; CUTOVER_TS_NULL is no time at all. */
+static int resolve_now(const char *what, cutover_ts now, cutover_ts *out, cutover_error *err)
+{
+	*out = now == CUTOVER_TS_NOW ? cutover_now() : now;
+	if (now == CUTOVER_TS_NULL) {
+		co_err(err, CUTOVER_EINVALID, "%s: no time given as now", what);
+		co_err_hint(err, "pass CUTOVER_TS_NOW for the current time");
+		return CUTOVER_EINVALID;
+	}
+	return check_ts(what, "now", *out, false, err);
+}
+
+static int check_len(const char *what, const char *field, const char *v, size_t max, cutover_error *err)
+{
+	if (v && strlen(v) > max)
+		return co_err(err, CUTOVER_EINVALID, "%s: %s is longer than %zu bytes", what, field, max);
+	return CUTOVER_OK;
+}
+
 static int check_handle(cutover_identity *s, cutover_error *err)
 {
 	if (!s)
@@ -261,11 +299,6 @@ static int check_handle(cutover_identity *s, cutover_error *err)
 			      s->kind ? s->kind : "?", s->version, (unsigned)CUTOVER_IDENTITY_VERSION);
 	cutover_error_clear(err);
 	return CUTOVER_OK;
-}
-
-static cutover_ts resolve_now(cutover_ts now)
-{
-	return now == CUTOVER_TS_NOW ? cutover_now() : now;
 }
 
 /* --- the app's calls ------------------------------------------------------ */
@@ -281,9 +314,18 @@ CUTOVER_API int cutover_identity_create_user(cutover_identity *s, cutover_user *
 		return co_err(err, CUTOVER_EINVALID, "%s: no user given", what);
 	if (in->id < 0)
 		return co_err(err, CUTOVER_EINVALID, "%s: id %lld is negative", what, (long long)in->id);
+	if (in->id > CO_ID_MAX) {
+		co_err(err, CUTOVER_EINVALID, "%s: id %lld is above 2^53", what, (long long)in->id);
+		co_err_detail(err, "the legacy JSON documents store ids as numbers, exact only up to 2^53");
+		return CUTOVER_EINVALID;
+	}
 	if ((rc = check_text(what, "email", in->email, err)) || (rc = check_text(what, "username", in->username, err)) ||
 	    (rc = check_text(what, "display_name", in->display_name, err)) ||
 	    (rc = check_text(what, "password_hash", in->password_hash, err)))
+		return rc;
+	if ((rc = check_ts(what, "created_at", in->created_at, true, err)) ||
+	    (rc = check_ts(what, "updated_at", in->updated_at, true, err)) ||
+	    (rc = check_ts(what, "email_verified_at", in->email_verified_at, true, err)))
 		return rc;
 	cutover_user u = *in;
 	char *email = co_email_normalize(in->email);
@@ -294,6 +336,10 @@ CUTOVER_API int cutover_identity_create_user(cutover_identity *s, cutover_user *
 		co_err(err, CUTOVER_EINVALID, "%s: email is missing or has no '@'", what);
 		co_err_hint(err, "every user needs an email address; it is the identity key");
 		return CUTOVER_EINVALID;
+	}
+	if ((rc = check_len(what, "email", email, CO_EMAIL_MAX, err))) {
+		free(email);
+		return rc;
 	}
 	u.email = email;
 	u.role = in->role ? in->role : "viewer";
@@ -308,7 +354,9 @@ CUTOVER_API int cutover_identity_create_user(cutover_identity *s, cutover_user *
 			return co_err(err, CUTOVER_EINVALID, "%s: oauth link %zu needs a provider and a subject", what, i);
 		}
 		if ((rc = check_text(what, "oauth provider", l->provider, err)) ||
-		    (rc = check_text(what, "oauth subject", l->subject, err))) {
+		    (rc = check_text(what, "oauth subject", l->subject, err)) ||
+		    (rc = check_len(what, "oauth provider", l->provider, CO_OAUTH_PROVIDER_MAX, err)) ||
+		    (rc = check_len(what, "oauth subject", l->subject, CO_OAUTH_SUBJECT_MAX, err))) {
 			free(email);
 			return rc;
 		}
@@ -384,6 +432,9 @@ CUTOVER_API int cutover_identity_update_user(cutover_identity *s, cutover_user *
 	if ((rc = check_text(what, "display_name", (patch->set & CUTOVER_USER_SET_DISPLAY_NAME) ? patch->display_name : NULL, err)) ||
 	    (rc = check_text(what, "password_hash", (patch->set & CUTOVER_USER_SET_PASSWORD_HASH) ? patch->password_hash : NULL, err)))
 		return rc;
+	if ((patch->set & CUTOVER_USER_SET_EMAIL_VERIFIED_AT) &&
+	    (rc = check_ts(what, "email_verified_at", patch->email_verified_at, true, err)))
+		return rc;
 	if (id <= 0)
 		return co_err(err, CUTOVER_ENOTFOUND, "%s: user %lld not found", what, (long long)id);
 	return s->update_user(s, out, id, patch, cutover_now(), err);
@@ -412,10 +463,12 @@ CUTOVER_API int cutover_identity_create_session(cutover_identity *s, const cutov
 		return co_err(err, CUTOVER_EINVALID, "%s: no session given", what);
 	if ((rc = check_token(what, in->token_hash, err)))
 		return rc;
-	if (in->user_id <= 0)
+	if (in->user_id <= 0 || in->user_id > CO_ID_MAX)
 		return co_err(err, CUTOVER_EINVALID, "%s: user id %lld is not a user", what, (long long)in->user_id);
-	if (in->expires_at == CUTOVER_TS_NULL)
-		return co_err(err, CUTOVER_EINVALID, "%s: expires_at is required", what);
+	if ((rc = check_ts(what, "expires_at", in->expires_at, false, err)) ||
+	    (rc = check_ts(what, "created_at", in->created_at, true, err)) ||
+	    (rc = check_ts(what, "last_seen_at", in->last_seen_at, true, err)))
+		return rc;
 	if ((rc = check_text(what, "user_agent", in->user_agent, err)) || (rc = check_text(what, "ip", in->ip, err)))
 		return rc;
 	cutover_session ss = *in;
@@ -443,9 +496,9 @@ CUTOVER_API int cutover_identity_lookup_session(cutover_identity *s, cutover_ses
 		return rc;
 	*out_session = NULL;
 	*out_user = NULL;
-	if ((rc = check_token("look up session", token_hash, err)))
+	if ((rc = check_token("look up session", token_hash, err)) || (rc = resolve_now("look up session", now, &now, err)))
 		return rc;
-	return s->lookup_session(s, out_session, out_user, token_hash, resolve_now(now), err);
+	return s->lookup_session(s, out_session, out_user, token_hash, now, err);
 }
 
 CUTOVER_API int cutover_identity_touch_session(cutover_identity *s, cutover_session **out, const char *token_hash,
@@ -456,9 +509,9 @@ CUTOVER_API int cutover_identity_touch_session(cutover_identity *s, cutover_sess
 		return rc;
 	if (out)
 		*out = NULL;
-	if ((rc = check_token("touch session", token_hash, err)))
+	if ((rc = check_token("touch session", token_hash, err)) || (rc = resolve_now("touch session", now, &now, err)))
 		return rc;
-	return s->touch_session(s, out, token_hash, resolve_now(now), err);
+	return s->touch_session(s, out, token_hash, now, err);
 }
 
 CUTOVER_API int cutover_identity_delete_session(cutover_identity *s, const char *token_hash, cutover_error *err)
@@ -492,7 +545,9 @@ CUTOVER_API int cutover_identity_delete_expired_sessions(cutover_identity *s, cu
 	if (!out_count)
 		out_count = &dummy;
 	*out_count = 0;
-	return s->delete_expired_sessions(s, resolve_now(now), out_count, err);
+	if ((rc = resolve_now("delete expired sessions", now, &now, err)))
+		return rc;
+	return s->delete_expired_sessions(s, now, out_count, err);
 }
 
 CUTOVER_API void cutover_identity_stats(cutover_identity *s, cutover_stats *out)

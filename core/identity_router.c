@@ -5,7 +5,9 @@
  * and the secondary is not touched. Then the secondary receives the record
  * exactly as the primary now holds it (put_user / put_session), which makes
  * the second write idempotent: ids and timestamps are the primary's. A failed
- * second write is journaled and never fails the call. Reads go to the primary
+ * second write is journaled and never fails the call. Deleting a session is
+ * attempted on the secondary even when the primary had none, so no copy
+ * outlives a logout. Reads go to the primary
  * only, or, in stages that compare, to both, with differences reported field
  * by field; the primary's answer is returned either way.
  */
@@ -134,18 +136,22 @@ static int r_touch_session(cutover_identity *s, cutover_session **out, const cha
 	return CUTOVER_OK;
 }
 
+/* A delete is attempted on the secondary even when the primary had no such
+ * session: a copy left there (say a second write of live's that reached
+ * postgres only) must not outlive a logout. The caller gets the primary's
+ * answer. */
 static int r_delete_session(cutover_identity *s, const char *token_hash, cutover_error *err)
 {
 	identity_router *ir = R(s);
 	int rc = ir->primary->delete_session(ir->primary, token_hash, err);
-	if (rc != CUTOVER_OK || !ir->r.stage->writes_both)
+	if ((rc != CUTOVER_OK && rc != CUTOVER_ENOTFOUND) || !ir->r.stage->writes_both)
 		return rc;
 	cutover_error e2;
 	cutover_error_clear(&e2);
 	int rc2 = ir->secondary->delete_session(ir->secondary, token_hash, &e2);
 	if (rc2 != CUTOVER_OK && rc2 != CUTOVER_ENOTFOUND) /* already absent there is the wanted end state */
 		second_session_failed(ir, "delete_session", token_hash, &e2);
-	return CUTOVER_OK;
+	return rc;
 }
 
 static int r_delete_user_sessions(cutover_identity *s, int64_t user_id, size_t *out_count, cutover_error *err)

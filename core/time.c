@@ -4,7 +4,10 @@
  * microseconds), so one integer type travels through the library and one
  * pair of functions turns it into text and back. Parsing is strict: an
  * offset or Z is required (a naive time is ambiguous), fields are range
- * checked, and digits past the sixth of a fraction are truncated.
+ * checked, and digits past the sixth of a fraction are truncated. Only
+ * years 0001-9999 exist here (co_ts_in_range): four-digit years are what the
+ * text form can carry, so format and parse round-trip over that whole range
+ * and a time that would print outside it is refused.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -35,6 +38,11 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 	*d = doy - (153 * mp + 2) / 5 + 1;
 	*m = mp < 10 ? mp + 3 : mp - 9;
 	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+bool co_ts_in_range(cutover_ts t)
+{
+	return t != CUTOVER_TS_NULL && t >= CO_TS_MIN && t <= CO_TS_MAX;
 }
 
 CUTOVER_API cutover_ts cutover_now(void)
@@ -153,6 +161,9 @@ CUTOVER_API int cutover_ts_parse(const char *text, cutover_ts *out)
 			return CUTOVER_EINVALID;
 	}
 	int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s - offset;
-	*out = secs * 1000000 + us;
+	cutover_ts t = secs * 1000000 + us;
+	if (!co_ts_in_range(t))
+		return CUTOVER_EINVALID; /* an offset moved it out of years 0001-9999 */
+	*out = t;
 	return CUTOVER_OK;
 }

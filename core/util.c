@@ -121,6 +121,11 @@ bool co_role_valid(const char *role)
 
 int co_mkdirs(const char *path, cutover_error *err)
 {
+	if (!path || !*path) {
+		co_err(err, CUTOVER_ECONFIG, "no directory given (an empty path)");
+		co_err_hint(err, "set the directory to a path, or unset its variable for the default");
+		return CUTOVER_ECONFIG;
+	}
 	char *p = co_strdup(path);
 	if (!p)
 		return co_err_oom(err);

@@ -60,8 +60,9 @@ CUTOVER_API int cutover_settings_resolve(cutover_settings *out, cutover_domain d
 	}
 	out->json_token = pick(opts->json_token, "CUTOVER_JSON_TOKEN", NULL);
 	out->database_url = pick(opts->database_url, "DATABASE_URL", "");
-	const char *jdir = pick(opts->journal_dir, "CUTOVER_JOURNAL_DIR", NULL);
-	if (jdir)
+	/* an empty journal dir is the same as an unset one */
+	const char *jdir = opts->journal_dir && *opts->journal_dir ? opts->journal_dir : getenv("CUTOVER_JOURNAL_DIR");
+	if (jdir && *jdir)
 		snprintf(out->journal_dir, sizeof(out->journal_dir), "%s", jdir);
 	else if (is_url(out->json_root))
 		snprintf(out->journal_dir, sizeof(out->journal_dir), "./.cutover");

@@ -8,16 +8,52 @@
  *    counted, and the password hash never appears.
  *  - Entering live while identity.users' sequence is behind its max id is
  *    refused with the setval SQL as the hint; after running it, live opens.
+ *  - put_user (replication) never replaces a different user: a row with the
+ *    same id and another email is refused in both stores and left as it was.
+ *  - Only integrity violations (SQLSTATE class 23) are reworded from the
+ *    constraint they name.
+ *  - A session only Postgres holds is deleted through a dualwrite handle too.
+ *  - An unreachable Postgres is not retried for 2s after a failed attempt,
+ *    so dual-stage calls do not each wait out connect_timeout.
+ *  - Dirty legacy records: scans step over what they cannot read; only the
+ *    record a call must return or rewrite makes it fail. Messages carry no
+ *    emails or oauth subjects.
+ *  - A directory fsync that fails after the rename still reports the put
+ *    as done (fsync is interposed below to fail on directories on demand).
  *
  * Runs under tests/with-postgres.sh, which provides CUTOVER_TEST_PG_STOP/START.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "json_store.h"
 #include "support.h"
 
 static cutover_error err;
+
+/* fsync, interposed: with fail_dir_fsync set, syncing a directory fails with
+ * EIO (files still sync); otherwise the real system call. */
+static int fail_dir_fsync;
+
+int fsync(int fd)
+{
+	struct stat st;
+	if (fail_dir_fsync && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
 
 static void expect_ok(int rc)
 {
@@ -117,6 +153,7 @@ static void postgres_stopped_during_dualwrite(void **state)
 	assert_int_equal(st.secondary_failures, 11);
 	assert_int_equal(st.journaled, 11);
 	assert_int_equal(test_shell(start), 0);
+	sleep(2); /* after a failed attempt the connection is not retried for 2s */
 
 	char path[400];
 	snprintf(path, sizeof(path), "%s/identity.journal", e.journal);
@@ -173,6 +210,7 @@ static void dualwrite_opens_while_postgres_is_down(void **state)
 	assert_int_equal(cutover_identity_open(&live, &e.opts, &err), CUTOVER_EUNAVAILABLE);
 	assert_null(live);
 	assert_int_equal(test_shell(getenv("CUTOVER_TEST_PG_START")), 0);
+	sleep(2); /* after a failed attempt the connection is not retried for 2s */
 	/* the same handle reaches postgres once it is back */
 	add_user(s, "after-start@example.com");
 	cutover_identity_stats(s, &st);
@@ -267,6 +305,308 @@ static void live_is_refused_while_the_sequence_is_behind(void **state)
 	test_env_fini(&e);
 }
 
+/* --- put_user never replaces another user ------------------------------------ */
+
+static void put_user_refuses_a_different_user_with_the_same_id(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "faultput");
+	cutover_identity *stores[2] = {NULL, NULL};
+	expect_ok(cutover_identity_json(&stores[0], e.root, NULL, &err));
+	expect_ok(cutover_identity_postgres(&stores[1], e.conninfo, &err));
+	for (int i = 0; i < 2; i++) {
+		cutover_identity *s = stores[i];
+		cutover_user in = {.email = "owner@example.com", .role = "viewer", .display_name = "Owner",
+				   .email_verified_at = CUTOVER_TS_NULL, .created_at = CUTOVER_TS_NULL,
+				   .updated_at = CUTOVER_TS_NULL};
+		cutover_user *u = NULL, *g = NULL;
+		expect_ok(cutover_identity_create_user(s, &u, &in, &err));
+		assert_true(u->id == 1);
+
+		/* the same id, another email: another user, never overwritten */
+		cutover_user other = *u;
+		other.email = "intruder@example.com";
+		other.display_name = "Intruder";
+		assert_int_equal(s->put_user(s, &other, &err), CUTOVER_ECONFLICT);
+		assert_non_null(strstr(err.message, "belongs to another email; not replaced"));
+		assert_null(strstr(err.message, "@example.com"));
+		expect_ok(cutover_identity_get_user(s, &g, 1, &err));
+		assert_string_equal(g->email, "owner@example.com");
+		assert_string_equal(g->display_name, "Owner");
+		cutover_user_free(g);
+		assert_int_equal(cutover_identity_get_user_by_email(s, &g, "intruder@example.com", &err),
+				 CUTOVER_ENOTFOUND);
+
+		/* the same user is still replicated (email compared normalised) */
+		cutover_user same = *u;
+		same.email = " OWNER@example.com";
+		same.display_name = "Owner, renamed";
+		expect_ok(s->put_user(s, &same, &err));
+		expect_ok(cutover_identity_get_user(s, &g, 1, &err));
+		assert_string_equal(g->email, "owner@example.com");
+		assert_string_equal(g->display_name, "Owner, renamed");
+		cutover_user_free(g);
+		cutover_user_free(u);
+		cutover_identity_free(s);
+	}
+	test_env_fini(&e);
+}
+
+/* Only integrity violations (SQLSTATE class 23) are reworded from the
+ * constraint they name: another error that happens to carry a constraint
+ * name (here a trigger's RAISE ... CONSTRAINT) keeps Postgres's message. */
+static void only_integrity_errors_are_explained_by_their_constraint(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "faultcons");
+	test_sql(&e, "CREATE FUNCTION cutover_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+		     "RAISE EXCEPTION 'refused by a trigger' USING ERRCODE = '40001', CONSTRAINT = 'users_email_key'; "
+		     "END $$");
+	test_sql(&e, "CREATE TRIGGER refuse BEFORE INSERT ON identity.users FOR EACH ROW EXECUTE FUNCTION cutover_test_refuse()");
+	cutover_identity *pg = NULL;
+	expect_ok(cutover_identity_postgres(&pg, e.conninfo, &err));
+	cutover_user in = {.email = "trigger@example.com", .role = "viewer", .email_verified_at = CUTOVER_TS_NULL,
+			   .created_at = CUTOVER_TS_NULL, .updated_at = CUTOVER_TS_NULL};
+	cutover_user *u = NULL;
+	int rc = cutover_identity_create_user(pg, &u, &in, &err);
+	assert_int_not_equal(rc, CUTOVER_OK);
+	assert_int_not_equal(rc, CUTOVER_ECONFLICT);
+	assert_string_equal(err.sqlstate, "40001");
+	assert_null(strstr(err.message, "email already taken"));
+	assert_non_null(strstr(err.message, "refused by a trigger"));
+	cutover_identity_free(pg);
+	test_env_fini(&e);
+}
+
+/* --- deleting a session reaches the secondary ---------------------------------- */
+
+static void delete_session_reaches_a_copy_only_the_secondary_holds(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "faultdel");
+	cutover_identity *s = open_stage(&e, "dualwrite");
+	int64_t uid = add_user(s, "logout@example.com");
+	/* a session only Postgres holds (say live wrote it and the json copy failed) */
+	cutover_identity *pg = NULL;
+	expect_ok(cutover_identity_postgres(&pg, e.conninfo, &err));
+	add_session(pg, 300, uid);
+	char tok[65];
+	test_token(300, tok);
+	assert_int_equal(cutover_identity_delete_session(s, tok, &err), CUTOVER_ENOTFOUND); /* json had none */
+	cutover_session *ss = NULL;
+	assert_int_equal(cutover_identity_get_session(pg, &ss, tok, &err), CUTOVER_ENOTFOUND);
+	cutover_stats st;
+	cutover_identity_stats(s, &st);
+	assert_int_equal(st.secondary_failures, 0);
+	cutover_identity_free(pg);
+	cutover_identity_free(s);
+	test_env_fini(&e);
+}
+
+/* --- an unreachable postgres fails fast ------------------------------------------ */
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* A listener that never accepts: the TCP handshake completes in the kernel
+ * and libpq then waits out connect_timeout (2s, libpq's minimum) for a
+ * server that never speaks. Without the quiet period every dualwrite call
+ * would wait that long again. */
+static void unreachable_postgres_is_not_retried_on_every_call(void **state)
+{
+	(void)state;
+	int ls = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(ls >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t alen = sizeof a;
+	assert_int_equal(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(ls, 64), 0);
+	assert_int_equal(getsockname(ls, (struct sockaddr *)&a, &alen), 0);
+	char conninfo[128];
+	snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d dbname=nowhere connect_timeout=2",
+		 (int)ntohs(a.sin_port));
+
+	test_env e;
+	test_env_init(&e, "faultfast");
+	e.opts.database_url = conninfo;
+	test_log_reset();
+	cutover_identity *s = open_stage(&e, "dualwrite"); /* one attempt: ~2s */
+	assert_non_null(strstr(test_log_text(), "postgres is unreachable"));
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 3; i++) {
+		char email[64];
+		snprintf(email, sizeof email, "fast-%d@example.com", i);
+		add_user(s, email);
+	}
+	assert_true(seconds_since(&t0) < 1.5); /* without the quiet period: 3 more attempts, >= 6s */
+	cutover_stats st;
+	cutover_identity_stats(s, &st);
+	assert_int_equal(st.journaled, 3); /* every second write is still journaled */
+	assert_non_null(strstr(test_log_text(), "not retried"));
+	cutover_identity_free(s);
+	close(ls);
+	test_env_fini(&e);
+}
+
+/* --- dirty legacy records ------------------------------------------------------- */
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void one_unreadable_record_does_not_block_the_others(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "faultdirty");
+	char path[400];
+	snprintf(path, sizeof path, "%s/identity", e.root);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/identity/users.json", e.root);
+	write_text(path,
+		   "{\"users\": [\n"
+		   "{\"id\": 1, \"email\": \"one@example.com\", \"role\": \"viewer\", \"created_at\": \"2023-01-01T00:00:00Z\"},\n"
+		   /* position 2: no email */
+		   "{\"id\": 2, \"role\": \"viewer\", \"created_at\": \"2023-01-01T00:00:00Z\"},\n"
+		   "{\"id\": 3, \"email\": \"three@example.com\", \"role\": \"viewer\", \"created_at\": \"2023-01-01T00:00:00Z\",\n"
+		   " \"oauth\": [{\"provider\": \"github\", \"subject\": \"gh-3\"}]},\n"
+		   /* position 4: a string id; its email still counts for uniqueness */
+		   "{\"id\": \"4\", \"email\": \"clash@example.com\", \"role\": \"viewer\", \"created_at\": \"2023-01-01T00:00:00Z\"},\n"
+		   /* position 5: a bad role; its id still counts for max + 1 */
+		   "{\"id\": 9, \"email\": \"nine@example.com\", \"role\": \"superuser\", \"created_at\": \"2023-01-01T00:00:00Z\",\n"
+		   " \"oauth\": [{\"provider\": \"google\", \"subject\": \"g-9-secret-subject\"}]}\n"
+		   "]}\n");
+	snprintf(path, sizeof path, "%s/identity/sessions.json", e.root);
+	char t1[65], t2[65];
+	test_token(401, t1);
+	test_token(402, t2);
+	char sessions[1024];
+	snprintf(sessions, sizeof sessions,
+		 "{\"sessions\": [\n"
+		 "{\"user_id\": 1, \"created_at\": \"2023-01-01T00:00:00Z\", \"expires_at\": \"2999-01-01T00:00:00Z\"},\n"
+		 "{\"token_hash\": \"%s\", \"user_id\": 1, \"created_at\": \"2023-01-01T00:00:00Z\", \"expires_at\": \"2999-01-01T00:00:00Z\"},\n"
+		 "{\"token_hash\": \"%s\", \"user_id\": 1, \"created_at\": \"2023-01-01T00:00:00Z\", \"expires_at\": \"someday\"}\n"
+		 "]}\n",
+		 t1, t2);
+	write_text(path, sessions);
+
+	cutover_identity *s = open_stage(&e, "json");
+	cutover_user *u = NULL;
+	test_log_reset();
+	expect_ok(cutover_identity_get_user(s, &u, 3, &err));
+	assert_string_equal(u->email, "three@example.com");
+	cutover_user_free(u);
+	expect_ok(cutover_identity_get_user_by_email(s, &u, "THREE@example.com", &err));
+	assert_true(u->id == 3);
+	cutover_user_free(u);
+	const char *log = test_log_text(); /* the email scan stepped over record 2 */
+	assert_non_null(strstr(log, "identity/users.json: 1 record, the first at position 2"));
+	expect_ok(cutover_identity_get_user_by_oauth(s, &u, "github", "gh-3", &err));
+	assert_true(u->id == 3);
+	cutover_user_free(u);
+	cutover_user_list l = {0};
+	expect_ok(cutover_identity_list_assignable_users(s, &l, NULL, &err));
+	assert_int_equal(l.n, 2);
+	assert_true(l.items[0].id == 1 && l.items[1].id == 3);
+	cutover_user_list_free(&l);
+
+	/* new ids are max + 1 over every id that reads as an integer (9 here) */
+	cutover_user in = {.email = "new@example.com", .role = "viewer", .email_verified_at = CUTOVER_TS_NULL,
+			   .created_at = CUTOVER_TS_NULL, .updated_at = CUTOVER_TS_NULL};
+	expect_ok(cutover_identity_create_user(s, &u, &in, &err));
+	assert_true(u->id == 10);
+	cutover_user_free(u);
+	/* keys of unreadable records that can be read still clash; messages name no email or subject */
+	in.email = "clash@example.com";
+	assert_int_equal(cutover_identity_create_user(s, &u, &in, &err), CUTOVER_ECONFLICT);
+	assert_non_null(strstr(err.message, "email already taken"));
+	assert_null(strstr(err.message, "clash@"));
+	in.email = "someone@example.com";
+	in.id = 9; /* held by the record with a bad role */
+	assert_int_equal(cutover_identity_create_user(s, &u, &in, &err), CUTOVER_ECONFLICT);
+	in.id = 0;
+	cutover_oauth_link link = {"google", "g-9-secret-subject"};
+	in.oauth = &link;
+	in.n_oauth = 1;
+	assert_int_equal(cutover_identity_create_user(s, &u, &in, &err), CUTOVER_ECONFLICT);
+	assert_non_null(strstr(err.message, "oauth link google already linked"));
+	assert_null(strstr(err.message, "g-9-secret-subject"));
+	assert_int_equal(cutover_identity_get_user_by_email(s, &u, "nobody@example.com", &err), CUTOVER_ENOTFOUND);
+	assert_null(strstr(err.message, "nobody@"));
+	assert_int_equal(cutover_identity_get_user_by_oauth(s, &u, "github", "gh-nobody", &err), CUTOVER_ENOTFOUND);
+	assert_null(strstr(err.message, "gh-nobody"));
+
+	/* the record a call must return or rewrite is the only one that fails it */
+	assert_int_equal(cutover_identity_get_user(s, &u, 2, &err), CUTOVER_ECORRUPT);
+	assert_non_null(strstr(err.message, "record 2"));
+	assert_int_equal(cutover_identity_get_user(s, &u, 9, &err), CUTOVER_ECORRUPT);
+	cutover_user_patch p = {.set = CUTOVER_USER_SET_DISPLAY_NAME, .display_name = "x"};
+	assert_int_equal(cutover_identity_update_user(s, &u, 2, &p, &err), CUTOVER_ECORRUPT);
+	expect_ok(cutover_identity_update_user(s, &u, 3, &p, &err));
+	cutover_user_free(u);
+	cutover_user put = {.id = 2, .email = "two@example.com", .role = "viewer", .email_verified_at = CUTOVER_TS_NULL,
+			    .created_at = 1, .updated_at = 1};
+	assert_int_equal(s->put_user(s, &put, &err), CUTOVER_ECORRUPT);
+
+	/* sessions: the same */
+	cutover_session *ss = NULL;
+	expect_ok(cutover_identity_get_session(s, &ss, t1, &err));
+	cutover_session_free(ss);
+	assert_int_equal(cutover_identity_get_session(s, &ss, t2, &err), CUTOVER_ECORRUPT);
+	size_t n = 99;
+	expect_ok(cutover_identity_delete_expired_sessions(s, CUTOVER_TS_NOW, &n, &err));
+	assert_int_equal(n, 0);
+	expect_ok(cutover_identity_delete_session(s, t1, &err));
+
+	/* reports name documents and positions, never what the records hold */
+	log = test_log_text();
+	assert_null(strstr(log, "@example.com"));
+	assert_null(strstr(log, "g-9-secret-subject"));
+	cutover_identity_free(s);
+	test_env_fini(&e);
+}
+
+/* --- a directory fsync failing after the rename ----------------------------------- */
+
+static void a_failed_directory_sync_after_the_rename_is_not_a_failed_put(void **state)
+{
+	(void)state;
+	char root[] = "/tmp/cutover-test-dirsync-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	co_transport *t = NULL;
+	expect_ok(co_transport_local(&t, root, &err));
+	char version[CO_VERSION_LEN];
+	test_log_reset();
+	fail_dir_fsync = 1;
+	int rc = t->put(t, "identity/users.json", "{\"users\":[]}", 12, NULL, version, &err);
+	fail_dir_fsync = 0;
+	expect_ok(rc);
+	assert_true(version[0] != '\0');
+	assert_non_null(strstr(test_log_text(), "syncing its directory failed"));
+	char *data = NULL;
+	size_t len = 0;
+	expect_ok(t->get(t, "identity/users.json", &data, &len, version, &err));
+	assert_int_equal(len, 12);
+	free(data);
+	t->free(t);
+	char cmd[200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+	test_shell(cmd);
+}
+
 int main(void)
 {
 	test_log_capture();
@@ -275,6 +615,12 @@ int main(void)
 		cmocka_unit_test(dualwrite_opens_while_postgres_is_down),
 		cmocka_unit_test(shadow_reports_a_row_changed_behind_its_back),
 		cmocka_unit_test(live_is_refused_while_the_sequence_is_behind),
+		cmocka_unit_test(put_user_refuses_a_different_user_with_the_same_id),
+		cmocka_unit_test(only_integrity_errors_are_explained_by_their_constraint),
+		cmocka_unit_test(delete_session_reaches_a_copy_only_the_secondary_holds),
+		cmocka_unit_test(unreachable_postgres_is_not_retried_on_every_call),
+		cmocka_unit_test(one_unreadable_record_does_not_block_the_others),
+		cmocka_unit_test(a_failed_directory_sync_after_the_rename_is_not_a_failed_put),
 	};
 	int rc = cmocka_run_group_tests_name("stage faults", tests, NULL, NULL);
 	test_log_reset();

@@ -352,6 +352,128 @@ static void deleting_sessions_in_bulk(void **state)
 	cutover_user_free(w);
 }
 
+/* --- the edges of what the wrappers accept ------------------------------------ */
+
+#define YEAR_10000 253402300800000000LL /* 10000-01-01T00:00:00Z */
+
+/* Timestamps outside years 0001-9999 and ids past 2^53 are refused by the
+ * wrappers before any store, so no store writes what another cannot hold
+ * (json's four-digit years, its doubles) and a bad `now` answers nothing. */
+static void out_of_range_input_is_refused_before_any_store(void **state)
+{
+	(void)state;
+	cutover_user *u = NULL;
+	cutover_user in = {.email = "far-future@example.com", .role = "viewer", .email_verified_at = YEAR_10000,
+			   .created_at = T0, .updated_at = T0};
+	assert_int_equal(cutover_identity_create_user(S, &u, &in, &err), CUTOVER_EINVALID);
+	assert_non_null(strstr(err.message, "email_verified_at"));
+	in.email_verified_at = CUTOVER_TS_NULL;
+	in.created_at = INT64_MAX;
+	assert_int_equal(cutover_identity_create_user(S, &u, &in, &err), CUTOVER_EINVALID);
+	in.created_at = T0;
+	in.updated_at = CO_TS_MIN - 1;
+	assert_int_equal(cutover_identity_create_user(S, &u, &in, &err), CUTOVER_EINVALID);
+	in.updated_at = T0;
+	in.id = CO_ID_MAX + 1; /* 2^53 + 1 */
+	assert_int_equal(cutover_identity_create_user(S, &u, &in, &err), CUTOVER_EINVALID);
+	in.id = 0;
+	char big[CO_EMAIL_MAX + 20];
+	memset(big, 'a', sizeof big);
+	memcpy(big + sizeof big - 13, "@example.com", 13); /* one longer than any store's key can be */
+	in.email = big;
+	assert_int_equal(cutover_identity_create_user(S, &u, &in, &err), CUTOVER_EINVALID);
+	assert_null(u);
+	assert_int_equal(cutover_identity_get_user_by_email(S, &u, "far-future@example.com", &err), CUTOVER_ENOTFOUND);
+
+	cutover_user *ok = mkuser("range@example.com", "viewer", "Range");
+	cutover_user_patch p = {.set = CUTOVER_USER_SET_EMAIL_VERIFIED_AT, .email_verified_at = YEAR_10000};
+	assert_int_equal(cutover_identity_update_user(S, &u, ok->id, &p, &err), CUTOVER_EINVALID);
+	char tok[65];
+	cutover_session ss = {.token_hash = (char *)test_token(15, tok), .user_id = ok->id, .created_at = T0,
+			      .expires_at = INT64_MAX, .last_seen_at = CUTOVER_TS_NULL};
+	assert_int_equal(cutover_identity_create_session(S, &ss, &err), CUTOVER_EINVALID); /* "never expires" */
+	ss.expires_at = YEAR_10000;
+	assert_int_equal(cutover_identity_create_session(S, &ss, &err), CUTOVER_EINVALID);
+	ss.expires_at = T0 + 1000000;
+	ss.last_seen_at = CO_TS_MIN - 1;
+	assert_int_equal(cutover_identity_create_session(S, &ss, &err), CUTOVER_EINVALID);
+	ss.last_seen_at = CUTOVER_TS_NULL;
+	ss.user_id = CO_ID_MAX + 1;
+	assert_int_equal(cutover_identity_create_session(S, &ss, &err), CUTOVER_EINVALID);
+	ss.user_id = ok->id;
+	expect_ok(cutover_identity_create_session(S, &ss, &err));
+
+	/* `now`: CUTOVER_TS_NULL is no time at all, and must be in range */
+	cutover_session *gs = NULL;
+	cutover_user *gu = NULL;
+	size_t n = 99;
+	assert_int_equal(cutover_identity_lookup_session(S, &gs, &gu, tok, CUTOVER_TS_NULL, &err), CUTOVER_EINVALID);
+	assert_int_equal(cutover_identity_lookup_session(S, &gs, &gu, tok, YEAR_10000, &err), CUTOVER_EINVALID);
+	assert_int_equal(cutover_identity_touch_session(S, &gs, tok, CUTOVER_TS_NULL, &err), CUTOVER_EINVALID);
+	assert_int_equal(cutover_identity_delete_expired_sessions(S, CUTOVER_TS_NULL, &n, &err), CUTOVER_EINVALID);
+	assert_int_equal(n, 0);
+	assert_int_equal(cutover_identity_delete_expired_sessions(S, YEAR_10000, &n, &err), CUTOVER_EINVALID);
+	assert_null(gs);
+	assert_null(gu);
+	expect_ok(cutover_identity_lookup_session(S, &gs, &gu, tok, T0, &err)); /* nothing was touched */
+	assert_true(gs->last_seen_at == CUTOVER_TS_NULL);
+	cutover_session_free(gs);
+	cutover_user_free(gu);
+	cutover_user_free(ok);
+}
+
+/* Years 0001 and 9999 are stored and read back to the microsecond by every
+ * store, and their text form round-trips. */
+static void extreme_timestamps_round_trip(void **state)
+{
+	(void)state;
+	char text[40];
+	cutover_ts back = 0;
+	assert_string_equal(cutover_ts_format(CO_TS_MIN, text, sizeof text), "0001-01-01T00:00:00Z");
+	assert_int_equal(cutover_ts_parse(text, &back), CUTOVER_OK);
+	assert_true(back == CO_TS_MIN);
+	assert_string_equal(cutover_ts_format(CO_TS_MAX, text, sizeof text), "9999-12-31T23:59:59.999999Z");
+	assert_int_equal(cutover_ts_parse(text, &back), CUTOVER_OK);
+	assert_true(back == CO_TS_MAX);
+	assert_int_equal(cutover_ts_parse("0001-01-01T00:30:00+01:00", &back), CUTOVER_EINVALID); /* year 0 */
+	assert_int_equal(cutover_ts_parse("9999-12-31T23:30:00-01:00", &back), CUTOVER_EINVALID); /* year 10000 */
+	assert_false(co_ts_in_range(CUTOVER_TS_NULL));
+
+	cutover_user in = {.email = "extremes@example.com", .role = "analyst", .email_verified_at = CO_TS_MAX,
+			   .created_at = CO_TS_MIN, .updated_at = CO_TS_MIN + 1};
+	cutover_user *u = NULL, *g = NULL;
+	expect_ok(cutover_identity_create_user(S, &u, &in, &err));
+	assert_true(u->created_at == CO_TS_MIN);
+	assert_true(u->updated_at == CO_TS_MIN + 1);
+	assert_true(u->email_verified_at == CO_TS_MAX);
+	expect_ok(cutover_identity_get_user(S, &g, u->id, &err));
+	char diff[256];
+	assert_int_equal(co_user_diff(u, g, diff, sizeof diff), 0);
+	cutover_user_free(g);
+	/* a session that expires at the end of year 9999 is live, and stays */
+	char tok[65];
+	cutover_session ss = {.token_hash = (char *)test_token(16, tok), .user_id = u->id, .created_at = CO_TS_MIN,
+			      .expires_at = CO_TS_MAX, .last_seen_at = CUTOVER_TS_NULL};
+	expect_ok(cutover_identity_create_session(S, &ss, &err));
+	cutover_session *gs = NULL;
+	cutover_user *gu = NULL;
+	expect_ok(cutover_identity_lookup_session(S, &gs, &gu, tok, T0, &err));
+	assert_true(gs->expires_at == CO_TS_MAX);
+	assert_true(gs->created_at == CO_TS_MIN);
+	assert_true(gu->email_verified_at == CO_TS_MAX);
+	cutover_session_free(gs);
+	cutover_user_free(gu);
+	size_t n = 99;
+	expect_ok(cutover_identity_delete_expired_sessions(S, T0 + 3600000000LL, &n, &err));
+	expect_ok(cutover_identity_get_session(S, &gs, tok, &err));
+	cutover_session_free(gs);
+	cutover_user_list l = {0};
+	expect_ok(cutover_identity_list_assignable_users(S, &l, "analyst", &err)); /* no record poisons the list */
+	assert_true(l.n >= 1);
+	cutover_user_list_free(&l);
+	cutover_user_free(u);
+}
+
 /* --- what only a dual stage can show ---------------------------------------- */
 
 static void no_comparison_differed(void **state)
@@ -452,6 +574,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(session_of_a_disabled_user_is_not_served),
 		cmocka_unit_test(session_rules),
 		cmocka_unit_test(deleting_sessions_in_bulk),
+		cmocka_unit_test(out_of_range_input_is_refused_before_any_store),
+		cmocka_unit_test(extreme_timestamps_round_trip),
 		cmocka_unit_test(no_comparison_differed),
 		cmocka_unit_test(both_stores_hold_the_same_records),
 	};

@@ -319,7 +319,7 @@ int co_json_ts_value(const cJSON *v, const char *name, cutover_ts *out, cutover_
 			return CUTOVER_OK;
 		cutover_ts t;
 		if (cutover_ts_parse(v->valuestring, &t) != CUTOVER_OK || t == CUTOVER_TS_NULL)
-			return co_err(err, CUTOVER_ECORRUPT, "field \"%s\" is not an ISO-8601 timestamp: \"%.64s\"", name, v->valuestring);
+			return co_err(err, CUTOVER_ECORRUPT, "field \"%s\" is not an ISO-8601 timestamp in years 0001-9999: \"%.64s\"", name, v->valuestring);
 		*out = t;
 		return CUTOVER_OK;
 	}
@@ -329,7 +329,10 @@ int co_json_ts_value(const cJSON *v, const char *name, cutover_ts *out, cutover_
 		if (!isfinite(us) || us >= 9.2e18 || us <= -9.2e18)
 			return co_err(err, CUTOVER_ECORRUPT, "field \"%s\" is out of range as epoch milliseconds (%g)", name, v->valuedouble);
 		/* round to the nearest microsecond, halves away from zero (no libm needed) */
-		*out = (cutover_ts)(us + (us < 0 ? -0.5 : 0.5));
+		cutover_ts t = (cutover_ts)(us + (us < 0 ? -0.5 : 0.5));
+		if (!co_ts_in_range(t))
+			return co_err(err, CUTOVER_ECORRUPT, "field \"%s\" is outside years 0001-9999 as epoch milliseconds (%.0f)", name, v->valuedouble);
+		*out = t;
 		return CUTOVER_OK;
 	}
 	return co_err(err, CUTOVER_ECORRUPT, "field \"%s\" must be an ISO-8601 string or epoch milliseconds, found %s", name, type_name(v));
@@ -395,6 +398,8 @@ int co_json_set_ts(cJSON *obj, const char *name, cutover_ts v, cutover_error *er
 	if (v == CUTOVER_TS_NULL)
 		return co_json_set(obj, name, cJSON_CreateNull(), err);
 	buf[0] = '\0';
+	if (!co_ts_in_range(v)) /* its text would not read back (four-digit years) */
+		return co_err(err, CUTOVER_EINVALID, "%s is outside years 0001-9999", name);
 	cutover_ts_format(v, buf, sizeof buf);
 	if (buf[0] == '\0')
 		return co_err(err, CUTOVER_EINVALID, "%s cannot be written as an ISO-8601 timestamp", name);

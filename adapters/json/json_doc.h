@@ -67,15 +67,18 @@ int co_json_get_str(const cJSON *obj, const char *name, bool required, char **ou
 int co_json_get_int(const cJSON *obj, const char *name, bool required, int64_t *out, bool *present, cutover_error *err);
 /* true/false; no value gives dflt. */
 int co_json_get_bool(const cJSON *obj, const char *name, bool dflt, bool *out, cutover_error *err);
-/* ISO-8601 string (cutover_ts_parse) or a number of epoch milliseconds; no
- * value (absent, null or "") gives CUTOVER_TS_NULL. */
+/* ISO-8601 string (cutover_ts_parse) or a number of epoch milliseconds,
+ * within years 0001-9999 (anything else is CUTOVER_ECORRUPT); no value
+ * (absent, null or "") gives CUTOVER_TS_NULL. */
 int co_json_get_ts(const cJSON *obj, const char *name, bool required, cutover_ts *out, cutover_error *err);
 /* Parse a timestamp value itself (not a field); name is for the message. */
 int co_json_ts_value(const cJSON *v, const char *name, cutover_ts *out, cutover_error *err);
 
 /* --- field writers --------------------------------------------------------
  * Replace the field in place (keeping its position among the record's keys)
- * or append it. Return CUTOVER_OK or CUTOVER_EINTERNAL (out of memory). */
+ * or append it. Return CUTOVER_OK, CUTOVER_EINTERNAL (out of memory) or
+ * CUTOVER_EINVALID (a value the document cannot carry: an integer beyond
+ * 2^53, a timestamp outside years 0001-9999). */
 
 /* Takes ownership of item (also on failure). */
 int co_json_set(cJSON *obj, const char *name, cJSON *item, cutover_error *err);
@@ -85,7 +88,8 @@ int co_json_set_str(cJSON *obj, const char *name, const char *v, cutover_error *
 int co_json_set_str_or_omit(cJSON *obj, const char *name, const char *v, cutover_error *err);
 int co_json_set_int(cJSON *obj, const char *name, int64_t v, cutover_error *err);
 int co_json_set_bool(cJSON *obj, const char *name, bool v, cutover_error *err);
-/* ISO-8601 via cutover_ts_format; CUTOVER_TS_NULL writes JSON null. */
+/* ISO-8601 via cutover_ts_format; CUTOVER_TS_NULL writes JSON null; a time
+ * outside years 0001-9999 is refused, since its text would not read back. */
 int co_json_set_ts(cJSON *obj, const char *name, cutover_ts v, cutover_error *err);
 void co_json_remove(cJSON *obj, const char *name);
 

@@ -11,9 +11,17 @@
  * The answers must equal the Postgres backend's (the conformance suite runs
  * both): emails are matched by their normalised form (legacy rows may not be
  * normalised) and returned normalised, update_user goes through the shared
- * co_user_apply_patch, ids are assigned max+1, and every record handed back
- * is decoded from what was stored. A record that cannot be decoded is
- * CUTOVER_ECORRUPT naming the document, its position and its key. Token and
+ * co_user_apply_patch, ids are assigned max+1, put_user never replaces a user
+ * holding another email, and every record handed back is decoded from what
+ * was stored.
+ *
+ * Legacy data is dirty, and one bad record must not take the others down:
+ * scans step over records whose keys they cannot read (and log, once per
+ * call, how many and where: positions only, never contents). A call fails
+ * with CUTOVER_ECORRUPT, naming the document, the position and the key, only
+ * when the record it matched and must return or rewrite cannot be decoded.
+ * Uniqueness checks use every key they can read; new ids are max + 1 over
+ * every id that reads as an integer. Emails, oauth subjects, token and
  * password hashes never appear in messages.
  */
 #include "json_doc.h"
@@ -38,66 +46,81 @@ static co_transport *T(cutover_identity *s)
 	return ((json_identity *)s)->t;
 }
 
+/* --- records a scan stepped over ------------------------------------------- */
+
+enum { DOC_USERS, DOC_SESSIONS, DOC_COUNT };
+
+/* Unreadable records a call skipped, per document; reported once per call. */
+typedef struct skipped {
+	size_t n[DOC_COUNT], first[DOC_COUNT]; /* count; 0-based position of the first */
+} skipped;
+
+static void skip(skipped *sk, int doc, size_t pos)
+{
+	if (sk->n[doc]++ == 0)
+		sk->first[doc] = pos;
+}
+
+/* One line per call. Positions only: an unreadable record may hold anything
+ * (emails, hashes), so nothing of it is quoted. */
+static void skip_report(const skipped *sk, const char *op)
+{
+	static const char *const keys[DOC_COUNT] = {USERS_KEY, SESSIONS_KEY};
+	char part[DOC_COUNT][160];
+	bool any = false;
+	for (int doc = 0; doc < DOC_COUNT; doc++) {
+		part[doc][0] = '\0';
+		if (!sk->n[doc])
+			continue;
+		snprintf(part[doc], sizeof part[doc], "%s%s: %zu record%s, the first at position %zu", any ? "; " : "",
+		         keys[doc], sk->n[doc], sk->n[doc] == 1 ? "" : "s", sk->first[doc] + 1);
+		any = true;
+	}
+	if (any)
+		co_log("json identity %s: skipped unreadable records (%s%s); fix them (cutover survey identity "
+		       "lists them)",
+		       op, part[DOC_USERS], part[DOC_SESSIONS]);
+}
+
 /* --- users: reading -------------------------------------------------------- */
 
-/* What uniqueness checks need from a user record, validated and borrowed. */
-typedef struct user_keys {
-	int64_t id;
-	const char *email;   /* as stored, maybe not normalised */
-	const cJSON *oauth;  /* an array of {provider, subject}, or NULL */
-} user_keys;
-
-static int not_object(cutover_error *err)
+/* The record's id, when it is an object with an integer id > 0. */
+static bool user_id_of(const cJSON *rec, int64_t *id)
 {
-	return co_err(err, CUTOVER_ECORRUPT, "the record is not a JSON object");
+	cutover_error scratch;
+	*id = 0;
+	return cJSON_IsObject(rec) && co_json_get_int(rec, "id", true, id, NULL, &scratch) == CUTOVER_OK && *id > 0;
 }
 
-static int read_oauth(const cJSON *rec, const cJSON **out, cutover_error *err)
+/* The record's stored email (borrowed, maybe not normalised); NULL when it
+ * cannot be read. */
+static const char *user_email_of(const cJSON *rec)
 {
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(rec, "oauth");
+	const cJSON *e = cJSON_IsObject(rec) ? cJSON_GetObjectItemCaseSensitive(rec, "email") : NULL;
+	return cJSON_IsString(e) && e->valuestring ? e->valuestring : NULL;
+}
+
+/* The record's oauth links: an array of {provider, subject} strings, or NULL
+ * when it has none. false when they cannot be read. */
+static bool user_oauth_of(const cJSON *rec, const cJSON **out)
+{
+	const cJSON *arr = cJSON_IsObject(rec) ? cJSON_GetObjectItemCaseSensitive(rec, "oauth") : NULL;
 	const cJSON *link;
-	int i = 0;
 	*out = NULL;
+	if (!cJSON_IsObject(rec))
+		return false;
 	if (!arr || cJSON_IsNull(arr))
-		return CUTOVER_OK;
+		return true;
 	if (!cJSON_IsArray(arr))
-		return co_err(err, CUTOVER_ECORRUPT, "field \"oauth\" must be a list of {\"provider\", \"subject\"}");
+		return false;
 	cJSON_ArrayForEach(link, arr) {
-		const char *p, *s;
-		int rc;
-		i++;
-		if (!cJSON_IsObject(link))
-			return co_err(err, CUTOVER_ECORRUPT, "oauth link %d is not an object", i);
-		if ((rc = co_json_get_str_ref(link, "provider", true, &p, err)) != CUTOVER_OK ||
-		    (rc = co_json_get_str_ref(link, "subject", true, &s, err)) != CUTOVER_OK) {
-			char why[sizeof err->message];
-			snprintf(why, sizeof why, "%s", err ? err->message : "");
-			return co_err(err, rc, "oauth link %d: %s", i, why);
-		}
+		const cJSON *p = cJSON_GetObjectItemCaseSensitive(link, "provider");
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(link, "subject");
+		if (!cJSON_IsObject(link) || !cJSON_IsString(p) || !cJSON_IsString(s))
+			return false;
 	}
 	*out = arr;
-	return CUTOVER_OK;
-}
-
-static int read_user_keys(const co_doc *d, size_t pos, const cJSON *rec, user_keys *k, cutover_error *err)
-{
-	char what[64] = "";
-	int rc;
-	memset(k, 0, sizeof *k);
-	if (!cJSON_IsObject(rec)) {
-		not_object(err);
-		return co_doc_record_error(err, d, pos, NULL);
-	}
-	rc = co_json_get_int(rec, "id", true, &k->id, NULL, err);
-	if (rc == CUTOVER_OK && k->id <= 0)
-		rc = co_err(err, CUTOVER_ECORRUPT, "field \"id\" must be a positive integer, found %lld", (long long)k->id);
-	if (rc != CUTOVER_OK)
-		return co_doc_record_error(err, d, pos, NULL);
-	snprintf(what, sizeof what, "id %lld", (long long)k->id);
-	if ((rc = co_json_get_str_ref(rec, "email", true, &k->email, err)) != CUTOVER_OK ||
-	    (rc = read_oauth(rec, &k->oauth, err)) != CUTOVER_OK)
-		return co_doc_record_error(err, d, pos, what);
-	return CUTOVER_OK;
+	return true;
 }
 
 static bool oauth_contains(const cJSON *oauth, const char *provider, const char *subject)
@@ -127,38 +150,36 @@ static int email_is(const char *stored, const char *norm, bool *match, cutover_e
 	return CUTOVER_OK;
 }
 
+/* Decode the record a call matched: CUTOVER_ECORRUPT naming the document,
+ * the position and the id when it cannot be read. */
 static int decode_user(const co_doc *d, size_t pos, const cJSON *rec, cutover_user **out, cutover_error *err)
 {
-	user_keys k;
-	char what[64];
-	int rc = read_user_keys(d, pos, rec, &k, err);
-	*out = NULL;
-	if (rc != CUTOVER_OK)
-		return rc;
-	snprintf(what, sizeof what, "id %lld", (long long)k.id);
-	rc = co_legacy_user_from_json(rec, out, err); /* the one definition of a legacy user */
-	return rc == CUTOVER_ECORRUPT ? co_doc_record_error(err, d, pos, what) : rc;
+	int64_t id;
+	char what[64] = "";
+	if (user_id_of(rec, &id))
+		snprintf(what, sizeof what, "id %lld", (long long)id);
+	int rc = co_legacy_user_from_json(rec, out, err); /* the one definition of a legacy user */
+	return rc == CUTOVER_ECORRUPT ? co_doc_record_error(err, d, pos, what[0] ? what : NULL) : rc;
 }
 
-/* The first record with this id; *rec NULL when none. */
-static int find_user_id(const co_doc *d, int64_t id, cJSON **rec, size_t *pos, cutover_error *err)
+/* The first record with this id; *rec NULL when none. Records whose id
+ * cannot be read are skipped. */
+static void find_user_id(const co_doc *d, int64_t id, cJSON **rec, size_t *pos, skipped *sk)
 {
 	cJSON *it;
 	size_t i = 0;
 	*rec = NULL;
 	cJSON_ArrayForEach(it, d->items) {
-		user_keys k;
-		int rc = read_user_keys(d, i, it, &k, err);
-		if (rc != CUTOVER_OK)
-			return rc;
-		if (k.id == id) {
+		int64_t k;
+		if (!user_id_of(it, &k)) {
+			skip(sk, DOC_USERS, i);
+		} else if (k == id) {
 			*rec = it;
 			*pos = i;
-			return CUTOVER_OK;
+			return;
 		}
 		i++;
 	}
-	return CUTOVER_OK;
 }
 
 static int load_users(co_transport *t, co_doc *d, cutover_error *err)
@@ -228,45 +249,50 @@ static int write_user(cJSON *rec, const cutover_user *u, cutover_error *err)
 }
 
 /* Refuse u when another record (not `self`) holds its email or one of its
- * oauth links, or u repeats a link. *max_id gets the largest id seen. */
+ * oauth links (or, want_id > 0, that id), or u repeats a link. *max_id gets
+ * the largest id that reads as an integer. A record whose keys cannot be
+ * read cannot be proven not to clash: the keys that can be read are still
+ * checked, and the record is reported as skipped. */
 static int check_user_unique(const co_doc *d, const cutover_user *u, const cJSON *self, const char *norm_email,
-                             int64_t *max_id, cutover_error *err)
+                             int64_t want_id, int64_t *max_id, skipped *sk, const char *what, cutover_error *err)
 {
 	cJSON *it;
 	size_t i = 0;
 	*max_id = 0;
 	for (size_t a = 0; a < u->n_oauth; a++)
 		if (!u->oauth[a].provider || !u->oauth[a].subject)
-			return co_err(err, CUTOVER_EINVALID, "oauth link %zu needs a provider and a subject", a);
+			return co_err(err, CUTOVER_EINVALID, "%s: oauth link %zu needs a provider and a subject", what, a);
 	for (size_t a = 0; a < u->n_oauth; a++)
 		for (size_t b = a + 1; b < u->n_oauth; b++)
 			if (co_streq(u->oauth[a].provider, u->oauth[b].provider) &&
 			    co_streq(u->oauth[a].subject, u->oauth[b].subject))
-				return co_err(err, CUTOVER_ECONFLICT, "the user lists the %s account %s twice",
-				              u->oauth[a].provider, u->oauth[a].subject);
+				return co_err(err, CUTOVER_ECONFLICT, "%s: oauth link %s appears twice in the user", what,
+				              u->oauth[a].provider);
 	cJSON_ArrayForEach(it, d->items) {
-		user_keys k;
-		bool same = false;
-		int rc = read_user_keys(d, i++, it, &k, err);
-		if (rc != CUTOVER_OK)
-			return rc;
-		if (k.id > *max_id)
-			*max_id = k.id;
+		int64_t id;
+		const cJSON *oauth;
+		const char *email = user_email_of(it);
+		bool same = false, id_ok = user_id_of(it, &id), oauth_ok = user_oauth_of(it, &oauth);
+		size_t pos = i++;
+		int rc;
+		if (id_ok && id > *max_id)
+			*max_id = id;
 		if (it == self)
 			continue;
-		if ((rc = email_is(k.email, norm_email, &same, err)) != CUTOVER_OK)
-			return rc;
-		if (same) {
-			co_err(err, CUTOVER_ECONFLICT, "email %s is already used by user %lld", norm_email, (long long)k.id);
-			return CUTOVER_ECONFLICT;
+		if (!id_ok || !email || !oauth_ok)
+			skip(sk, DOC_USERS, pos);
+		if (id_ok && want_id > 0 && id == want_id)
+			return co_err(err, CUTOVER_ECONFLICT, "%s: user id %lld already taken", what, (long long)id);
+		if (email) {
+			if ((rc = email_is(email, norm_email, &same, err)) != CUTOVER_OK)
+				return rc;
+			if (same)
+				return co_err(err, CUTOVER_ECONFLICT, "%s: email already taken", what);
 		}
-		for (size_t j = 0; j < u->n_oauth; j++) {
-			if (oauth_contains(k.oauth, u->oauth[j].provider, u->oauth[j].subject)) {
-				co_err(err, CUTOVER_ECONFLICT, "the %s account %s is already linked to user %lld",
-				       u->oauth[j].provider, u->oauth[j].subject, (long long)k.id);
-				return CUTOVER_ECONFLICT;
-			}
-		}
+		for (size_t j = 0; oauth_ok && j < u->n_oauth; j++)
+			if (oauth_contains(oauth, u->oauth[j].provider, u->oauth[j].subject))
+				return co_err(err, CUTOVER_ECONFLICT, "%s: oauth link %s already linked", what,
+				              u->oauth[j].provider);
 	}
 	return CUTOVER_OK;
 }
@@ -276,6 +302,7 @@ static int check_user_unique(const co_doc *d, const cutover_user *u, const cJSON
 typedef struct create_user_ctx {
 	const cutover_user *in;
 	cutover_user *out;
+	skipped sk;
 } create_user_ctx;
 
 static int create_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
@@ -283,30 +310,18 @@ static int create_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error 
 	create_user_ctx *c = vctx;
 	cutover_user u = *c->in;
 	int64_t max_id;
-	cJSON *it;
-	size_t pos = 0;
 	int rc;
 
 	cutover_user_free(c->out);
 	c->out = NULL;
+	memset(&c->sk, 0, sizeof c->sk);
 
 	char *email = co_email_normalize(c->in->email);
 	if (!email)
 		return co_err_oom(err);
 	u.email = email;
 
-	if (c->in->id > 0) {
-		cJSON_ArrayForEach(it, d->items) {
-			user_keys k;
-			if ((rc = read_user_keys(d, pos++, it, &k, err)) != CUTOVER_OK)
-				goto out;
-			if (k.id == c->in->id) {
-				rc = co_err(err, CUTOVER_ECONFLICT, "user id %lld is already taken", (long long)k.id);
-				goto out;
-			}
-		}
-	}
-	if ((rc = check_user_unique(d, &u, NULL, email, &max_id, err)) != CUTOVER_OK)
+	if ((rc = check_user_unique(d, &u, NULL, email, c->in->id, &max_id, &c->sk, "create user", err)) != CUTOVER_OK)
 		goto out;
 	u.id = c->in->id > 0 ? c->in->id : max_id + 1;
 
@@ -333,7 +348,7 @@ out:
 
 static int j_create_user(cutover_identity *s, cutover_user **out, const cutover_user *in, cutover_error *err)
 {
-	create_user_ctx c = {in, NULL};
+	create_user_ctx c = {in, NULL, {{0}, {0}}};
 	if (out)
 		*out = NULL;
 	if (!in || !in->email || !in->role)
@@ -341,6 +356,7 @@ static int j_create_user(cutover_identity *s, cutover_user **out, const cutover_
 	if (in->id < 0)
 		return co_err(err, CUTOVER_EINVALID, "user id %lld is not valid", (long long)in->id);
 	int rc = co_doc_update(T(s), LOCK_NAME, USERS_KEY, USERS_COLL, create_user_edit, &c, err);
+	skip_report(&c.sk, "create_user");
 	if (rc != CUTOVER_OK) {
 		cutover_user_free(c.out);
 		return rc;
@@ -352,7 +368,7 @@ static int j_create_user(cutover_identity *s, cutover_user **out, const cutover_
 	return CUTOVER_OK;
 }
 
-static int j_get_user(cutover_identity *s, cutover_user **out, int64_t id, cutover_error *err)
+static int get_user(cutover_identity *s, cutover_user **out, int64_t id, skipped *sk, cutover_error *err)
 {
 	co_doc d;
 	cJSON *rec;
@@ -361,12 +377,20 @@ static int j_get_user(cutover_identity *s, cutover_user **out, int64_t id, cutov
 	int rc = load_users(T(s), &d, err);
 	if (rc != CUTOVER_OK)
 		return rc;
-	rc = find_user_id(&d, id, &rec, &pos, err);
-	if (rc == CUTOVER_OK && !rec)
+	find_user_id(&d, id, &rec, &pos, sk);
+	if (!rec)
 		rc = co_err(err, CUTOVER_ENOTFOUND, "no user with id %lld", (long long)id);
-	if (rc == CUTOVER_OK)
+	else
 		rc = decode_user(&d, pos, rec, out, err);
 	co_doc_release(&d);
+	return rc;
+}
+
+static int j_get_user(cutover_identity *s, cutover_user **out, int64_t id, cutover_error *err)
+{
+	skipped sk = {{0}, {0}};
+	int rc = get_user(s, out, id, &sk, err);
+	skip_report(&sk, "get_user");
 	return rc;
 }
 
@@ -375,6 +399,7 @@ static int j_get_user_by_email(cutover_identity *s, cutover_user **out, const ch
 	co_doc d;
 	cJSON *it;
 	size_t pos = 0;
+	skipped sk = {{0}, {0}};
 	*out = NULL;
 	if (!email)
 		return co_err(err, CUTOVER_EINVALID, "no email given");
@@ -388,15 +413,15 @@ static int j_get_user_by_email(cutover_identity *s, cutover_user **out, const ch
 	}
 	rc = CUTOVER_ENOTFOUND;
 	cJSON_ArrayForEach(it, d.items) {
-		user_keys k;
+		const char *stored = user_email_of(it);
 		bool same = false;
-		int r = read_user_keys(&d, pos, it, &k, err);
-		if (r == CUTOVER_OK)
-			r = email_is(k.email, norm, &same, err);
-		if (r != CUTOVER_OK) {
-			rc = r;
-			break;
+		if (!stored) {
+			skip(&sk, DOC_USERS, pos++);
+			continue;
 		}
+		if ((rc = email_is(stored, norm, &same, err)) != CUTOVER_OK)
+			break;
+		rc = CUTOVER_ENOTFOUND;
 		if (same) {
 			rc = decode_user(&d, pos, it, out, err);
 			break;
@@ -404,9 +429,10 @@ static int j_get_user_by_email(cutover_identity *s, cutover_user **out, const ch
 		pos++;
 	}
 	if (rc == CUTOVER_ENOTFOUND)
-		co_err(err, CUTOVER_ENOTFOUND, "no user with email %s", norm);
+		co_err(err, CUTOVER_ENOTFOUND, "no user with that email");
 	co_doc_release(&d);
 	free(norm);
+	skip_report(&sk, "get_user_by_email");
 	return rc;
 }
 
@@ -416,6 +442,7 @@ static int j_get_user_by_oauth(cutover_identity *s, cutover_user **out, const ch
 	co_doc d;
 	cJSON *it;
 	size_t pos = 0;
+	skipped sk = {{0}, {0}};
 	*out = NULL;
 	if (!provider || !subject)
 		return co_err(err, CUTOVER_EINVALID, "an oauth lookup needs a provider and a subject");
@@ -424,21 +451,21 @@ static int j_get_user_by_oauth(cutover_identity *s, cutover_user **out, const ch
 		return rc;
 	rc = CUTOVER_ENOTFOUND;
 	cJSON_ArrayForEach(it, d.items) {
-		user_keys k;
-		int r = read_user_keys(&d, pos, it, &k, err);
-		if (r != CUTOVER_OK) {
-			rc = r;
-			break;
+		const cJSON *oauth;
+		if (!user_oauth_of(it, &oauth)) {
+			skip(&sk, DOC_USERS, pos++);
+			continue;
 		}
-		if (oauth_contains(k.oauth, provider, subject)) {
+		if (oauth_contains(oauth, provider, subject)) {
 			rc = decode_user(&d, pos, it, out, err);
 			break;
 		}
 		pos++;
 	}
 	if (rc == CUTOVER_ENOTFOUND)
-		co_err(err, CUTOVER_ENOTFOUND, "no user linked to the %s account %s", provider, subject);
+		co_err(err, CUTOVER_ENOTFOUND, "no user linked to that %s account", provider);
 	co_doc_release(&d);
+	skip_report(&sk, "get_user_by_oauth");
 	return rc;
 }
 
@@ -447,6 +474,7 @@ typedef struct update_user_ctx {
 	const cutover_user_patch *patch;
 	cutover_ts now;
 	cutover_user *out;
+	skipped sk;
 } update_user_ctx;
 
 static int update_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
@@ -459,9 +487,9 @@ static int update_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error 
 
 	cutover_user_free(c->out);
 	c->out = NULL;
+	memset(&c->sk, 0, sizeof c->sk);
 
-	if ((rc = find_user_id(d, c->id, &rec, &pos, err)) != CUTOVER_OK)
-		return rc;
+	find_user_id(d, c->id, &rec, &pos, &c->sk);
 	if (!rec)
 		return co_err(err, CUTOVER_ENOTFOUND, "no user with id %lld", (long long)c->id);
 	if ((rc = decode_user(d, pos, rec, &before, err)) != CUTOVER_OK)
@@ -502,12 +530,13 @@ out:
 static int j_update_user(cutover_identity *s, cutover_user **out, int64_t id, const cutover_user_patch *patch,
                          cutover_ts now, cutover_error *err)
 {
-	update_user_ctx c = {id, patch, now, NULL};
+	update_user_ctx c = {id, patch, now, NULL, {{0}, {0}}};
 	if (out)
 		*out = NULL;
 	if (!patch)
 		return co_err(err, CUTOVER_EINVALID, "update_user needs a patch");
 	int rc = co_doc_update(T(s), LOCK_NAME, USERS_KEY, USERS_COLL, update_user_edit, &c, err);
+	skip_report(&c.sk, "update_user");
 	if (rc != CUTOVER_OK) {
 		cutover_user_free(c.out);
 		return rc;
@@ -522,7 +551,7 @@ static int j_update_user(cutover_identity *s, cutover_user **out, int64_t id, co
 typedef struct ranked {
 	int64_t id;
 	size_t pos;
-	cJSON *rec;
+	cutover_user *u;
 } ranked;
 
 static int by_id_then_pos(const void *a, const void *b)
@@ -533,12 +562,15 @@ static int by_id_then_pos(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/* Every record is decoded; one that cannot be is skipped (it is not a user
+ * either store can serve: the backfill rejects it too). */
 static int j_list_assignable_users(cutover_identity *s, cutover_user_list *out, const char *role, cutover_error *err)
 {
 	co_doc d;
 	cJSON *it;
 	size_t pos = 0, n = 0;
 	ranked *sel = NULL;
+	skipped sk = {{0}, {0}};
 	int rc;
 
 	out->items = NULL;
@@ -551,20 +583,21 @@ static int j_list_assignable_users(cutover_identity *s, cutover_user_list *out, 
 		return co_err_oom(err);
 	}
 	cJSON_ArrayForEach(it, d.items) {
-		user_keys k;
-		const char *r;
-		bool disabled;
-		char what[64];
-		if ((rc = read_user_keys(&d, pos, it, &k, err)) != CUTOVER_OK)
-			goto fail;
-		snprintf(what, sizeof what, "id %lld", (long long)k.id);
-		if ((rc = co_json_get_bool(it, "disabled", false, &disabled, err)) != CUTOVER_OK ||
-		    (rc = co_json_get_str_ref(it, "role", true, &r, err)) != CUTOVER_OK) {
-			rc = co_doc_record_error(err, &d, pos, what);
+		cutover_user *u = NULL;
+		cutover_error scratch;
+		rc = co_legacy_user_from_json(it, &u, &scratch);
+		if (rc == CUTOVER_ECORRUPT) {
+			skip(&sk, DOC_USERS, pos++);
+			continue;
+		}
+		if (rc != CUTOVER_OK) {
+			rc = co_err_oom(err);
 			goto fail;
 		}
-		if (!disabled && (!role || strcmp(r, role) == 0))
-			sel[n++] = (ranked){k.id, pos, it};
+		if (!u->disabled && (!role || strcmp(u->role, role) == 0))
+			sel[n++] = (ranked){u->id, pos, u};
+		else
+			cutover_user_free(u);
 		pos++;
 	}
 	if (n > 0) {
@@ -574,22 +607,18 @@ static int j_list_assignable_users(cutover_identity *s, cutover_user_list *out, 
 			goto fail;
 		}
 		for (size_t i = 0; i < n; i++) {
-			cutover_user *u;
-			if ((rc = decode_user(&d, sel[i].pos, sel[i].rec, &u, err)) != CUTOVER_OK)
-				goto fail;
-			out->items[out->n++] = *u;
-			free(u); /* the fields moved into the list */
+			out->items[out->n++] = *sel[i].u; /* the fields move into the list */
+			free(sel[i].u);
+			sel[i].u = NULL;
 		}
 	}
 	free(sel);
 	co_doc_release(&d);
+	skip_report(&sk, "list_assignable_users");
 	return CUTOVER_OK;
 fail:
-	for (size_t i = 0; i < out->n; i++)
-		co_user_clear(&out->items[i]);
-	free(out->items);
-	out->items = NULL;
-	out->n = 0;
+	for (size_t i = 0; i < n; i++)
+		cutover_user_free(sel[i].u);
 	free(sel);
 	co_doc_release(&d);
 	return rc;
@@ -597,30 +626,52 @@ fail:
 
 typedef struct put_user_ctx {
 	const cutover_user *u;
+	skipped sk;
 } put_user_ctx;
 
+/* Replication: insert, or replace the record with this id, but only when it
+ * is the same user. Email changes are not an operation of the API, so a
+ * record with this id and another email is a different user, never
+ * overwritten; one that cannot be read cannot be compared, so it is not
+ * overwritten either. */
 static int put_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 {
 	put_user_ctx *c = vctx;
+	cutover_user u = *c->u;
 	cJSON *rec;
 	size_t pos = 0;
 	int64_t max_id;
 	int rc;
 
+	memset(&c->sk, 0, sizeof c->sk);
 	char *norm = co_email_normalize(c->u->email);
 	if (!norm)
 		return co_err_oom(err);
-	if ((rc = find_user_id(d, c->u->id, &rec, &pos, err)) != CUTOVER_OK ||
-	    (rc = check_user_unique(d, c->u, rec, norm, &max_id, err)) != CUTOVER_OK)
+	u.email = norm;
+	find_user_id(d, u.id, &rec, &pos, &c->sk);
+	if (rec) {
+		cutover_user *cur = NULL;
+		if ((rc = decode_user(d, pos, rec, &cur, err)) != CUTOVER_OK)
+			goto out;
+		bool same = strcmp(cur->email, norm) == 0;
+		cutover_user_free(cur);
+		if (!same) {
+			rc = co_err(err, CUTOVER_ECONFLICT, "put user: user %lld in json belongs to another email; not replaced",
+			            (long long)u.id);
+			co_err_detail(err, "%s: record %zu", USERS_KEY, pos + 1);
+			goto out;
+		}
+	}
+	if ((rc = check_user_unique(d, &u, rec, norm, 0, &max_id, &c->sk, "put user", err)) != CUTOVER_OK)
 		goto out;
 	if (rec) {
-		rc = write_user(rec, c->u, err);
+		rc = write_user(rec, &u, err);
 	} else {
 		if (!(rec = cJSON_CreateObject())) {
 			rc = co_err_oom(err);
 			goto out;
 		}
-		if ((rc = write_user(rec, c->u, err)) != CUTOVER_OK) {
+		if ((rc = write_user(rec, &u, err)) != CUTOVER_OK) {
 			cJSON_Delete(rec);
 			goto out;
 		}
@@ -638,10 +689,12 @@ out:
 
 static int j_put_user(cutover_identity *s, const cutover_user *u, cutover_error *err)
 {
-	put_user_ctx c = {u};
+	put_user_ctx c = {u, {{0}, {0}}};
 	if (!u || u->id <= 0 || !u->email || !u->role)
 		return co_err(err, CUTOVER_EINVALID, "put_user needs a user with an id > 0, an email and a role");
-	return co_doc_update(T(s), LOCK_NAME, USERS_KEY, USERS_COLL, put_user_edit, &c, err);
+	int rc = co_doc_update(T(s), LOCK_NAME, USERS_KEY, USERS_COLL, put_user_edit, &c, err);
+	skip_report(&c.sk, "put_user");
+	return rc;
 }
 
 /* --- sessions -------------------------------------------------------------- */
@@ -651,16 +704,11 @@ static int load_sessions(co_transport *t, co_doc *d, cutover_error *err)
 	return co_doc_load(t, SESSIONS_KEY, SESSIONS_COLL, d, err);
 }
 
-/* The key of a session record (borrowed); ECORRUPT when unreadable. */
-static int session_token(const co_doc *d, size_t pos, const cJSON *rec, const char **token, cutover_error *err)
+/* The key of a session record (borrowed); NULL when it cannot be read. */
+static const char *session_token(const cJSON *rec)
 {
-	if (!cJSON_IsObject(rec)) {
-		not_object(err);
-		return co_doc_record_error(err, d, pos, NULL);
-	}
-	if (co_json_get_str_ref(rec, "token_hash", true, token, err) != CUTOVER_OK)
-		return co_doc_record_error(err, d, pos, NULL);
-	return CUTOVER_OK;
+	const cJSON *t = cJSON_IsObject(rec) ? cJSON_GetObjectItemCaseSensitive(rec, "token_hash") : NULL;
+	return cJSON_IsString(t) && t->valuestring ? t->valuestring : NULL;
 }
 
 static void session_what(const char *token, const cJSON *rec, char *buf, size_t len)
@@ -674,37 +722,36 @@ static void session_what(const char *token, const cJSON *rec, char *buf, size_t 
 		snprintf(buf, len, "token %s", red);
 }
 
+/* Decode the session a call matched (its token was readable); ECORRUPT
+ * naming the document, the position and the redacted key when the rest is
+ * not. */
 static int decode_session(const co_doc *d, size_t pos, const cJSON *rec, cutover_session **out, cutover_error *err)
 {
-	const char *token;
 	char what[128];
-	int rc = session_token(d, pos, rec, &token, err);
 	*out = NULL;
-	if (rc != CUTOVER_OK)
-		return rc;
-	session_what(token, rec, what, sizeof what);
-	rc = co_legacy_session_from_json(rec, out, err); /* the one definition of a legacy session */
+	session_what(session_token(rec), rec, what, sizeof what);
+	int rc = co_legacy_session_from_json(rec, out, err); /* the one definition of a legacy session */
 	return rc == CUTOVER_ECORRUPT ? co_doc_record_error(err, d, pos, what) : rc;
 }
 
-static int find_session(const co_doc *d, const char *token, cJSON **rec, size_t *pos, cutover_error *err)
+/* The session with this token; *rec NULL when none. Records whose token
+ * cannot be read are skipped. */
+static void find_session(const co_doc *d, const char *token, cJSON **rec, size_t *pos, skipped *sk)
 {
 	cJSON *it;
 	size_t i = 0;
 	*rec = NULL;
 	cJSON_ArrayForEach(it, d->items) {
-		const char *tk;
-		int rc = session_token(d, i, it, &tk, err);
-		if (rc != CUTOVER_OK)
-			return rc;
-		if (strcmp(tk, token) == 0) {
+		const char *tk = session_token(it);
+		if (!tk) {
+			skip(sk, DOC_SESSIONS, i);
+		} else if (strcmp(tk, token) == 0) {
 			*rec = it;
 			*pos = i;
-			return CUTOVER_OK;
+			return;
 		}
 		i++;
 	}
-	return CUTOVER_OK;
 }
 
 static int no_session(cutover_error *err)
@@ -732,7 +779,7 @@ static int write_session(cJSON *rec, const cutover_session *ss, cutover_error *e
 }
 
 /* Sessions reference users: refuse a session whose user is not in users.json. */
-static int require_user(co_transport *t, int64_t user_id, cutover_error *err)
+static int require_user(co_transport *t, int64_t user_id, skipped *sk, cutover_error *err)
 {
 	co_doc d;
 	cJSON *rec;
@@ -740,14 +787,14 @@ static int require_user(co_transport *t, int64_t user_id, cutover_error *err)
 	int rc = load_users(t, &d, err);
 	if (rc != CUTOVER_OK)
 		return rc;
-	rc = find_user_id(&d, user_id, &rec, &pos, err);
+	find_user_id(&d, user_id, &rec, &pos, sk);
 	co_doc_release(&d);
-	if (rc == CUTOVER_OK && !rec) {
+	if (!rec) {
 		co_err(err, CUTOVER_EINVALID, "user %lld does not exist", (long long)user_id);
 		co_err_detail(err, "a session must belong to a user in %s", USERS_KEY);
 		return CUTOVER_EINVALID;
 	}
-	return rc;
+	return CUTOVER_OK;
 }
 
 typedef struct session_ctx {
@@ -759,6 +806,7 @@ typedef struct session_ctx {
 	bool upsert;                /* put_session */
 	cutover_session *out;
 	size_t count;
+	skipped sk;
 } session_ctx;
 
 static int store_session_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
@@ -768,9 +816,10 @@ static int store_session_edit(co_doc *d, void *vctx, bool *changed, cutover_erro
 	size_t pos = 0;
 	int rc;
 
-	if ((rc = require_user(c->t, c->in->user_id, err)) != CUTOVER_OK ||
-	    (rc = find_session(d, c->in->token_hash, &rec, &pos, err)) != CUTOVER_OK)
+	memset(&c->sk, 0, sizeof c->sk);
+	if ((rc = require_user(c->t, c->in->user_id, &c->sk, err)) != CUTOVER_OK)
 		return rc;
+	find_session(d, c->in->token_hash, &rec, &pos, &c->sk);
 	if (rec && !c->upsert)
 		return co_err(err, CUTOVER_ECONFLICT, "a session with that token hash already exists");
 	if (rec) {
@@ -806,7 +855,9 @@ static int j_create_session(cutover_identity *s, const cutover_session *in, cuto
 	int rc = check_session_in(in, err);
 	if (rc != CUTOVER_OK)
 		return rc;
-	return co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, store_session_edit, &c, err);
+	rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, store_session_edit, &c, err);
+	skip_report(&c.sk, "create_session");
+	return rc;
 }
 
 static int j_put_session(cutover_identity *s, const cutover_session *ss, cutover_error *err)
@@ -815,10 +866,13 @@ static int j_put_session(cutover_identity *s, const cutover_session *ss, cutover
 	int rc = check_session_in(ss, err);
 	if (rc != CUTOVER_OK)
 		return rc;
-	return co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, store_session_edit, &c, err);
+	rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, store_session_edit, &c, err);
+	skip_report(&c.sk, "put_session");
+	return rc;
 }
 
-static int j_get_session(cutover_identity *s, cutover_session **out, const char *token_hash, cutover_error *err)
+static int get_session(cutover_identity *s, cutover_session **out, const char *token_hash, skipped *sk,
+                       cutover_error *err)
 {
 	co_doc d;
 	cJSON *rec;
@@ -829,12 +883,17 @@ static int j_get_session(cutover_identity *s, cutover_session **out, const char 
 	int rc = load_sessions(T(s), &d, err);
 	if (rc != CUTOVER_OK)
 		return rc;
-	rc = find_session(&d, token_hash, &rec, &pos, err);
-	if (rc == CUTOVER_OK && !rec)
-		rc = no_session(err);
-	if (rc == CUTOVER_OK)
-		rc = decode_session(&d, pos, rec, out, err);
+	find_session(&d, token_hash, &rec, &pos, sk);
+	rc = rec ? decode_session(&d, pos, rec, out, err) : no_session(err);
 	co_doc_release(&d);
+	return rc;
+}
+
+static int j_get_session(cutover_identity *s, cutover_session **out, const char *token_hash, cutover_error *err)
+{
+	skipped sk = {{0}, {0}};
+	int rc = get_session(s, out, token_hash, &sk, err);
+	skip_report(&sk, "get_session");
 	return rc;
 }
 
@@ -843,19 +902,20 @@ static int j_lookup_session(cutover_identity *s, cutover_session **out_session, 
 {
 	cutover_session *ss = NULL;
 	cutover_user *u = NULL;
+	skipped sk = {{0}, {0}};
 	if (out_session)
 		*out_session = NULL;
 	if (out_user)
 		*out_user = NULL;
 
-	int rc = j_get_session(s, &ss, token_hash, err);
+	int rc = get_session(s, &ss, token_hash, &sk, err);
 	if (rc != CUTOVER_OK)
-		return rc;
+		goto out;
 	if (ss->expires_at <= now) {
-		cutover_session_free(ss);
-		return co_err(err, CUTOVER_ENOTFOUND, "no live session for that token: it has expired");
+		rc = co_err(err, CUTOVER_ENOTFOUND, "no live session for that token: it has expired");
+		goto out;
 	}
-	rc = j_get_user(s, &u, ss->user_id, err);
+	rc = get_user(s, &u, ss->user_id, &sk, err);
 	if (rc == CUTOVER_ENOTFOUND) {
 		rc = co_err(err, CUTOVER_ENOTFOUND, "no live session for that token: its user %lld does not exist",
 		            (long long)ss->user_id);
@@ -863,17 +923,21 @@ static int j_lookup_session(cutover_identity *s, cutover_session **out_session, 
 		rc = co_err(err, CUTOVER_ENOTFOUND, "no live session for that token: its user %lld is disabled",
 		            (long long)u->id);
 	}
-	if (rc != CUTOVER_OK || !out_session)
-		cutover_session_free(ss);
-	if (rc != CUTOVER_OK || !out_user)
-		cutover_user_free(u);
-	if (rc != CUTOVER_OK)
-		return rc;
-	if (out_session)
-		*out_session = ss;
-	if (out_user)
-		*out_user = u;
-	return CUTOVER_OK;
+	if (rc == CUTOVER_OK) {
+		if (out_session) {
+			*out_session = ss;
+			ss = NULL;
+		}
+		if (out_user) {
+			*out_user = u;
+			u = NULL;
+		}
+	}
+out:
+	cutover_session_free(ss);
+	cutover_user_free(u);
+	skip_report(&sk, "lookup_session");
+	return rc;
 }
 
 static int touch_session_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
@@ -885,8 +949,8 @@ static int touch_session_edit(co_doc *d, void *vctx, bool *changed, cutover_erro
 
 	cutover_session_free(c->out);
 	c->out = NULL;
-	if ((rc = find_session(d, c->token, &rec, &pos, err)) != CUTOVER_OK)
-		return rc;
+	memset(&c->sk, 0, sizeof c->sk);
+	find_session(d, c->token, &rec, &pos, &c->sk);
 	if (!rec)
 		return no_session(err);
 	if ((rc = co_json_set_ts(rec, "last_seen_at", c->now, err)) != CUTOVER_OK)
@@ -907,6 +971,7 @@ static int j_touch_session(cutover_identity *s, cutover_session **out, const cha
 	if (!token_hash)
 		return no_token(err);
 	int rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, touch_session_edit, &c, err);
+	skip_report(&c.sk, "touch_session");
 	if (rc == CUTOVER_OK && out)
 		*out = c.out;
 	else
@@ -915,44 +980,40 @@ static int j_touch_session(cutover_identity *s, cutover_session **out, const cha
 }
 
 /* Removes the sessions matching c: by token (c->token), by user (c->user_id
- * > 0) or expired (neither). */
+ * > 0) or expired (neither). A record whose token, or the field the match
+ * needs, cannot be read is left alone and reported as skipped. */
 static int delete_sessions_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 {
 	session_ctx *c = vctx;
 	cJSON *it = d->items ? d->items->child : NULL;
 	size_t pos = 0;
 
+	(void)err;
 	c->count = 0;
-	while (it) {
+	memset(&c->sk, 0, sizeof c->sk);
+	for (; it; pos++) {
 		cJSON *next = it->next;
-		const char *tk;
-		bool drop = false;
-		int rc = session_token(d, pos, it, &tk, err);
-		if (rc != CUTOVER_OK)
-			return rc;
-		if (c->token) {
+		const char *tk = session_token(it);
+		cutover_error scratch;
+		bool drop = false, readable = tk != NULL;
+		if (readable && c->token) {
 			drop = strcmp(tk, c->token) == 0;
-		} else {
-			char what[128];
-			session_what(tk, it, what, sizeof what);
-			if (c->user_id > 0) {
-				int64_t uid;
-				if (co_json_get_int(it, "user_id", true, &uid, NULL, err) != CUTOVER_OK)
-					return co_doc_record_error(err, d, pos, what);
-				drop = uid == c->user_id;
-			} else {
-				cutover_ts exp;
-				if (co_json_get_ts(it, "expires_at", true, &exp, err) != CUTOVER_OK)
-					return co_doc_record_error(err, d, pos, what);
-				drop = exp <= c->now;
-			}
+		} else if (readable && c->user_id > 0) {
+			int64_t uid;
+			readable = co_json_get_int(it, "user_id", true, &uid, NULL, &scratch) == CUTOVER_OK;
+			drop = readable && uid == c->user_id;
+		} else if (readable) {
+			cutover_ts exp;
+			readable = co_json_get_ts(it, "expires_at", true, &exp, &scratch) == CUTOVER_OK;
+			drop = readable && exp <= c->now;
 		}
+		if (!readable)
+			skip(&c->sk, DOC_SESSIONS, pos);
 		if (drop) {
 			cJSON_Delete(cJSON_DetachItemViaPointer(d->items, it));
 			c->count++;
 		}
 		it = next;
-		pos++;
 	}
 	if (c->token && c->count == 0)
 		return no_session(err);
@@ -965,7 +1026,9 @@ static int j_delete_session(cutover_identity *s, const char *token_hash, cutover
 	session_ctx c = {.t = T(s), .token = token_hash};
 	if (!token_hash)
 		return no_token(err);
-	return co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, delete_sessions_edit, &c, err);
+	int rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, delete_sessions_edit, &c, err);
+	skip_report(&c.sk, "delete_session");
+	return rc;
 }
 
 static int j_delete_user_sessions(cutover_identity *s, int64_t user_id, size_t *out_count, cutover_error *err)
@@ -976,6 +1039,7 @@ static int j_delete_user_sessions(cutover_identity *s, int64_t user_id, size_t *
 	if (user_id <= 0)
 		return CUTOVER_OK; /* no user has such an id, so no session does */
 	int rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, delete_sessions_edit, &c, err);
+	skip_report(&c.sk, "delete_user_sessions");
 	if (rc == CUTOVER_OK && out_count)
 		*out_count = c.count;
 	return rc;
@@ -987,6 +1051,7 @@ static int j_delete_expired_sessions(cutover_identity *s, cutover_ts now, size_t
 	if (out_count)
 		*out_count = 0;
 	int rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, delete_sessions_edit, &c, err);
+	skip_report(&c.sk, "delete_expired_sessions");
 	if (rc == CUTOVER_OK && out_count)
 		*out_count = c.count;
 	return rc;

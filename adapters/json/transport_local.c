@@ -6,7 +6,9 @@
  * changes whenever the document does. put never rewrites a file in place: it
  * writes a 0600 temp file beside the target, fsyncs it, checks if_version,
  * renames it over the target and fsyncs the directory, so readers see the
- * old or the new document, never half of one. The if_version check and the
+ * old or the new document, never half of one. Once the rename is done the
+ * put has happened: a failing directory fsync after it is logged as a
+ * warning, not returned as an error. The if_version check and the
  * rename are not atomic against other processes; cooperating writers hold
  * lock(), an flock(2) on <root>/.cutover/locks/<name>.lock, across their
  * read-modify-write, and the version check catches writers that do not.
@@ -316,8 +318,20 @@ static int local_put(co_transport *t, const char *key, const char *data, size_t 
 	}
 	close(fd);
 	fd = -1;
-	rc = fsync_dir(dir, err);
-	if (rc == CUTOVER_OK && new_version)
+	/* The rename happened: readers see the new document, so the put is
+	 * done. A failed directory sync only leaves its durability across a
+	 * crash in doubt; reporting the put as failed would be wrong (a caller
+	 * would retry or journal a write that took place). */
+	{
+		cutover_error serr;
+		cutover_error_clear(&serr);
+		if (fsync_dir(dir, &serr) != CUTOVER_OK)
+			co_log("warning: %s was replaced, but syncing its directory failed (%s); the change may not "
+			       "survive a crash",
+			       path, serr.message);
+	}
+	rc = CUTOVER_OK;
+	if (new_version)
 		version_of(&st, new_version);
 	goto out;
 

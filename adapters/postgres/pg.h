@@ -24,7 +24,8 @@ int co_pg_connect(co_pg **out, const char *conninfo, cutover_error *err);
 int co_pg_connect_deferred(co_pg **out, const char *conninfo, bool *reachable, cutover_error *err);
 void co_pg_close(co_pg *pg);
 /* The live connection; tries PQreset first when the link was lost.
- * NULL (and err set, CUTOVER_EUNAVAILABLE) when the server cannot be reached. */
+ * NULL (and err set, CUTOVER_EUNAVAILABLE) when the server cannot be reached.
+ * For 2 seconds after a failed attempt it fails at once, without trying. */
 PGconn *co_pg_conn(co_pg *pg, cutover_error *err);
 /* Fill err from a failed result: code from the SQLSTATE class
  * (23505 conflict, 23503/23514/22xxx invalid, 08xxx/57Pxx unavailable,

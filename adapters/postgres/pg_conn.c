@@ -5,7 +5,10 @@
  * to UTC. Nothing retries a failed statement: when the link drops mid-call
  * the call fails with CUTOVER_EUNAVAILABLE, and the next co_pg_conn resets
  * the connection once (re-pinning UTC), so a restarted server is picked up
- * without reopening the handle.
+ * without reopening the handle. After a failed attempt (at a deferred open
+ * or a reset) calls fail fast with the same error for 2 seconds without a
+ * new attempt, so an unreachable server does not add connect_timeout to
+ * every call of a dual stage.
  *
  * co_pg_fail is the one place that turns a failed PGresult into a
  * cutover_error. It copies the SQLSTATE and the primary message but never
@@ -17,12 +20,36 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pg.h"
 
+/* After a failed connection attempt, calls fail at once for this long
+ * instead of each waiting out connect_timeout on an unreachable server. */
+#define RETRY_AFTER_NS 2000000000LL
+
 struct co_pg {
 	PGconn *conn;
+	int64_t retry_at;     /* CLOCK_MONOTONIC ns before which no new attempt is made; 0: none pending */
+	cutover_error failed; /* why the last attempt failed, repeated while waiting */
 };
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Remember a failed attempt (err says why) and start the quiet period. */
+static void note_failed_attempt(co_pg *pg, const cutover_error *err)
+{
+	pg->retry_at = mono_ns() + RETRY_AFTER_NS;
+	if (err)
+		pg->failed = *err;
+	else
+		co_err(&pg->failed, CUTOVER_EUNAVAILABLE, "postgres unavailable");
+}
 
 /* Copy src into dst as one line: newlines and tabs become single spaces,
  * trailing blanks go. */
@@ -192,6 +219,7 @@ static int connect_impl(co_pg **out, const char *conninfo, bool *reachable, cuto
 		rc = fail_unreachable(err, pg->conn, "connect to postgres");
 		if (reachable) {
 			/* deferred: keep the handle; co_pg_conn resets it on first use */
+			note_failed_attempt(pg, err);
 			*reachable = false;
 			*out = pg;
 			return CUTOVER_OK;
@@ -237,11 +265,26 @@ PGconn *co_pg_conn(co_pg *pg, cutover_error *err)
 	}
 	if (PQstatus(pg->conn) == CONNECTION_OK)
 		return pg->conn;
-	PQreset(pg->conn);
-	if (PQstatus(pg->conn) != CONNECTION_OK) {
-		fail_unreachable(err, pg->conn, "reconnect to postgres");
+	if (pg->retry_at && mono_ns() < pg->retry_at) {
+		/* fail fast: the last attempt failed moments ago */
+		if (err) {
+			char why[sizeof err->message];
+			*err = pg->failed; /* its detail (the server) and hint still hold */
+			snprintf(why, sizeof why, "%s", pg->failed.message);
+			snprintf(err->message, sizeof err->message, "%.380s (not retried: the last attempt failed under 2s ago)", why);
+		}
 		return NULL;
 	}
+	PQreset(pg->conn);
+	if (PQstatus(pg->conn) != CONNECTION_OK) {
+		cutover_error e;
+		fail_unreachable(&e, pg->conn, "reconnect to postgres");
+		note_failed_attempt(pg, &e);
+		if (err)
+			*err = e;
+		return NULL;
+	}
+	pg->retry_at = 0;
 	if (session_setup(pg->conn, err) != CUTOVER_OK)
 		return NULL;
 	return pg->conn;

@@ -14,7 +14,8 @@
  * the sequence past it (the JSON store's next id is max(id) + 1); update_user
  * applies the shared co_user_apply_patch to a row locked FOR UPDATE.
  * put_user / put_session are replication: the record exactly as given, no
- * sequence side effect (sequence health and `cutover status` cover that).
+ * sequence side effect (sequence health and `cutover status` cover that);
+ * put_user never replaces a row that holds another email (another user).
  *
  * Failures name the operation and the kind of key that clashed ("create
  * user: email already taken") from the constraint name; they never quote a
@@ -79,7 +80,8 @@ static const char SQL_UPSERT_USER[] =
     "ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, username = EXCLUDED.username, "
     "display_name = EXCLUDED.display_name, password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, "
     "email_verified_at = EXCLUDED.email_verified_at, disabled = EXCLUDED.disabled, "
-    "created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at";
+    "created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at "
+    "WHERE identity.users.email = EXCLUDED.email"; /* never another user: 0 rows then */
 static const char SQL_UPDATE_USER[] =
     "UPDATE identity.users SET email = $2, username = $3, display_name = $4, password_hash = $5, role = $6, "
     "email_verified_at = $7::timestamptz, disabled = $8::boolean, created_at = $9::timestamptz, "
@@ -196,7 +198,8 @@ static void explain_constraint(cutover_error *err, const char *what, int64_t use
 {
 	char c[128], msg[200];
 
-	if (strncmp(err->detail, "constraint ", 11) != 0)
+	/* only integrity violations (class 23) are about a constraint's rows */
+	if (strncmp(err->sqlstate, "23", 2) != 0 || strncmp(err->detail, "constraint ", 11) != 0)
 		return;
 	snprintf(c, sizeof c, "%.*s", (int)strcspn(err->detail + 11, " "), err->detail + 11);
 	if (strcmp(c, "users_pkey") == 0)
@@ -695,12 +698,17 @@ static int pg_list_assignable_users(cutover_identity *s, cutover_user_list *out,
 	return CUTOVER_OK;
 }
 
+/* Replication: insert, or replace the row with this id, but only when it is
+ * the same user. Email changes are not an operation of the API, so a row
+ * with this id and another email is a different user and is not replaced. */
 static int pg_put_user(cutover_identity *s, const cutover_user *u, cutover_error *err)
 {
 	static const char W[] = "put user";
 	co_pg *pg = PG(s);
 	user_params up;
+	PGresult *r;
 	PGconn *c;
+	char *norm;
 	int rc;
 	LOCAL_ERR(err);
 
@@ -711,11 +719,26 @@ static int pg_put_user(cutover_identity *s, const cutover_user *u, cutover_error
 	rc = check_oauth(u, W, err);
 	if (rc)
 		return rc;
+	norm = co_email_normalize(u->email); /* normally done already; keeps direct callers right */
+	if (!norm)
+		return co_err_oom(err);
 	user_params_fill(&up, u);
+	up.v[1] = norm;
 	c = tx_begin(pg, W, err);
-	if (!c)
+	if (!c) {
+		free(norm);
 		return err->code;
-	rc = run_cmd(pg, W, SQL_UPSERT_USER, USER_PARAMS, up.v, u->id, err);
+	}
+	r = run(pg, W, SQL_UPSERT_USER, USER_PARAMS, up.v, u->id, err);
+	if (!r) {
+		rc = err->code;
+	} else {
+		if (affected(r) == 0)
+			rc = co_err(err, CUTOVER_ECONFLICT,
+			            "%s: user %" PRId64 " in postgres belongs to another email; not replaced", W, u->id);
+		PQclear(r);
+	}
+	free(norm);
 	if (!rc)
 		rc = run_cmd(pg, W, SQL_DELETE_OAUTH, 1, up.v, u->id, err);
 	if (!rc)
