@@ -3,9 +3,10 @@
 #
 # Builds cutover, starts a throwaway Postgres (tests/with-postgres.sh), fills
 # a local state directory (the default ./cutover-state, in a temp working
-# directory) with a few legacy users and sessions, applies the schema, and
-# walks the identity domain through its stage flips with the example app,
-# printing what happens at each step. Leaves nothing behind.
+# directory) with generated legacy users and sessions (a few of them dirty),
+# applies the schema, surveys, backfills (dry run, apply, re-run), verifies,
+# and walks the identity domain through its stage flips with the example
+# app, printing what happens at each step. Leaves nothing behind.
 #
 # usage: bash examples/demo.sh
 set -euo pipefail
@@ -19,6 +20,7 @@ fi
 
 cutover="$build/cutover"
 app="$build/examples/app"
+gen="$build/tests/cutover-gen-legacy"
 work=$(mktemp -d /tmp/cutover-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -30,57 +32,55 @@ else
 fi
 run() { printf '$ %s\n' "$*"; "$@" || printf '(exit %d)\n' "$?"; }
 
-say "Legacy state: ./cutover-state/identity/{users,sessions}.json (the embedded default root)"
-mkdir -p -m 0700 cutover-state/identity
-cat > cutover-state/identity/users.json <<'JSON'
-{"users": [
- {"id": 1, "email": "Ada@Example.com", "username": "ada", "display_name": "Ada Lovelace",
-  "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g", "role": "admin",
-  "oauth": [{"provider": "github", "subject": "1001"}], "email_verified_at": "2023-02-01T09:00:00Z",
-  "disabled": false, "created_at": "2023-01-15T08:30:00Z", "updated_at": "2024-03-01T10:00:00.250Z"},
- {"id": 2, "email": "alan@example.com", "username": "alan", "display_name": "Alan Turing",
-  "role": "analyst", "oauth": [{"provider": "google", "subject": "g-2"}], "email_verified_at": null,
-  "disabled": false, "created_at": 1675000000000, "updated_at": 1675000000000},
- {"id": 3, "email": "edsger@example.com", "display_name": "Edsger Dijkstra",
-  "password_hash": "$2b$12$0123456789012345678901uABCDEFGHIJKLMNOPQRSTUVWXYZab", "role": "viewer",
-  "oauth": [], "email_verified_at": null, "disabled": true,
-  "created_at": "2023-05-05T05:05:05Z", "updated_at": "2023-06-06T06:06:06Z"}
-]}
-JSON
-cat > cutover-state/identity/sessions.json <<'JSON'
-{"sessions": [
- {"token_hash": "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4", "user_id": 1,
-  "created_at": "2026-11-01T00:00:00Z", "expires_at": "2099-01-01T00:00:00Z", "last_seen_at": null,
-  "user_agent": "Mozilla/5.0", "ip": "127.0.0.1"}
-]}
-JSON
-chmod 0600 cutover-state/identity/*.json
-echo "3 users (one with epoch-millisecond timestamps, one disabled), 1 session"
+say "Legacy state: ./cutover-state (the embedded default root), generated with some dirty records"
+"$gen" --out cutover-state --users 40 --sessions-per-user 2 --dirty --seed 42
+echo "(the generator also injected the ugly cases: truncated JSON, \\u0000, ids that overflow,"
+echo " duplicate keys and emails, dangling sessions, wrong types; each is listed in expected-rejects.ndjson)"
 
 say "Apply the schema to the throwaway Postgres"
 run "$cutover" migrate
 run "$cutover" migrate status
 
+say "Survey the legacy state (read-only; exit 1 because some records cannot be mapped)"
+run "$cutover" survey identity
+
+say "Dry run: what the backfill would write and reject; nothing is written"
+run "$cutover" backfill identity
+
+say "Apply: batches of rows, rejects kept byte for byte with their reasons, sequence repaired"
+run "$cutover" backfill identity --apply --rejects ./cutover-rejects --repair-sequences
+echo "-- the first rejected record, as it was in the file, and why:"
+head -c 300 cutover-rejects/identity/users.json; echo " ..."
+head -1 cutover-rejects/identity/reasons.ndjson
+
+say "Run it again: idempotent, nothing is written"
+run "$cutover" backfill identity --apply --rejects ./cutover-rejects
+
+say "The operator fixes the legacy documents (here the generator rewrites them without the bad records)"
+"$gen" --out cutover-state --users 40 --sessions-per-user 2 --seed 42
+run "$cutover" survey identity
+run "$cutover" backfill identity --apply --rejects ./cutover-rejects
+
+say "Verify: one line per check"
+run "$cutover" verify identity
+
+legacy=$(psql -Atc 'select email from identity.users where id = 1')
 say "Stage json (the default): the app reads the legacy documents only"
-run "$app" ada@example.com
+run "$app" "$legacy"
 
 say "Stage dualwrite: writes go to json first, then Postgres; reads stay on json"
 IDENTITY_STORE=dualwrite run "$app" grace@example.com
-echo "Postgres now holds: $(psql -Atc 'select count(*) from identity.users') user(s), $(psql -Atc 'select count(*) from identity.sessions') session(s)"
-echo "(legacy rows reach Postgres through \`cutover backfill\`; until then only new writes are there)"
 
-say "Stage shadow: every read goes to both stores and the answers are compared"
+say "Stage shadow: every read goes to both stores and is compared (backfilled rows agree)"
+IDENTITY_STORE=shadow run "$app" "$legacy"
 IDENTITY_STORE=shadow run "$app" grace@example.com
-echo "-- a legacy user Postgres has never seen is reported, by fingerprint, not by address:"
-IDENTITY_STORE=shadow run "$app" ada@example.com
 
 say "Stage live is refused while identity.users' id sequence is behind its max id"
-echo "(grace got id 4 from json, written to Postgres explicitly; nextval would hand out 1)"
+echo "(grace's id came from json and was written to Postgres explicitly; nextval would collide)"
 IDENTITY_STORE=live run "$app" linus@example.com
 say "Repair the sequence with the SQL from the hint, then enter live"
-run psql -Atc "SELECT setval('identity.users_id_seq', (SELECT coalesce(max(id), 0) + 1 FROM identity.users), false);"
+run "$cutover" backfill identity --apply --repair-sequences
 IDENTITY_STORE=live run "$app" linus@example.com
-echo "json now holds $(grep -o '"email":"[^"]*"' cutover-state/identity/users.json | wc -l) users: Postgres assigned the id, json got the copy"
 
 say "Stage rampdown: Postgres answers alone; json still receives every write"
 IDENTITY_STORE=rampdown run "$app" barbara@example.com
