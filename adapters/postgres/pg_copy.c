@@ -65,36 +65,6 @@ void co_copy_end_row(co_buf *b)
 	co_buf_put(b, "\n", 1);
 }
 
-int co_pg_copy(co_pg *pg, const char *what, const char *copy_sql, const char *data, size_t len, cutover_error *err)
-{
-	PGconn *c = co_pg_conn(pg, err);
-	if (!c) {
-		co_pg_prefix_error(err, what);
-		return err ? err->code : CUTOVER_EUNAVAILABLE;
-	}
-	PGresult *r = PQexec(c, copy_sql);
-	if (PQresultStatus(r) != PGRES_COPY_IN) {
-		int rc = co_pg_fail(err, c, r, what);
-		PQclear(r);
-		return rc;
-	}
-	PQclear(r);
-	enum { CHUNK = 1 << 20 };
-	bool sent = true;
-	for (size_t off = 0; off < len && sent; off += CHUNK) {
-		size_t n = len - off < CHUNK ? len - off : CHUNK;
-		sent = PQputCopyData(c, data + off, (int)n) == 1;
-	}
-	PQputCopyEnd(c, sent ? NULL : "client could not send the data");
-	int rc = CUTOVER_OK;
-	while ((r = PQgetResult(c)) != NULL) {
-		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == CUTOVER_OK)
-			rc = co_pg_fail(err, c, r, what);
-		PQclear(r);
-	}
-	return rc;
-}
-
 int co_pg_copy_send(co_pg *pg, const char *what, const char *copy_sql, const char *data, size_t len, cutover_error *err)
 {
 	PGconn *c = co_pg_conn(pg, err);
@@ -154,4 +124,10 @@ int co_pg_copy_collect(co_pg *pg, const char *what, cutover_error *err)
 	if (f < 0 && rc == CUTOVER_OK)
 		rc = co_pg_fail(err, c, NULL, what);
 	return rc;
+}
+
+int co_pg_copy(co_pg *pg, const char *what, const char *copy_sql, const char *data, size_t len, cutover_error *err)
+{
+	int rc = co_pg_copy_send(pg, what, copy_sql, data, len, err);
+	return rc ? rc : co_pg_copy_collect(pg, what, err);
 }
