@@ -43,6 +43,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "cutover.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -95,55 +97,29 @@ static int64_t between(rng *r, int64_t lo, int64_t hi) /* inclusive; lo <= hi */
 
 typedef int64_t ms_t; /* milliseconds since the epoch, UTC */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	const int64_t era = (y >= 0 ? y : y - 399) / 400;
-	const unsigned yoe = (unsigned)(y - era * 400);
-	const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	z += 719468;
-	const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	const unsigned doe = (unsigned)(z - era * 146097);
-	const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	const unsigned mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static ms_t ms_of(int y, unsigned m, unsigned d)
-{
-	return days_from_civil(y, m, d) * 86400000LL;
-}
-
 #define DAY_MS 86400000LL
 #define TS_LEN 80
 
-/* ISO-8601 UTC. legacy: always a 3-digit fraction (JavaScript's
- * toISOString(), what the legacy app wrote); otherwise the library's form:
- * no fraction when the milliseconds are zero. */
+/* Midnight UTC of a date, through the library's own parser. */
+static ms_t ms_of(int y, unsigned m, unsigned d)
+{
+	char text[16];
+	cutover_ts t = 0;
+	snprintf(text, sizeof(text), "%04d-%02u-%02u", y, m, d);
+	cutover_ts_parse(text, &t);
+	return t / 1000;
+}
+
+/* ISO-8601 UTC through the library's formatter, which is exactly how the
+ * library normalises (the CSV form: no fraction when the milliseconds are
+ * zero). legacy: always a 3-digit fraction, as JavaScript's toISOString()
+ * wrote it. */
 static const char *fmt_ts(char *buf, ms_t t, bool legacy)
 {
-	int64_t days = t / DAY_MS, rem = t % DAY_MS, y;
-	unsigned m, d;
-	if (rem < 0) {
-		rem += DAY_MS;
-		days--;
-	}
-	civil_from_days(days, &y, &m, &d);
-	int ms = (int)(rem % 1000), s = (int)(rem / 1000);
-	if (legacy || ms)
-		snprintf(buf, TS_LEN, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d, s / 3600, s / 60 % 60,
-			 s % 60, ms);
-	else
-		snprintf(buf, TS_LEN, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02dZ", y, m, d, s / 3600, s / 60 % 60, s % 60);
+	cutover_ts_format((cutover_ts)t * 1000, buf, TS_LEN);
+	size_t n = strlen(buf);
+	if (legacy && n == 20) /* "YYYY-MM-DDTHH:MM:SSZ" */
+		memcpy(buf + 19, ".000Z", 6);
 	return buf;
 }
 

@@ -36,6 +36,11 @@ void test_log_reset(void);
 
 /* A 64-hex token hash derived from n (distinct n, distinct tokens). */
 const char *test_token(unsigned n, char buf[65]);
+/* Run a shell command and capture its standard output (malloc'd, never
+ * NULL); *status gets its exit status. */
+char *test_run_capture(const char *cmd, int *status);
+/* A whole file (malloc'd), or NULL when it cannot be read; len may be NULL. */
+char *test_read_file(const char *path, size_t *len);
 /* Run a shell command; returns its exit status. */
 int test_shell(const char *cmd);
 

@@ -35,19 +35,13 @@ static int cutover(const test_env *e, char **out, const char *args)
 	char cmd[2048];
 	snprintf(cmd, sizeof(cmd), "CUTOVER_JSON_ROOT='%s' DATABASE_URL='%s' '%s' %s %s", e->root, e->conninfo,
 		 cutover_bin, args, strncmp(args, "--json", 6) == 0 ? "2>/dev/null" : "2>&1");
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	co_buf b = {0};
-	char buf[4096];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-		co_buf_put(&b, buf, n);
-	int st = pclose(p);
+	int status;
+	char *text = test_run_capture(cmd, &status);
 	if (out)
-		*out = b.data ? b.data : strdup("");
+		*out = text;
 	else
-		co_buf_free(&b);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+		free(text);
+	return status;
 }
 
 static void generate(const test_env *e, const char *args)
@@ -55,22 +49,6 @@ static void generate(const test_env *e, const char *args)
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), "'%s' --out '%s' --quiet %s", gen_bin, e->root, args);
 	assert_int_equal(test_shell(cmd), 0);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	co_buf b = {0};
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		co_buf_put(&b, buf, n);
-	fclose(f);
-	if (len)
-		*len = b.len;
-	return b.data ? b.data : strdup("");
 }
 
 static long long count(const test_env *e, const char *table_sql)
@@ -94,7 +72,7 @@ static int manifest_int(const test_env *e, const char *obj, const char *field)
 {
 	char path[512];
 	snprintf(path, sizeof(path), "%s/manifest.json", e->root);
-	char *text = slurp(path, NULL);
+	char *text = test_read_file(path, NULL);
 	cJSON *m = cJSON_Parse(text);
 	free(text);
 	const cJSON *o = obj ? cJSON_GetObjectItem(m, obj) : m;
@@ -137,9 +115,9 @@ static void dirty_corpus_end_to_end(void **state)
 	/* exactly the injected records were rejected, each kept byte for byte */
 	char path[512];
 	snprintf(path, sizeof(path), "%s/expected-rejects.ndjson", e.root);
-	char *expected = slurp(path, NULL);
+	char *expected = test_read_file(path, NULL);
 	snprintf(path, sizeof(path), "%s/rejects/identity/reasons.ndjson", e.root);
-	char *reasons = slurp(path, NULL);
+	char *reasons = test_read_file(path, NULL);
 	assert_non_null(reasons);
 	int lines = 0;
 	for (char *line = strtok(reasons, "\n"); line; line = strtok(NULL, "\n"), lines++) {
@@ -156,7 +134,7 @@ static void dirty_corpus_end_to_end(void **state)
 		char src[512], dst[512];
 		snprintf(src, sizeof(src), "%s/%s", e.root, file);
 		snprintf(dst, sizeof(dst), "%s/rejects/%s", e.root, file);
-		char *a = slurp(src, &slen), *b = slurp(dst, &rlen);
+		char *a = test_read_file(src, &slen), *b = test_read_file(dst, &rlen);
 		size_t off = (size_t)cJSON_GetObjectItem(r, "offset")->valuedouble;
 		size_t at = (size_t)cJSON_GetObjectItem(r, "reject_offset")->valuedouble;
 		size_t len = (size_t)cJSON_GetObjectItem(r, "length")->valuedouble;
@@ -324,7 +302,7 @@ static void rehearsal_loads_only_the_chosen_users(void **state)
 	/* exactly their sessions */
 	char path[512];
 	snprintf(path, sizeof(path), "%s/identity/sessions.json", e.root);
-	char *text = slurp(path, NULL);
+	char *text = test_read_file(path, NULL);
 	cJSON *doc = cJSON_Parse(text);
 	free(text);
 	long long want = 0;
@@ -359,7 +337,7 @@ static void one_bad_row_does_not_sink_its_batch(void **state)
 	assert_int_equal(count(&e, "SELECT count(*) FROM identity.users WHERE id = 7"), 0);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/rejects/identity/users.json", e.root);
-	char *rejected = slurp(path, NULL);
+	char *rejected = test_read_file(path, NULL);
 	assert_non_null(rejected);
 	assert_non_null(strstr(rejected, "{\"id\": 7,"));
 	free(rejected);

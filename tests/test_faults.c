@@ -92,20 +92,6 @@ static void add_session(cutover_identity *s, unsigned n, int64_t user_id)
 	expect_ok(cutover_identity_create_session(s, &in, &err));
 }
 
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return strdup("");
-	co_buf b = {0};
-	char buf[4096];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		co_buf_put(&b, buf, n);
-	fclose(f);
-	return b.data ? b.data : strdup("");
-}
-
 static void postgres_stopped_during_dualwrite(void **state)
 {
 	(void)state;
@@ -157,7 +143,8 @@ static void postgres_stopped_during_dualwrite(void **state)
 
 	char path[400];
 	snprintf(path, sizeof(path), "%s/identity.journal", e.journal);
-	char *journal = read_file(path);
+	char *journal = test_read_file(path, NULL);
+	assert_non_null(journal);
 	for (int i = 0; i < 4; i++) {
 		char key[64];
 		snprintf(key, sizeof(key), "\"entity\":\"user\",\"key\":\"%lld\"", (long long)during[i]);

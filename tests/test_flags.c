@@ -89,27 +89,13 @@ static void prefix_selects_the_prefixed_flag(void **state)
 	clear_env();
 }
 
-static char *run_capture(const char *cmd, int *status)
-{
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	co_buf out = {0};
-	char buf[4096];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-		co_buf_put(&out, buf, n);
-	int st = pclose(p);
-	*status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	return out.data ? out.data : strdup("");
-}
-
 static void cutover_status_exits_2_on_a_bogus_flag(void **state)
 {
 	(void)state;
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), "IDENTITY_STORE=bogus '%s' status 2>&1", cutover_bin);
 	int status;
-	char *out = run_capture(cmd, &status);
+	char *out = test_run_capture(cmd, &status);
 	assert_int_equal(status, 2);
 	assert_non_null(strstr(out, "IDENTITY_STORE=\"bogus\" is not a stage"));
 	assert_non_null(strstr(out, "json, dualwrite, shadow, live, rampdown, postgres"));
@@ -127,7 +113,7 @@ static void cutover_status_never_prints_credentials(void **state)
 		 "CUTOVER_JSON_TOKEN=tok-abcdef123 CUTOVER_JSON_ROOT=/tmp/cutover-flags-test-root '%s' status 2>&1",
 		 cutover_bin);
 	int status;
-	char *out = run_capture(cmd, &status);
+	char *out = test_run_capture(cmd, &status);
 	assert_int_equal(status, 0); /* every domain is on json: postgres is not needed */
 	assert_null(strstr(out, "s3cr3t-pw"));
 	assert_null(strstr(out, "tok-abcdef123"));
@@ -140,7 +126,7 @@ static void cutover_status_never_prints_credentials(void **state)
 	snprintf(cmd, sizeof(cmd),
 		 "IDENTITY_STORE=dualwrite DATABASE_URL='postgresql://app:s3cr3t-pw@127.0.0.1:1/prod' '%s' --json status 2>&1",
 		 cutover_bin);
-	out = run_capture(cmd, &status);
+	out = test_run_capture(cmd, &status);
 	assert_int_equal(status, 3); /* a stage needs postgres and it is down */
 	assert_null(strstr(out, "s3cr3t-pw"));
 	free(out);
