@@ -28,6 +28,7 @@
 #include "keyset.h"
 #include "legacy_identity.h"
 #include "loader.h"
+#include "opkit.h"
 #include "rejects.h"
 
 #define USERS_KEY "identity/users.json"
@@ -370,11 +371,6 @@ static int survey_reject(void *ud, const char *file, const char *coll, const co_
 	return CUTOVER_OK;
 }
 
-static void add_count(cJSON *o, const char *name, uint64_t v)
-{
-	cJSON_AddNumberToObject(o, name, (double)v);
-}
-
 int identity_survey(cli_ctx *ctx, const op_opts *o, cJSON *out)
 {
 	survey_ctx sc = {o, 0};
@@ -388,22 +384,22 @@ int identity_survey(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	if (out) {
 		cJSON *u = cJSON_AddObjectToObject(out, USERS_KEY);
 		cJSON_AddBoolToObject(u, "present", ws.users_present);
-		add_count(u, "records", ws.user_records);
-		add_count(u, "mappable", ws.users_ok);
-		add_count(u, "oauth_links", ws.oauth_links);
-		add_count(u, "unreadable", ws.user_unreadable);
-		add_count(u, "duplicate_ids", ws.dup_ids);
-		add_count(u, "duplicate_emails", ws.dup_emails);
-		add_count(u, "duplicate_oauth_links", ws.dup_oauth);
+		op_count(u, "records", ws.user_records);
+		op_count(u, "mappable", ws.users_ok);
+		op_count(u, "oauth_links", ws.oauth_links);
+		op_count(u, "unreadable", ws.user_unreadable);
+		op_count(u, "duplicate_ids", ws.dup_ids);
+		op_count(u, "duplicate_emails", ws.dup_emails);
+		op_count(u, "duplicate_oauth_links", ws.dup_oauth);
 		cJSON *s = cJSON_AddObjectToObject(out, SESSIONS_KEY);
 		cJSON_AddBoolToObject(s, "present", ws.sessions_present);
-		add_count(s, "records", ws.session_records);
-		add_count(s, "mappable", ws.sessions_ok);
-		add_count(s, "unreadable", ws.session_unreadable);
-		add_count(s, "duplicate_tokens", ws.dup_tokens);
-		add_count(s, "missing_user", ws.orphan_sessions);
-		add_count(s, "user_rejected", ws.rejected_user_sessions);
-		add_count(s, "expired", ws.expired_sessions);
+		op_count(s, "records", ws.session_records);
+		op_count(s, "mappable", ws.sessions_ok);
+		op_count(s, "unreadable", ws.session_unreadable);
+		op_count(s, "duplicate_tokens", ws.dup_tokens);
+		op_count(s, "missing_user", ws.orphan_sessions);
+		op_count(s, "user_rejected", ws.rejected_user_sessions);
+		op_count(s, "expired", ws.expired_sessions);
 	} else {
 		printf("%s%s\n", USERS_KEY, ws.users_present ? "" : " (absent)");
 		printf("  records %llu, mappable %llu, oauth links %llu\n", (unsigned long long)ws.user_records,
@@ -759,30 +755,6 @@ static void table_free(table_run *tr)
 	}
 }
 
-/* Take the domain's backfill lock: wait for (or refuse) a concurrent run. */
-static int take_lock(cli_ctx *ctx, co_pg *pg, bool no_wait, cutover_error *err)
-{
-	(void)ctx;
-	PGresult *r = co_pg_exec(pg, "backfill lock", "SELECT pg_try_advisory_lock(1668247919, 1)", 0, NULL, err);
-	if (!r)
-		return err->code;
-	bool got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-	PQclear(r);
-	if (got)
-		return CUTOVER_OK;
-	if (no_wait) {
-		co_err(err, CUTOVER_EBUSY, "another `cutover backfill identity` (or verify) is running against this database");
-		co_err_hint(err, "wait for it to finish, or run again without --no-wait to wait for it");
-		return CUTOVER_EBUSY;
-	}
-	fprintf(stderr, "cutover: another backfill of identity is running; waiting for it to finish\n");
-	r = co_pg_exec(pg, "backfill lock", "SELECT pg_advisory_lock(1668247919, 1)", 0, NULL, err);
-	if (!r)
-		return err->code;
-	PQclear(r);
-	return CUTOVER_OK;
-}
-
 static int open_load(cli_ctx *ctx, const op_opts *o, load_ctx *lc, co_load_mode mode, bool verify, cutover_error *err)
 {
 	memset(lc, 0, sizeof(*lc));
@@ -798,7 +770,7 @@ static int open_load(cli_ctx *ctx, const op_opts *o, load_ctx *lc, co_load_mode 
 	if (rc == CUTOVER_OK) /* also proves the schema is there (hint: cutover migrate) */
 		rc = co_pg_sequence_health(lc->pg, CUTOVER_DOMAIN_IDENTITY, h, 4, &nh, err);
 	if (rc == CUTOVER_OK)
-		rc = take_lock(ctx, lc->pg, o->no_wait, err);
+		rc = op_take_lock(lc->pg, CUTOVER_DOMAIN_IDENTITY, o->no_wait, err);
 	if (rc == CUTOVER_OK)
 		rc = co_load_prepare(lc->pg, &users_spec, err);
 	if (rc == CUTOVER_OK)
@@ -813,21 +785,6 @@ static void close_load(load_ctx *lc)
 	table_free(&lc->users);
 	table_free(&lc->sessions);
 	co_pg_close(lc->pg);
-}
-
-static cJSON *table_json(const char *table, const char *file, uint64_t records, const co_load_counts *c,
-			 uint64_t rejected)
-{
-	cJSON *t = cJSON_CreateObject();
-	cJSON_AddStringToObject(t, "table", table);
-	if (file)
-		cJSON_AddStringToObject(t, "source", file);
-	add_count(t, "records", records);
-	add_count(t, "insert", c->inserted);
-	add_count(t, "unchanged", c->equal);
-	add_count(t, "differ", c->differ);
-	add_count(t, "rejected", rejected);
-	return t;
 }
 
 /* --- backfill ---------------------------------------------------------------------- */
@@ -858,35 +815,20 @@ int identity_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	const char *verb = o->apply ? "inserted" : "would insert";
 
 	/* sequences: print the repair; run it with --repair-sequences */
-	co_seq_health h[4];
-	size_t nh = 0;
-	cutover_error serr;
-	int src = co_pg_sequence_health(lc.pg, CUTOVER_DOMAIN_IDENTITY, h, 4, &nh, &serr);
-	bool repaired = false;
-	if (src == CUTOVER_OK && o->repair_sequences && o->apply) {
-		for (size_t i = 0; i < nh && src == CUTOVER_OK; i++) {
-			PGresult *r = co_pg_exec(lc.pg, "repair sequence", h[i].repair_sql, 0, NULL, &serr);
-			if (!r)
-				src = serr.code;
-			PQclear(r);
-		}
-		repaired = src == CUTOVER_OK;
-	}
+	op_sequences seqs;
+	op_sequences_repair(lc.pg, CUTOVER_DOMAIN_IDENTITY, o, &seqs);
 	if (out) {
 		cJSON_AddStringToObject(out, "mode", o->apply ? "apply" : "dry-run");
 		cJSON *tables = cJSON_AddArrayToObject(out, "tables");
-		cJSON_AddItemToArray(tables, table_json("identity.users", USERS_KEY, ws.user_records, &lc.users.counts,
+		cJSON_AddItemToArray(tables, op_table_json("identity.users", USERS_KEY, ws.user_records, &lc.users.counts,
 							user_rejects));
-		cJSON_AddItemToArray(tables, table_json("identity.user_oauth", NULL, lc.users.links_total, &links, 0));
-		cJSON_AddItemToArray(tables, table_json("identity.sessions", SESSIONS_KEY, ws.session_records,
+		cJSON_AddItemToArray(tables, op_table_json("identity.user_oauth", NULL, lc.users.links_total, &links, 0));
+		cJSON_AddItemToArray(tables, op_table_json("identity.sessions", SESSIONS_KEY, ws.session_records,
 							&lc.sessions.counts, session_rejects));
-		add_count(out, "rejected", user_rejects + session_rejects);
+		op_count(out, "rejected", user_rejects + session_rejects);
 		if (co_rejects_dir(lc.rejects) && user_rejects + session_rejects)
 			cJSON_AddStringToObject(out, "rejects_dir", co_rejects_dir(lc.rejects));
-		cJSON *seq = cJSON_AddArrayToObject(out, "sequence_repair");
-		for (size_t i = 0; src == CUTOVER_OK && i < nh; i++)
-			cJSON_AddItemToArray(seq, cJSON_CreateString(h[i].repair_sql));
-		cJSON_AddBoolToObject(out, "sequences_repaired", repaired);
+		op_sequences_json(&seqs, out);
 	} else {
 		printf("%s %s\n", o->apply ? "backfill identity (apply)" : "backfill identity (dry run: nothing is written)",
 		       o->only_users ? "[rehearsal: selected users only]" : "");
@@ -909,56 +851,15 @@ int identity_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 		}
 		if (lc.users.counts.differ + lc.sessions.counts.differ)
 			printf("  rows that differ were left as they are (backfill only adds); see `cutover verify identity`\n");
-		if (src == CUTOVER_OK) {
-			printf("sequence repair%s:\n", repaired ? " (done)" : o->apply ? " (run it, or pass --repair-sequences)" : "");
-			for (size_t i = 0; i < nh; i++)
-				printf("  %s\n", h[i].repair_sql);
-		}
+		op_sequences_print(&seqs, o);
 	}
 	close_load(&lc);
-	if (src != CUTOVER_OK)
-		return cli_fail(&serr);
+	if (seqs.rc != CUTOVER_OK)
+		return cli_fail(&seqs.err);
 	return user_rejects + session_rejects ? EXIT_CHECKS : EXIT_OK;
 }
 
 /* --- verify -------------------------------------------------------------------------- */
-
-typedef struct checks {
-	cJSON *arr;   /* --json */
-	int failed;
-	int total;
-} checks;
-
-static void check(checks *c, bool ok, const char *name, const char *fmt, ...) CO_PRINTF(4, 5);
-static void check(checks *c, bool ok, const char *name, const char *fmt, ...)
-{
-	char detail[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	c->total++;
-	c->failed += !ok;
-	if (c->arr) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "check", name);
-		cJSON_AddBoolToObject(o, "ok", ok);
-		cJSON_AddStringToObject(o, "detail", detail);
-		cJSON_AddItemToArray(c->arr, o);
-	} else {
-		printf("%s %s: %s\n", ok ? "\u2713" : "\u2717", name, detail);
-	}
-}
-
-static long long count_of(co_pg *pg, const char *sql, cutover_error *err)
-{
-	PGresult *r = co_pg_exec(pg, "verify", sql, 0, NULL, err);
-	if (!r)
-		return -1;
-	long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	return n;
-}
 
 int identity_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 {
@@ -975,11 +876,11 @@ int identity_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 		rc = drain(&lc, &lc.sessions, &err);
 	long long orphan_sessions = -1, orphan_links = -1, rls = -1;
 	if (rc == CUTOVER_OK &&
-	    ((orphan_sessions = count_of(lc.pg, "SELECT count(*) FROM identity.sessions s WHERE NOT EXISTS "
+	    ((orphan_sessions = op_count_of(lc.pg, "SELECT count(*) FROM identity.sessions s WHERE NOT EXISTS "
 					      "(SELECT 1 FROM identity.users u WHERE u.id = s.user_id)", &err)) < 0 ||
-	     (orphan_links = count_of(lc.pg, "SELECT count(*) FROM identity.user_oauth o WHERE NOT EXISTS "
+	     (orphan_links = op_count_of(lc.pg, "SELECT count(*) FROM identity.user_oauth o WHERE NOT EXISTS "
 					    "(SELECT 1 FROM identity.users u WHERE u.id = o.user_id)", &err)) < 0 ||
-	     (rls = count_of(lc.pg, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	     (rls = op_count_of(lc.pg, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 				   "WHERE n.nspname = 'identity' AND c.relname IN ('users', 'user_oauth', 'sessions') "
 				   "AND c.relrowsecurity", &err)) < 0))
 		rc = err.code;
@@ -992,40 +893,31 @@ int identity_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 		close_load(&lc);
 		return code;
 	}
-	checks c = {.arr = out ? cJSON_AddArrayToObject(out, "checks") : NULL};
+	op_checks c = {.arr = out ? cJSON_AddArrayToObject(out, "checks") : NULL};
 	const co_load_counts *u = &lc.users.counts, *s = &lc.sessions.counts;
 	/* unmappable: refused by the walk, or by the tables (a key postgres gives to another row) */
 	uint64_t u_mappable = ws.users_ok - u->rejected, s_mappable = ws.sessions_ok - s->rejected;
 	uint64_t u_unmappable = ws.user_records - u_mappable, s_unmappable = ws.session_records - s_mappable;
 	uint64_t u_present = u->equal + u->differ, s_present = s->equal + s->differ;
-	check(&c, u_present == u_mappable, "identity.users count",
+	op_check(&c, u_present == u_mappable, "identity.users count",
 	      "%llu legacy records - %llu unmappable = %llu; postgres holds %llu of them%s",
 	      (unsigned long long)ws.user_records, (unsigned long long)u_unmappable, (unsigned long long)u_mappable,
 	      (unsigned long long)u_present, u_present == u_mappable ? "" : " (run cutover backfill identity --apply)");
-	check(&c, u->differ == 0, "identity.users fidelity", "%llu of %llu rows differ from their legacy record",
+	op_check(&c, u->differ == 0, "identity.users fidelity", "%llu of %llu rows differ from their legacy record",
 	      (unsigned long long)u->differ, (unsigned long long)u_present);
-	check(&c, lc.pg_links == ws.oauth_links, "identity.user_oauth count",
+	op_check(&c, lc.pg_links == ws.oauth_links, "identity.user_oauth count",
 	      "%llu legacy oauth links of mappable users; postgres holds %llu for those users",
 	      (unsigned long long)ws.oauth_links, (unsigned long long)lc.pg_links);
-	check(&c, s_present == s_mappable, "identity.sessions count",
+	op_check(&c, s_present == s_mappable, "identity.sessions count",
 	      "%llu legacy records - %llu unmappable = %llu; postgres holds %llu of them",
 	      (unsigned long long)ws.session_records, (unsigned long long)s_unmappable,
 	      (unsigned long long)s_mappable, (unsigned long long)s_present);
-	check(&c, s->differ == 0, "identity.sessions fidelity", "%llu of %llu rows differ from their legacy record",
+	op_check(&c, s->differ == 0, "identity.sessions fidelity", "%llu of %llu rows differ from their legacy record",
 	      (unsigned long long)s->differ, (unsigned long long)s_present);
-	check(&c, orphan_sessions == 0 && orphan_links == 0, "no orphans",
+	op_check(&c, orphan_sessions == 0 && orphan_links == 0, "no orphans",
 	      "%lld sessions and %lld oauth links without their user", orphan_sessions, orphan_links);
-	for (size_t i = 0; i < nh; i++)
-		check(&c, !h[i].behind, "sequence ahead", "%s: next value %lld, max id %lld%s%s", h[i].sequence,
-		      (long long)h[i].next_value, (long long)h[i].max_id, h[i].behind ? "; repair: " : "",
-		      h[i].behind ? h[i].repair_sql : "");
-	check(&c, rls == 3, "row level security", "enabled on %lld of 3 identity tables", rls);
-	if (out) {
-		cJSON_AddBoolToObject(out, "ok", c.failed == 0);
-		add_count(out, "failed", (uint64_t)c.failed);
-	} else {
-		printf("identity: %d of %d checks passed\n", c.total - c.failed, c.total);
-	}
+	op_check_sequences(&c, h, nh);
+	op_check(&c, rls == 3, "row level security", "enabled on %lld of 3 identity tables", rls);
 	close_load(&lc);
-	return c.failed ? EXIT_CHECKS : EXIT_OK;
+	return op_checks_end(&c, out, "identity");
 }

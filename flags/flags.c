@@ -14,9 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "co.h"
+#include "flags.h"
 #include "json_store.h"
-#include "pg.h"
 
 static const char *pick(const char *opt, const char *env, const char *dflt)
 {
@@ -123,37 +122,29 @@ static int open_pg_checked(co_pg **out, const cutover_settings *st, cutover_erro
 	return rc;
 }
 
-CUTOVER_API int cutover_identity_open(cutover_identity **out, const cutover_options *opts, cutover_error *err)
+int co_open_begin(co_open_parts *p, cutover_domain d, const cutover_options *opts, cutover_error *err)
 {
-	*out = NULL;
+	memset(p, 0, sizeof(*p));
 	cutover_error_clear(err);
-	cutover_settings st;
-	int rc = cutover_settings_resolve(&st, CUTOVER_DOMAIN_IDENTITY, opts, err);
+	int rc = cutover_settings_resolve(&p->st, d, opts, err);
 	if (rc)
 		return rc;
-	const cutover_stage_info *info = cutover_stage_describe(st.stage);
-	bool uses_json = st.stage != CUTOVER_STAGE_POSTGRES;
-	bool uses_pg = st.stage != CUTOVER_STAGE_JSON;
-
-	cutover_identity *json = NULL, *pgs = NULL;
-	if (uses_json && (rc = cutover_identity_json(&json, st.json_root, st.json_token, err)))
+	p->info = cutover_stage_describe(p->st.stage);
+	p->uses_json = p->st.stage != CUTOVER_STAGE_POSTGRES;
+	if (p->st.stage != CUTOVER_STAGE_JSON && (rc = open_pg_checked(&p->pg, &p->st, err)))
 		return rc;
-	if (uses_pg) {
-		co_pg *pg = NULL;
-		if ((rc = open_pg_checked(&pg, &st, err)) || (rc = co_pg_identity_new(&pgs, pg, err))) {
-			cutover_identity_free(json);
-			return rc;
-		}
-	}
-	if (!info->writes_both) {
-		*out = json ? json : pgs;
-		return CUTOVER_OK;
-	}
-	co_journal *journal = NULL;
-	if ((rc = co_journal_open(&journal, st.journal_dir, CUTOVER_DOMAIN_IDENTITY, err))) {
-		cutover_identity_free(json);
-		cutover_identity_free(pgs);
+	if (p->info->writes_both && (rc = co_journal_open(&p->journal, p->st.journal_dir, d, err))) {
+		co_open_abort(p);
 		return rc;
 	}
-	return co_identity_router(out, st.stage, json, pgs, journal, err);
+	return CUTOVER_OK;
 }
+
+void co_open_abort(co_open_parts *p)
+{
+	co_pg_close(p->pg);
+	co_journal_close(p->journal);
+	p->pg = NULL;
+	p->journal = NULL;
+}
+

@@ -9,6 +9,7 @@
 
 #include "cutover/error.h"
 #include "cutover/stage.h"
+#include "cutover/types.h"
 #include "cutover/identity.h"
 #include "cutover/open.h"
 

@@ -21,18 +21,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "error.h"
+#include "types.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Microseconds since 1970-01-01T00:00:00Z. The wrappers below accept years
- * 0001-9999 only (CUTOVER_EINVALID otherwise): every store can hold them and
- * the legacy text form can carry them. */
-typedef int64_t cutover_ts;
-#define CUTOVER_TS_NULL INT64_MIN
-/* Pass as `now` to mean the current time. */
-#define CUTOVER_TS_NOW 0
 
 typedef struct cutover_oauth_link {
 	char *provider;
@@ -86,14 +79,6 @@ typedef struct cutover_user_patch {
 	cutover_ts email_verified_at;
 	bool disabled;
 } cutover_user_patch;
-
-/* Counters kept by a stage router; zero for a plain backend. */
-typedef struct cutover_stats {
-	uint64_t reads_compared;
-	uint64_t mismatches;          /* comparisons that differed */
-	uint64_t secondary_failures;  /* second writes or shadow reads that failed */
-	uint64_t journaled;           /* keys recorded for `cutover reconcile` */
-} cutover_stats;
 
 #define CUTOVER_IDENTITY_VERSION 1
 
@@ -166,16 +151,6 @@ CUTOVER_API void cutover_identity_free(cutover_identity *s);
 CUTOVER_API void cutover_user_free(cutover_user *u);
 CUTOVER_API void cutover_user_list_free(cutover_user_list *l); /* frees the items, not l */
 CUTOVER_API void cutover_session_free(cutover_session *s);
-
-/* Current time in microseconds. */
-CUTOVER_API cutover_ts cutover_now(void);
-/* ISO-8601 UTC ("2024-05-01T12:00:00.250Z"); "" for CUTOVER_TS_NULL. buf >= 32.
- * Times in years 0001-9999 (the only ones the library accepts) round-trip
- * through cutover_ts_parse exactly. */
-CUTOVER_API const char *cutover_ts_format(cutover_ts t, char *buf, size_t len);
-/* Accepts ISO-8601 with Z or an offset, with or without fraction; refuses
- * (CUTOVER_EINVALID) a time outside years 0001-9999 UTC. */
-CUTOVER_API int cutover_ts_parse(const char *text, cutover_ts *out);
 
 /* --- backends ----------------------------------------------------------- */
 
