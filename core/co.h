@@ -66,6 +66,13 @@ bool co_utf8_valid(const char *s); /* NULL is valid */
 /* Is t a real time (not CUTOVER_TS_NULL) within years 0001-9999? */
 bool co_ts_in_range(cutover_ts t);
 
+/* --- page cursors (core/cursor.c) --- */
+/* The text of a (timestamp, id) position: "<ts>:<id>"; buf has CUTOVER_CURSOR_LEN bytes. */
+const char *co_cursor_format(cutover_ts ts, int64_t id, char *buf);
+/* Parse a cursor; NULL or "" sets *first (the first page). Anything else that
+ * is not a cursor is CUTOVER_EINVALID ("not a cursor handed out by cutover"). */
+int co_cursor_parse(const char *text, cutover_ts *ts, int64_t *id, bool *first, cutover_error *err);
+
 /* --- redaction (core/redact.c): the only code that decides what a secret prints as --- */
 /* A stable, non-reversible stand-in for a secret value: "[redacted:9f3a1c2e]". */
 const char *co_redact_value(const char *secret, char *buf, size_t len);

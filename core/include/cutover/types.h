@@ -31,6 +31,12 @@ typedef struct cutover_stats {
 	uint64_t journaled;           /* keys recorded for `cutover reconcile` */
 } cutover_stats;
 
+/* Paging: a cursor is opaque text naming where the previous page ended (the
+ * sort key of its last item). The same position gives the same text in
+ * every stage and backend, so a cursor handed out by one store pages on the
+ * other. NULL or "" asks for the first page; "" comes back after the last. */
+#define CUTOVER_CURSOR_LEN 48
+
 /* Current time in microseconds. */
 CUTOVER_API cutover_ts cutover_now(void);
 /* ISO-8601 UTC ("2024-05-01T12:00:00.250Z"); "" for CUTOVER_TS_NULL. buf >= 32.
