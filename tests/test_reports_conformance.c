@@ -529,6 +529,46 @@ static void both_stores_hold_the_same_records(void **state)
 	cutover_reports_free(ps);
 }
 
+/* A second write the other store refuses (here: its author exists only on
+ * the primary) does not fail the call: it is counted and journaled with
+ * entity "report" and the id, for `cutover reconcile`. Runs last: it leaves
+ * the stores apart on purpose. */
+static void a_refused_second_write_is_journaled(void **state)
+{
+	(void)state;
+	const cutover_stage_info *info = cutover_stage_describe(stage);
+	if (!info->writes_both)
+		skip();
+	cutover_identity *primary_users = NULL;
+	if (info->pg_authoritative)
+		expect_ok(cutover_identity_postgres(&primary_users, env.conninfo, &err));
+	else
+		expect_ok(cutover_identity_json(&primary_users, env.root, NULL, &err));
+	cutover_user in = {.id = 900, .email = "primary-only@example.com", .role = "viewer",
+			   .email_verified_at = CUTOVER_TS_NULL, .created_at = T0, .updated_at = T0};
+	cutover_user *u = NULL;
+	expect_ok(cutover_identity_create_user(primary_users, &u, &in, &err));
+	cutover_user_free(u);
+	cutover_identity_free(primary_users);
+
+	cutover_stats before, after;
+	cutover_reports_stats(S, &before);
+	cutover_report *r = mkreport("Only on the primary", "low", 900, 0, T0, NULL, 0);
+	cutover_reports_stats(S, &after);
+	assert_int_equal(after.secondary_failures, before.secondary_failures + 1);
+	assert_int_equal(after.journaled, before.journaled + 1);
+	char path[400], key[64];
+	snprintf(path, sizeof path, "%s/reports.journal", env.journal);
+	char *journal = test_read_file(path, NULL);
+	assert_non_null(journal);
+	snprintf(key, sizeof key, "\"key\":\"%lld\"", (long long)r->id);
+	assert_non_null(strstr(journal, "\"entity\":\"report\""));
+	assert_non_null(strstr(journal, key));
+	assert_non_null(strstr(journal, "\"op\":\"create_report\""));
+	free(journal);
+	cutover_report_free(r);
+}
+
 /* --- setup ----------------------------------------------------------------------------- */
 
 static void seed_incidents(void)
@@ -617,6 +657,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(a_cursor_survives_changes_between_pages),
 		cmocka_unit_test(no_comparison_differed),
 		cmocka_unit_test(both_stores_hold_the_same_records),
+		cmocka_unit_test(a_refused_second_write_is_journaled),
 	};
 	test_log_capture();
 	int failed = 0;

@@ -550,6 +550,8 @@ static int j_list(cutover_reports *s, cutover_report_page *out, const cutover_re
 	memset(out, 0, sizeof *out);
 	if (!f)
 		f = &any;
+	if (limit == 0)
+		return co_err(err, CUTOVER_EINVALID, "list reports: the limit must be at least 1");
 	int rc = load_reports(T(s), &d, err);
 	if (rc)
 		return rc;

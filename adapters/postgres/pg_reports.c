@@ -660,6 +660,8 @@ static int pg_list(cutover_reports *s, cutover_report_page *out, const cutover_r
 	memset(out, 0, sizeof *out);
 	if (!f)
 		f = &any;
+	if (limit == 0)
+		return co_err(err, CUTOVER_EINVALID, "%s: the limit must be at least 1", W);
 	const char *p[8] = {f->status, f->severity, f->tag, ref_param(f->author_id, author),
 			    ref_param(f->incident_id, incident), after_ts ? ts_param(*after_ts, ats) : NULL,
 			    after_ts ? id_param(after_id, aid) : NULL, id_param((int64_t)limit + 1, lim)};
