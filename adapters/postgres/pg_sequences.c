@@ -31,12 +31,17 @@ static const seq_def identity_seqs[] = {
 	SEQ_DEF("identity.users", "identity.users_id_seq"),
 };
 
+static const seq_def reports_seqs[] = {
+	SEQ_DEF("operations.reports", "operations.reports_id_seq"),
+};
+
 static const struct {
 	const seq_def *defs;
 	size_t n;
 } domain_seqs[CUTOVER_DOMAIN_COUNT] = {
 	[CUTOVER_DOMAIN_IDENTITY] = { identity_seqs, sizeof identity_seqs / sizeof identity_seqs[0] },
 	/* profile, reports, telemetry: their tables arrive with their migrations. */
+	[CUTOVER_DOMAIN_REPORTS] = { reports_seqs, sizeof reports_seqs / sizeof reports_seqs[0] },
 };
 
 static int read_one(co_pg *pg, const char *sql, PGresult **out, cutover_error *err)

@@ -12,5 +12,6 @@
 #include "cutover/types.h"
 #include "cutover/identity.h"
 #include "cutover/open.h"
+#include "cutover/reports.h"
 
 #endif
