@@ -50,7 +50,7 @@ static const struct command_def {
 	 "                      with DIR/<domain>/reasons.ndjson (default with --apply:\n"
 	 "                      ./cutover-rejects)\n"
 	 "  --batch N           rows per transaction (default 5000)\n"
-	 "  --users ID,ID...    rehearsal: only these users and their sessions\n"
+	 "  --users ID,ID...    rehearsal (identity only): only these users and their sessions\n"
 	 "  --repair-sequences  after --apply, run the printed setval statements\n"
 	 "  --no-wait           refuse instead of waiting when another backfill is running\n\n"
 	 "Exit 1 when anything was rejected.\n"},
@@ -119,6 +119,9 @@ static int run(cli_ctx *ctx, const struct command_def *def, int argc, char **arg
 	}
 	if (!domain)
 		return cli_usage("%s: which domain? identity, profile, reports, telemetry or all (see cutover %s --help)",
+				 def->name, def->name);
+	if (o.only_users && strcmp(domain, "identity") != 0)
+		return cli_usage("%s: --users rehearses the identity domain only; run `cutover %s identity --users ...`",
 				 def->name, def->name);
 	if (o.repair_sequences && !o.apply)
 		return cli_usage("%s: --repair-sequences needs --apply", def->name);
