@@ -5,14 +5,15 @@
  * one statement (a UNION ALL of the five tables, ordered by table and
  * position), so it is one snapshot. Every write is one transaction:
  *
- *  - put: check the user exists and that no given id is another user's,
+ *  - put: lock the user's row (which also proves it exists; writes of one
+ *    profile run one after the other), check no given id is another user's,
  *    move the sequences past the given ids, upsert the profile row, rewrite
  *    the two name lists, delete the entries that are gone and upsert the
  *    others at their new positions (the (user_id, position) keys are
  *    deferred for the transaction, so entries can swap places); an entry
  *    with id 0 takes the next sequence value, in list order, which is the
  *    json store's rule too (next = past every id ever stored);
- *  - edit: lock the profile row, read the portfolio, apply the one shared
+ *  - edit: lock the user's row, read the portfolio, apply the one shared
  *    edit (co_portfolio_apply_edit) and store it as put does.
  *
  * Checks run before anything is inserted, so a refused write takes no
@@ -64,8 +65,11 @@ static const char SQL_GET[] =
     " UNION ALL SELECT 4, e.position, e.id, e.institution, e.degree, e.field, NULL, NULL, NULL, NULL,"
     " e.start_year, e.end_year FROM content.portfolio_education e WHERE e.user_id = $1::int8"
     " ORDER BY 1, 2";
-static const char SQL_LOCK[] = "SELECT 1 FROM content.portfolio_profiles WHERE user_id = $1::int8 FOR UPDATE";
-static const char SQL_USER_EXISTS[] = "SELECT 1 FROM identity.users WHERE id = $1::int8";
+/* Every write of a user's profile first locks the user's row (NO KEY UPDATE:
+ * foreign key checks, which take KEY SHARE, are not blocked), so writes of
+ * one profile run one after the other, and always take their locks in the
+ * same order. */
+static const char SQL_LOCK_USER[] = "SELECT 1 FROM identity.users WHERE id = $1::int8 FOR NO KEY UPDATE";
 /* $1 ids, $2 user: an entry with one of these ids that another user holds */
 static const char SQL_CERT_OWNER[] =
     "SELECT id, user_id FROM content.portfolio_certifications WHERE id = ANY($1::int8[]) AND user_id <> $2::int8 "
@@ -413,24 +417,26 @@ static int upsert_one(co_pg *pg, const char *what, const char *sql, int n, const
 	return CUTOVER_OK;
 }
 
-/* Store p as user p->user_id's whole portfolio, inside the caller's transaction. */
+/* Lock the user's row: 1 when the user exists, 0 when not, -1 with err set. */
+static int lock_user(co_pg *pg, const char *what, int64_t user_id, cutover_error *err)
+{
+	idtext ub;
+	const char *p[1] = {id_param(user_id, ub)};
+	PGresult *r = run(pg, what, SQL_LOCK_USER, 1, p, user_id, err);
+	if (!r)
+		return -1;
+	int found = PQntuples(r) > 0;
+	PQclear(r);
+	return found;
+}
+
+/* Store p as user p->user_id's whole portfolio, inside the caller's
+ * transaction, which holds the user's lock. */
 static int store(co_pg *pg, const char *what, const cutover_portfolio *p, cutover_error *err)
 {
 	idtext ub;
 	tstext tb;
 	const char *uid = id_param(p->user_id, ub);
-	PGresult *r = run(pg, what, SQL_USER_EXISTS, 1, &uid, p->user_id, err);
-	if (!r)
-		return err->code;
-	int found = PQntuples(r);
-	PQclear(r);
-	if (!found) {
-		co_err(err, CUTOVER_EINVALID, "%s: user_id %" PRId64 " does not exist", what, p->user_id);
-		co_err_detail(err, "a profile belongs to a user of identity.users");
-		co_err_hint(err, "create the user first (or fix the user_id)");
-		return CUTOVER_EINVALID;
-	}
-
 	size_t nc = p->n_certifications, ne = p->n_education;
 	id_set cs, es;
 	int rc = id_set_of(&cs, p, true, err);
@@ -522,7 +528,17 @@ static int pg_put(cutover_profile *s, cutover_portfolio **out, const cutover_por
 	PGconn *c = tx_begin(pg, W, err);
 	if (!c)
 		return err->code;
-	int rc = store(pg, W, in, err);
+	int found = lock_user(pg, W, in->user_id, err), rc = CUTOVER_OK;
+	if (found < 0) {
+		rc = err->code;
+	} else if (!found) {
+		co_err(err, CUTOVER_EINVALID, "%s: user_id %" PRId64 " does not exist", W, in->user_id);
+		co_err_detail(err, "a profile belongs to a user of identity.users");
+		co_err_hint(err, "create the user first (or fix the user_id)");
+		rc = CUTOVER_EINVALID;
+	}
+	if (!rc)
+		rc = store(pg, W, in, err);
 	if (rc) {
 		tx_abort(c);
 		return rc;
@@ -535,8 +551,6 @@ static int pg_edit(cutover_profile *s, cutover_portfolio **out, int64_t user_id,
 {
 	const char *W = co_profile_edit_name(e ? (int)e->kind : 0);
 	co_pg *pg = PG(s);
-	idtext ub;
-	const char *p[1] = {id_param(user_id, ub)};
 	cutover_portfolio *cur = NULL;
 	LOCAL_ERR(err);
 	if (out)
@@ -544,10 +558,8 @@ static int pg_edit(cutover_profile *s, cutover_portfolio **out, int64_t user_id,
 	PGconn *c = tx_begin(pg, W, err);
 	if (!c)
 		return err->code;
-	PGresult *r = run(pg, W, SQL_LOCK, 1, p, user_id, err);
-	int rc = r ? CUTOVER_OK : err->code;
-	PQclear(r);
-	if (!rc)
+	int rc = lock_user(pg, W, user_id, err) < 0 ? err->code : CUTOVER_OK;
+	if (!rc) /* a user that does not exist has no profile: not found */
 		rc = fetch(pg, W, user_id, &cur, err);
 	if (!rc)
 		rc = co_portfolio_apply_edit(cur, e, now, err);
