@@ -12,16 +12,19 @@
 
 #include "identity.h"
 #include "reports.h"
+#include "profile.h"
 
 typedef int (*op_fn)(cli_ctx *, const op_opts *, cJSON *);
 
 static const struct domain_ops {
 	cutover_domain domain;
 	op_fn survey, backfill, verify;
+	bool rehearsal; /* takes --users (a subset of users and what hangs off them) */
 } domains[] = {
 	/* dependency order: later domains may reference earlier ones */
-	{CUTOVER_DOMAIN_IDENTITY, identity_survey, identity_backfill, identity_verify},
-	{CUTOVER_DOMAIN_REPORTS, reports_survey, reports_backfill, reports_verify},
+	{CUTOVER_DOMAIN_IDENTITY, identity_survey, identity_backfill, identity_verify, true},
+	{CUTOVER_DOMAIN_PROFILE, profile_survey, profile_backfill, profile_verify, true},
+	{CUTOVER_DOMAIN_REPORTS, reports_survey, reports_backfill, reports_verify, false},
 };
 
 enum { OPT_APPLY = 1, OPT_REJECTS = 2, OPT_BATCH = 4, OPT_USERS = 8, OPT_REPAIR = 16, OPT_NOWAIT = 32 };
@@ -50,7 +53,8 @@ static const struct command_def {
 	 "                      with DIR/<domain>/reasons.ndjson (default with --apply:\n"
 	 "                      ./cutover-rejects)\n"
 	 "  --batch N           rows per transaction (default 5000)\n"
-	 "  --users ID,ID...    rehearsal (identity only): only these users and their sessions\n"
+	 "  --users ID,ID...    rehearsal (identity, profile): only these users and what\n"
+	 "                      hangs off them (sessions, profiles)\n"
 	 "  --repair-sequences  after --apply, run the printed setval statements\n"
 	 "  --no-wait           refuse instead of waiting when another backfill is running\n\n"
 	 "Exit 1 when anything was rejected.\n"},
@@ -120,9 +124,6 @@ static int run(cli_ctx *ctx, const struct command_def *def, int argc, char **arg
 	if (!domain)
 		return cli_usage("%s: which domain? identity, profile, reports, telemetry or all (see cutover %s --help)",
 				 def->name, def->name);
-	if (o.only_users && strcmp(domain, "identity") != 0)
-		return cli_usage("%s: --users rehearses the identity domain only; run `cutover %s identity --users ...`",
-				 def->name, def->name);
 	if (o.repair_sequences && !o.apply)
 		return cli_usage("%s: --repair-sequences needs --apply", def->name);
 	if (o.apply && !rejects_given)
@@ -141,6 +142,10 @@ static int run(cli_ctx *ctx, const struct command_def *def, int argc, char **arg
 	if (!known)
 		return cli_usage("%s: unknown domain \"%s\"; domains: identity, profile, reports, telemetry, all", def->name,
 				 domain);
+	for (size_t i = 0; o.only_users && i < sizeof(domains) / sizeof(domains[0]); i++)
+		if ((all || strcmp(domain, cutover_domain_name(domains[i].domain)) == 0) && !domains[i].rehearsal)
+			return cli_usage("%s: --users rehearses identity and profile only; %s has no subset by user",
+					 def->name, cutover_domain_name(domains[i].domain));
 	cJSON *doc = ctx->json ? cJSON_CreateObject() : NULL;
 	int worst = EXIT_OK, ran = 0;
 	for (size_t i = 0; i < sizeof(domains) / sizeof(domains[0]); i++) {

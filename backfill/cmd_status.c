@@ -31,6 +31,7 @@ static const struct counted {
 } counted[] = {
 	{CUTOVER_DOMAIN_IDENTITY, "users", "identity/users.json", "users", "SELECT count(*) FROM identity.users"},
 	{CUTOVER_DOMAIN_IDENTITY, "sessions", "identity/sessions.json", "sessions", "SELECT count(*) FROM identity.sessions"},
+	{CUTOVER_DOMAIN_PROFILE, "profiles", "profile/profiles.json", "profiles", "SELECT count(*) FROM content.portfolio_profiles"},
 	{CUTOVER_DOMAIN_REPORTS, "reports", "reports/reports.json", "reports", "SELECT count(*) FROM operations.reports"},
 };
 

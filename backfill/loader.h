@@ -20,7 +20,7 @@
 
 #include "pg_copy.h"
 
-enum { CO_LOAD_MAX_PARTS = 3 };
+enum { CO_LOAD_MAX_PARTS = 5 };
 
 /* One table of a batch. All SQL is constant text written by the domain. */
 typedef struct co_load_part {

@@ -35,12 +35,17 @@ static const seq_def reports_seqs[] = {
 	SEQ_DEF("operations.reports", "operations.reports_id_seq"),
 };
 
+static const seq_def profile_seqs[] = {
+	SEQ_DEF("content.portfolio_certifications", "content.portfolio_certifications_id_seq"),
+	SEQ_DEF("content.portfolio_education", "content.portfolio_education_id_seq"),
+};
+
 static const struct {
 	const seq_def *defs;
 	size_t n;
 } domain_seqs[CUTOVER_DOMAIN_COUNT] = {
 	[CUTOVER_DOMAIN_IDENTITY] = { identity_seqs, sizeof identity_seqs / sizeof identity_seqs[0] },
-	/* profile, reports, telemetry: their tables arrive with their migrations. */
+	[CUTOVER_DOMAIN_PROFILE] = { profile_seqs, sizeof profile_seqs / sizeof profile_seqs[0] },
 	[CUTOVER_DOMAIN_REPORTS] = { reports_seqs, sizeof reports_seqs / sizeof reports_seqs[0] },
 };
 

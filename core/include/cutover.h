@@ -11,6 +11,7 @@
 #include "cutover/stage.h"
 #include "cutover/types.h"
 #include "cutover/identity.h"
+#include "cutover/profile.h"
 #include "cutover/open.h"
 #include "cutover/reports.h"
 
