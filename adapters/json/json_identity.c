@@ -633,7 +633,9 @@ typedef struct put_user_ctx {
  * is the same user. Email changes are not an operation of the API, so a
  * record with this id and another email is a different user, never
  * overwritten; one that cannot be read cannot be compared, so it is not
- * overwritten either. */
+ * overwritten either. A stored copy newer than u (co_user_newer) is kept
+ * and the put succeeds without writing, so second writes landing out of
+ * order never move a user back. */
 static int put_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 {
 	put_user_ctx *c = vctx;
@@ -653,8 +655,12 @@ static int put_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *er
 		cutover_user *cur = NULL;
 		if ((rc = decode_user(d, pos, rec, &cur, err)) != CUTOVER_OK)
 			goto out;
-		bool same = strcmp(cur->email, norm) == 0;
+		bool same = strcmp(cur->email, norm) == 0, newer = co_user_newer(cur, &u);
 		cutover_user_free(cur);
+		if (same && newer) { /* a newer state is stored (a later write's put landed first): keep it */
+			rc = CUTOVER_OK;
+			goto out;
+		}
 		if (!same) {
 			rc = co_err(err, CUTOVER_ECONFLICT, "put user: user %lld in json belongs to another email; not replaced",
 			            (long long)u.id);
@@ -822,6 +828,14 @@ static int store_session_edit(co_doc *d, void *vctx, bool *changed, cutover_erro
 	find_session(d, c->in->token_hash, &rec, &pos, &c->sk);
 	if (rec && !c->upsert)
 		return co_err(err, CUTOVER_ECONFLICT, "a session with that token hash already exists");
+	if (rec) { /* put: a newer stored copy (co_session_newer) is kept; an unreadable one is replaced */
+		cutover_session *cur = NULL;
+		cutover_error scratch;
+		bool newer = decode_session(d, pos, rec, &cur, &scratch) == CUTOVER_OK && co_session_newer(cur, c->in);
+		cutover_session_free(cur);
+		if (newer)
+			return CUTOVER_OK;
+	}
 	if (rec) {
 		rc = write_session(rec, c->in, err);
 	} else {
@@ -953,7 +967,13 @@ static int touch_session_edit(co_doc *d, void *vctx, bool *changed, cutover_erro
 	find_session(d, c->token, &rec, &pos, &c->sk);
 	if (!rec)
 		return no_session(err);
-	if ((rc = co_json_set_ts(rec, "last_seen_at", c->now, err)) != CUTOVER_OK)
+	/* last_seen_at never moves back (an earlier `now` from a slower caller) */
+	if ((rc = decode_session(d, pos, rec, &c->out, err)) != CUTOVER_OK)
+		return rc;
+	cutover_ts seen = c->out->last_seen_at > c->now ? c->out->last_seen_at : c->now;
+	cutover_session_free(c->out);
+	c->out = NULL;
+	if ((rc = co_json_set_ts(rec, "last_seen_at", seen, err)) != CUTOVER_OK)
 		return rc;
 	/* decode even when not wanted: refuse to write back a record we cannot read */
 	if ((rc = decode_session(d, pos, rec, &c->out, err)) != CUTOVER_OK)

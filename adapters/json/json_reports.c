@@ -459,7 +459,11 @@ static int j_record_action(cutover_reports *s, cutover_report **out, int64_t id,
 }
 
 /* Replication: the report as given, in place of the record with its id (or
- * appended). The record is rewritten field by field, so unknown fields stay. */
+ * appended). The record is rewritten field by field, so unknown fields stay.
+ * Under the lock the stored copy decides: another report with this id
+ * (created_at or author_id differ) is CUTOVER_ECONFLICT and not replaced; a
+ * newer copy (co_report_newer) is kept and the put succeeds without
+ * writing, so second writes landing out of order never move it back. */
 static int put_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 {
 	edit_ctx *c = vctx;
@@ -467,10 +471,34 @@ static int put_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 	size_t pos = 0;
 	ctx_reset(c);
 	const cutover_report *r = c->in;
-	int rc = check_refs(c->t, c->what, r->author_id, r->incident_id, r->actions, 0, r->n_actions, err);
-	if (rc)
-		return rc;
 	find_report(d, r->id, &rec, &pos, &c->sk);
+	cutover_report *before = NULL;
+	cutover_error scratch;
+	/* an unreadable record is replaced whole by the authoritative copy */
+	if (rec && co_legacy_report_from_json(rec, &before, &scratch) != CUTOVER_OK) {
+		cutover_report_free(before);
+		before = NULL;
+	}
+	if (before) {
+		if (!co_report_same(before, r)) {
+			cutover_report_free(before);
+			co_err(err, CUTOVER_ECONFLICT, "put report: report %lld in json is another report; not replaced",
+			       (long long)r->id);
+			co_err_detail(err, "%s: record %zu has another created_at or author_id", REPORTS_KEY, pos + 1);
+			co_err_hint(err, "compare the two copies of report %lld and repair by hand", (long long)r->id);
+			return CUTOVER_ECONFLICT;
+		}
+		if (co_report_newer(before, r)) {
+			cutover_report_free(before);
+			*changed = false;
+			return CUTOVER_OK;
+		}
+	}
+	int rc = check_refs(c->t, c->what, r->author_id, r->incident_id, r->actions, 0, r->n_actions, err);
+	if (rc) {
+		cutover_report_free(before);
+		return rc;
+	}
 	if (!rec) {
 		if (!(rec = cJSON_CreateObject()))
 			return co_err_oom(err);
@@ -479,10 +507,6 @@ static int put_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 			return rc ? rc : co_err_oom(err);
 		}
 	} else {
-		cutover_report *before = NULL;
-		cutover_error scratch;
-		/* an unreadable record is replaced whole by the authoritative copy */
-		co_legacy_report_from_json(rec, &before, &scratch);
 		rc = write_report(rec, before, r, err);
 		cutover_report_free(before);
 		if (rc)
