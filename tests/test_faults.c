@@ -261,6 +261,10 @@ static void live_is_refused_while_the_sequence_is_behind(void **state)
 		add_user(s, email);
 	}
 	cutover_identity_free(s);
+	/* second writes move the sequence past the ids they carry: live opens */
+	cutover_identity_free(open_stage(&e, "live"));
+	/* rows loaded with explicit ids (a backfill's COPY) leave it behind */
+	test_sql(&e, "SELECT setval('identity.users_id_seq', 1, false)");
 
 	static const char *const pg_first[] = {"live", "rampdown", "postgres"};
 	char hint[sizeof(err.hint)];
@@ -568,6 +572,75 @@ static void one_unreadable_record_does_not_block_the_others(void **state)
 
 /* --- a directory fsync failing after the rename ----------------------------------- */
 
+/* A legacy document that repeats a key: lists show the first record of it
+ * once (as get finds it and the backfill keeps it), and say they skipped
+ * the rest. */
+static void a_repeated_key_is_listed_once_the_first_record(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "faultrepeat");
+	char path[400];
+	snprintf(path, sizeof path, "%s/identity", e.root);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/reports", e.root);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/identity/users.json", e.root);
+	write_text(path,
+		   "{\"users\": [\n"
+		   "{\"id\": 1, \"email\": \"one@example.com\", \"role\": \"viewer\", \"display_name\": \"First\","
+		   " \"created_at\": \"2023-01-01T00:00:00Z\"},\n"
+		   /* position 2: id 1 again */
+		   "{\"id\": 1, \"email\": \"other@example.com\", \"role\": \"viewer\", \"display_name\": \"Second\","
+		   " \"created_at\": \"2023-01-01T00:00:00Z\"},\n"
+		   /* position 3: user 1's email key again */
+		   "{\"id\": 2, \"email\": \" ONE@example.com\", \"role\": \"viewer\", \"created_at\": \"2023-01-01T00:00:00Z\"},\n"
+		   "{\"id\": 3, \"email\": \"three@example.com\", \"role\": \"viewer\", \"created_at\": \"2023-01-01T00:00:00Z\"}\n"
+		   "]}\n");
+	snprintf(path, sizeof path, "%s/reports/reports.json", e.root);
+	write_text(path,
+		   "{\"reports\": [\n"
+		   "{\"id\": 7, \"title\": \"First\", \"severity\": \"low\", \"status\": \"active\", \"author_id\": 1,"
+		   " \"created_at\": \"2023-01-01T00:00:00Z\"},\n"
+		   /* position 2: id 7 again, newer, so it would sort first */
+		   "{\"id\": 7, \"title\": \"Second\", \"severity\": \"high\", \"status\": \"active\", \"author_id\": 1,"
+		   " \"created_at\": \"2023-06-01T00:00:00Z\"},\n"
+		   "{\"id\": 8, \"title\": \"Other\", \"severity\": \"low\", \"status\": \"active\", \"author_id\": 1,"
+		   " \"created_at\": \"2023-02-01T00:00:00Z\"}\n"
+		   "]}\n");
+
+	cutover_identity *ids = NULL;
+	expect_ok(cutover_identity_json(&ids, e.root, NULL, &err));
+	test_log_reset();
+	cutover_user_list l;
+	expect_ok(cutover_identity_list_assignable_users(ids, &l, NULL, &err));
+	assert_int_equal(l.n, 2);
+	assert_true(l.items[0].id == 1);
+	assert_string_equal(l.items[0].display_name, "First");
+	assert_true(l.items[1].id == 3);
+	cutover_user_list_free(&l);
+	assert_non_null(strstr(test_log_text(), "2 records, the first at position 2"));
+	assert_null(strstr(test_log_text(), "@example.com"));
+	cutover_identity_free(ids);
+
+	cutover_reports *reps = NULL;
+	expect_ok(cutover_reports_json(&reps, e.root, NULL, &err));
+	test_log_reset();
+	cutover_report_page pg;
+	expect_ok(cutover_reports_list(reps, &pg, NULL, NULL, 10, &err));
+	assert_int_equal(pg.n, 2);
+	assert_true(pg.items[0].id == 8 && pg.items[1].id == 7);
+	assert_string_equal(pg.items[1].title, "First");
+	cutover_report_page_free(&pg);
+	assert_non_null(strstr(test_log_text(), "1 record, the first at position 2"));
+	cutover_report *r = NULL;
+	expect_ok(cutover_reports_get(reps, &r, 7, &err));
+	assert_string_equal(r->title, "First");
+	cutover_report_free(r);
+	cutover_reports_free(reps);
+	test_env_fini(&e);
+}
+
 static void a_failed_directory_sync_after_the_rename_is_not_a_failed_put(void **state)
 {
 	(void)state;
@@ -607,6 +680,7 @@ int main(void)
 		cmocka_unit_test(delete_session_reaches_a_copy_only_the_secondary_holds),
 		cmocka_unit_test(unreachable_postgres_is_not_retried_on_every_call),
 		cmocka_unit_test(one_unreadable_record_does_not_block_the_others),
+		cmocka_unit_test(a_repeated_key_is_listed_once_the_first_record),
 		cmocka_unit_test(a_failed_directory_sync_after_the_rename_is_not_a_failed_put),
 	};
 	int rc = cmocka_run_group_tests_name("stage faults", tests, NULL, NULL);

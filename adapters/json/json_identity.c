@@ -562,15 +562,48 @@ static int by_id_then_pos(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+static int by_email_then_pos(const void *a, const void *b)
+{
+	const ranked *x = a, *y = b;
+	int c = strcmp(x->u->email, y->u->email);
+	if (c)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Keep the first (lowest position) of each run of sel, sorted by cmp, that
+ * cmp calls equal; the rest are freed and counted in dup. */
+static size_t keep_first(ranked *sel, size_t n, int (*cmp)(const void *, const void *), skipped *dup)
+{
+	size_t kept = 0;
+	qsort(sel, n, sizeof *sel, cmp);
+	for (size_t i = 0; i < n; i++) {
+		ranked probe = sel[i];
+		if (kept) { /* same key as the kept one: compare with pos made equal */
+			probe.pos = sel[kept - 1].pos;
+			if (cmp(&sel[kept - 1], &probe) == 0) {
+				if (dup->n[DOC_USERS]++ == 0 || sel[i].pos < dup->first[DOC_USERS])
+					dup->first[DOC_USERS] = sel[i].pos;
+				cutover_user_free(sel[i].u);
+				continue;
+			}
+		}
+		sel[kept++] = sel[i];
+	}
+	return kept;
+}
+
 /* Every record is decoded; one that cannot be is skipped (it is not a user
- * either store can serve: the backfill rejects it too). */
+ * either store can serve: the backfill rejects it too), and so is a record
+ * whose id or email key an earlier record has: the lookups find the first,
+ * the backfill keeps the first and rejects the rest. */
 static int j_list_assignable_users(cutover_identity *s, cutover_user_list *out, const char *role, cutover_error *err)
 {
 	co_doc d;
 	cJSON *it;
 	size_t pos = 0, n = 0;
 	ranked *sel = NULL;
-	skipped sk = {{0}, {0}};
+	skipped sk = {{0}, {0}}, dup = {{0}, {0}};
 	int rc;
 
 	out->items = NULL;
@@ -594,12 +627,20 @@ static int j_list_assignable_users(cutover_identity *s, cutover_user_list *out, 
 			rc = co_err_oom(err);
 			goto fail;
 		}
-		if (!u->disabled && (!role || strcmp(u->role, role) == 0))
-			sel[n++] = (ranked){u->id, pos, u};
-		else
-			cutover_user_free(u);
+		sel[n++] = (ranked){u->id, pos, u};
 		pos++;
 	}
+	/* the first record of each id, then of each email key; then the filter */
+	n = keep_first(sel, n, by_id_then_pos, &dup);
+	n = keep_first(sel, n, by_email_then_pos, &dup);
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!sel[i].u->disabled && (!role || strcmp(sel[i].u->role, role) == 0))
+			sel[kept++] = sel[i];
+		else
+			cutover_user_free(sel[i].u);
+	}
+	n = kept;
 	if (n > 0) {
 		qsort(sel, n, sizeof *sel, by_id_then_pos);
 		if (!(out->items = calloc(n, sizeof *out->items))) {
@@ -615,6 +656,11 @@ static int j_list_assignable_users(cutover_identity *s, cutover_user_list *out, 
 	free(sel);
 	co_doc_release(&d);
 	skip_report(&sk, "list_assignable_users");
+	if (dup.n[DOC_USERS])
+		co_log("json identity list_assignable_users: skipped records whose id or email key an earlier record has "
+		       "(%s: %zu record%s, the first at position %zu); the first record is the user (cutover survey "
+		       "identity lists them)",
+		       USERS_KEY, dup.n[DOC_USERS], dup.n[DOC_USERS] == 1 ? "" : "s", dup.first[DOC_USERS] + 1);
 	return CUTOVER_OK;
 fail:
 	for (size_t i = 0; i < n; i++)

@@ -561,16 +561,37 @@ static int by_newer(const void *a, const void *b)
 	return co_report_newer_first(a, b);
 }
 
+typedef struct decoded {
+	cutover_report *r;
+	size_t pos;
+} decoded;
+
+static int by_id_then_pos(const void *a, const void *b)
+{
+	const decoded *x = a, *y = b;
+	if (x->r->id != y->r->id)
+		return x->r->id < y->r->id ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static int by_pos(const void *a, const void *b)
+{
+	const decoded *x = a, *y = b;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
 /* Every record is decoded; one that cannot be is skipped (it is not a report
- * either store can serve: the backfill rejects it too). */
+ * either store can serve: the backfill rejects it too), and so is a record
+ * whose id an earlier record has: get_report finds the first, the backfill
+ * keeps the first and rejects the rest, so Postgres holds that id once. */
 static int j_list(cutover_reports *s, cutover_report_page *out, const cutover_report_filter *f,
 		  const cutover_ts *after_ts, int64_t after_id, size_t limit, cutover_error *err)
 {
 	static const cutover_report_filter any;
 	co_doc d;
 	cJSON *it;
-	size_t pos = 0, n = 0;
-	skipped sk = {0, 0};
+	size_t pos = 0, n = 0, n_all = 0;
+	skipped sk = {0, 0}, dup = {0, 0};
 	memset(out, 0, sizeof *out);
 	if (!f)
 		f = &any;
@@ -581,7 +602,10 @@ static int j_list(cutover_reports *s, cutover_report_page *out, const cutover_re
 		return rc;
 	size_t total = (size_t)cJSON_GetArraySize(d.items);
 	cutover_report *sel = total ? calloc(total, sizeof *sel) : NULL;
-	if (total && !sel) {
+	decoded *all = total ? calloc(total, sizeof *all) : NULL;
+	if (total && (!sel || !all)) {
+		free(sel);
+		free(all);
 		co_doc_release(&d);
 		return co_err_oom(err);
 	}
@@ -597,7 +621,27 @@ static int j_list(cutover_reports *s, cutover_report_page *out, const cutover_re
 			rc = co_err_oom(err);
 			goto out;
 		}
-		pos++;
+		all[n_all++] = (decoded){r, pos++};
+	}
+	/* the first record of each id, in document order */
+	if (n_all > 1) {
+		qsort(all, n_all, sizeof *all, by_id_then_pos);
+		size_t kept = 0;
+		for (size_t i = 0; i < n_all; i++) {
+			if (kept && all[kept - 1].r->id == all[i].r->id) {
+				if (dup.n++ == 0 || all[i].pos < dup.first)
+					dup.first = all[i].pos;
+				cutover_report_free(all[i].r);
+				continue;
+			}
+			all[kept++] = all[i];
+		}
+		n_all = kept;
+		qsort(all, n_all, sizeof *all, by_pos);
+	}
+	for (size_t i = 0; i < n_all; i++) {
+		cutover_report *r = all[i].r;
+		all[i].r = NULL;
 		if (matches(r, f) && co_report_after(r, after_ts, after_id)) {
 			sel[n++] = *r; /* the fields move */
 			free(r);
@@ -628,11 +672,19 @@ static int j_list(cutover_reports *s, cutover_report_page *out, const cutover_re
 		out->n = keep;
 	}
 out:
+	for (size_t i = 0; i < n_all; i++)
+		cutover_report_free(all[i].r);
+	free(all);
 	for (size_t i = 0; i < n; i++)
 		co_report_clear(&sel[i]);
 	free(sel);
 	co_doc_release(&d);
 	skip_report(&sk, "list_reports");
+	if (dup.n)
+		co_log("json reports list_reports: skipped records whose id an earlier record has (%s: %zu record%s, the "
+		       "first at position %zu); the first record of an id is the report (cutover survey reports lists "
+		       "them)",
+		       REPORTS_KEY, dup.n, dup.n == 1 ? "" : "s", dup.first + 1);
 	if (rc)
 		cutover_report_page_free(out);
 	return rc;
