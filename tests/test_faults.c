@@ -5,7 +5,8 @@
  *    journal.
  *  - A row changed in Postgres behind the library's back, read in shadow:
  *    json's answer is returned, the mismatch is reported field by field and
- *    counted, and the password hash never appears.
+ *    counted, and the password hash never appears. The same for a report
+ *    and a portfolio: domain, operation, key and fields, never a value.
  *  - Entering live while identity.users' sequence is behind its max id is
  *    refused with the setval SQL as the hint; after running it, live opens.
  *  - put_user (replication) never replaces a different user: a row with the
@@ -18,6 +19,7 @@
  *  - Dirty legacy records: scans step over what they cannot read; only the
  *    record a call must return or rewrite makes it fail. Messages carry no
  *    emails or oauth subjects.
+ *  - A legacy document that repeats a key is listed with its first record once.
  *  - A directory fsync that fails after the rename still reports the put
  *    as done (fsync is interposed below to fail on directories on demand).
  *
@@ -246,6 +248,78 @@ static void shadow_reports_a_row_changed_behind_its_back(void **state)
 	cutover_identity_stats(s, &st);
 	assert_int_equal(st.mismatches, 2);
 	cutover_identity_free(s);
+	test_env_fini(&e);
+}
+
+/* The same for reports and profile: a row changed in Postgres, read in
+ * shadow, is reported by domain, operation, key and field, never a value. */
+static void shadow_reports_a_report_and_a_portfolio_changed_behind_its_back(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "faultshrp");
+	cutover_identity *ids = open_stage(&e, "shadow");
+	int64_t uid = add_user(ids, "author@example.com");
+	cutover_identity_free(ids);
+	char sql[300], key[64];
+	cutover_stats st;
+
+	cutover_reports *reps = NULL;
+	expect_ok(cutover_reports_open(&reps, &e.opts, &err));
+	cutover_report in = {.title = "Original title", .content = "Original content", .severity = "high",
+			     .author_id = uid, .created_at = CUTOVER_TS_NULL, .updated_at = CUTOVER_TS_NULL,
+			     .archived_at = CUTOVER_TS_NULL};
+	cutover_report *r = NULL;
+	expect_ok(cutover_reports_create(reps, &r, &in, &err));
+	int64_t rid = r->id;
+	cutover_report_free(r);
+	snprintf(sql, sizeof sql,
+		 "UPDATE operations.reports SET title = 'Tampered title', content = 'Tampered content' WHERE id = %lld",
+		 (long long)rid);
+	test_sql(&e, sql);
+	test_log_reset();
+	expect_ok(cutover_reports_get(reps, &r, rid, &err));
+	assert_string_equal(r->title, "Original title"); /* json is authoritative in shadow */
+	cutover_report_free(r);
+	cutover_reports_stats(reps, &st);
+	assert_int_equal(st.mismatches, 1);
+	const char *log = test_log_text();
+	snprintf(key, sizeof key, "key=%lld ", (long long)rid);
+	assert_non_null(strstr(log, "domain=reports"));
+	assert_non_null(strstr(log, "op=get_report"));
+	assert_non_null(strstr(log, key));
+	assert_non_null(strstr(log, "title"));
+	assert_non_null(strstr(log, "content"));
+	assert_null(strstr(log, "Tampered"));
+	assert_null(strstr(log, "Original"));
+	cutover_reports_free(reps);
+
+	cutover_profile *prof = NULL;
+	expect_ok(cutover_profile_open(&prof, &e.opts, &err));
+	cutover_portfolio pin = {.user_id = uid, .headline = "Original headline", .bio = "Original bio",
+				 .updated_at = CUTOVER_TS_NULL};
+	cutover_portfolio *p = NULL;
+	expect_ok(cutover_profile_put(prof, &p, &pin, &err));
+	cutover_portfolio_free(p);
+	snprintf(sql, sizeof sql, "UPDATE content.portfolio_profiles SET headline = 'Tampered headline' WHERE user_id = %lld",
+		 (long long)uid);
+	test_sql(&e, sql);
+	test_log_reset();
+	expect_ok(cutover_profile_get(prof, &p, uid, &err));
+	assert_string_equal(p->headline, "Original headline");
+	cutover_portfolio_free(p);
+	cutover_profile_stats(prof, &st);
+	assert_int_equal(st.mismatches, 1);
+	log = test_log_text();
+	snprintf(key, sizeof key, "key=%lld ", (long long)uid);
+	assert_non_null(strstr(log, "domain=profile"));
+	assert_non_null(strstr(log, "op=get_profile"));
+	assert_non_null(strstr(log, key));
+	assert_non_null(strstr(log, "headline"));
+	assert_null(strstr(log, "bio"));
+	assert_null(strstr(log, "Tampered"));
+	assert_null(strstr(log, "Original"));
+	cutover_profile_free(prof);
 	test_env_fini(&e);
 }
 
@@ -674,6 +748,7 @@ int main(void)
 		cmocka_unit_test(postgres_stopped_during_dualwrite),
 		cmocka_unit_test(dualwrite_opens_while_postgres_is_down),
 		cmocka_unit_test(shadow_reports_a_row_changed_behind_its_back),
+		cmocka_unit_test(shadow_reports_a_report_and_a_portfolio_changed_behind_its_back),
 		cmocka_unit_test(live_is_refused_while_the_sequence_is_behind),
 		cmocka_unit_test(put_user_refuses_a_different_user_with_the_same_id),
 		cmocka_unit_test(only_integrity_errors_are_explained_by_their_constraint),
