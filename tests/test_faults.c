@@ -418,6 +418,37 @@ static void put_user_refuses_a_different_user_with_the_same_id(void **state)
 	test_env_fini(&e);
 }
 
+/* A put with an explicit id (replication while json is authoritative) moves
+ * the id sequence past it, so a process already in live never draws it. */
+static void puts_move_the_sequence_past_their_id(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "faultputseq");
+	cutover_identity *ids = NULL;
+	expect_ok(cutover_identity_postgres(&ids, e.conninfo, &err));
+	cutover_user u = {.id = 40, .email = "forty@example.com", .role = "viewer", .email_verified_at = CUTOVER_TS_NULL,
+			  .created_at = cutover_now(), .updated_at = cutover_now()};
+	expect_ok(ids->put_user(ids, &u, &err));
+	int64_t next = add_user(ids, "next@example.com");
+	assert_true(next == 41);
+
+	cutover_reports *reps = NULL;
+	expect_ok(cutover_reports_postgres(&reps, e.conninfo, &err));
+	cutover_report r = {.id = 50, .title = "Replicated", .severity = "low", .status = "active", .author_id = 40,
+			    .created_at = cutover_now(), .updated_at = cutover_now(), .archived_at = CUTOVER_TS_NULL};
+	expect_ok(reps->put_report(reps, &r, &err));
+	cutover_report in = {.title = "Made in live", .severity = "low", .author_id = 40, .created_at = CUTOVER_TS_NULL,
+			     .updated_at = CUTOVER_TS_NULL, .archived_at = CUTOVER_TS_NULL};
+	cutover_report *made = NULL;
+	expect_ok(cutover_reports_create(reps, &made, &in, &err));
+	assert_true(made->id == 51);
+	cutover_report_free(made);
+	cutover_reports_free(reps);
+	cutover_identity_free(ids);
+	test_env_fini(&e);
+}
+
 /* Only integrity violations (SQLSTATE class 23) are reworded from the
  * constraint they name: another error that happens to carry a constraint
  * name (here a trigger's RAISE ... CONSTRAINT) keeps Postgres's message. */
@@ -751,6 +782,7 @@ int main(void)
 		cmocka_unit_test(shadow_reports_a_report_and_a_portfolio_changed_behind_its_back),
 		cmocka_unit_test(live_is_refused_while_the_sequence_is_behind),
 		cmocka_unit_test(put_user_refuses_a_different_user_with_the_same_id),
+		cmocka_unit_test(puts_move_the_sequence_past_their_id),
 		cmocka_unit_test(only_integrity_errors_are_explained_by_their_constraint),
 		cmocka_unit_test(delete_session_reaches_a_copy_only_the_secondary_holds),
 		cmocka_unit_test(unreachable_postgres_is_not_retried_on_every_call),
