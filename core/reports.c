@@ -561,6 +561,14 @@ CUTOVER_API int cutover_reports_create(cutover_reports *s, cutover_report **out,
 		return rc;
 	bool archived = strcmp(status, "archived") == 0;
 	if (archived != (in->archived_at != CUTOVER_TS_NULL)) {
+		if (in->archived_at == 0) { /* a zero-initialised report: 0 is a time, 1970-01-01 */
+			co_err(err, CUTOVER_EINVALID,
+			       "%s: status \"%s\" cannot have archived_at, and archived_at is 0 (1970-01-01T00:00:00Z)",
+			       what, status);
+			co_err_hint(err, "0 is a time, not \"none\": set archived_at (and any other timestamp "
+					 "you leave unset) to CUTOVER_TS_NULL");
+			return CUTOVER_EINVALID;
+		}
 		co_err(err, CUTOVER_EINVALID, "%s: status \"%s\" %s archived_at", what, status,
 		       archived ? "needs" : "cannot have");
 		co_err_hint(err, "a report is archived exactly when archived_at is set");
