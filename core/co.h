@@ -65,6 +65,11 @@ bool co_utf8_valid(const char *s); /* NULL is valid */
 #define CO_TS_MAX (253402300800LL * 1000000 - 1)
 /* Is t a real time (not CUTOVER_TS_NULL) within years 0001-9999? */
 bool co_ts_in_range(cutover_ts t);
+/* The time a write stamps on a record whose stamp is `prev`: `now`, or one
+ * microsecond after prev when the clock says no later (two writes in the
+ * same microsecond, or clocks of two hosts apart), so a record's stamp only
+ * grows and "newer" (co_*_newer) follows the order the writes took. */
+cutover_ts co_ts_advance(cutover_ts prev, cutover_ts now);
 
 /* --- page cursors (core/cursor.c) --- */
 /* The text of a (timestamp, id) position: "<ts>:<id>"; buf has CUTOVER_CURSOR_LEN bytes. */
@@ -95,7 +100,17 @@ void co_user_clear(cutover_user *u);
 /* Names of fields that differ, comma-separated, into buf; returns count. */
 int co_user_diff(const cutover_user *a, const cutover_user *b, char *buf, size_t len);
 int co_session_diff(const cutover_session *a, const cutover_session *b, char *buf, size_t len);
-/* Apply an update patch to a record (both backends use this so they agree). */
+/* Replication order: is a strictly newer state of the same record than b?
+ * A put (replication) skips its write when the stored copy is newer, so two
+ * second writes of one record landing out of order never move it back.
+ * users: updated_at (every write stamps it, co_ts_advance).
+ * sessions: created_at (a later one is a new session under that token),
+ * then last_seen_at (touch never moves it back; NULL is older than any).
+ * expires_at is set once, at creation, so it does not order states. */
+bool co_user_newer(const cutover_user *a, const cutover_user *b);
+bool co_session_newer(const cutover_session *a, const cutover_session *b);
+/* Apply an update patch to a record (both backends use this so they agree);
+ * updated_at becomes co_ts_advance(updated_at, now). */
 int co_user_apply_patch(cutover_user *u, const cutover_user_patch *p, cutover_ts now, cutover_error *err);
 
 /* --- journal (core/journal.c): keys whose second write failed --- */

@@ -187,8 +187,20 @@ int co_user_apply_patch(cutover_user *u, const cutover_user_patch *p, cutover_ts
 		u->email_verified_at = p->email_verified_at;
 	if (p->set & CUTOVER_USER_SET_DISABLED)
 		u->disabled = p->disabled;
-	u->updated_at = now;
+	u->updated_at = co_ts_advance(u->updated_at, now);
 	return CUTOVER_OK;
+}
+
+bool co_user_newer(const cutover_user *a, const cutover_user *b)
+{
+	return a->updated_at > b->updated_at; /* CUTOVER_TS_NULL is INT64_MIN: older than any */
+}
+
+bool co_session_newer(const cutover_session *a, const cutover_session *b)
+{
+	if (a->created_at != b->created_at)
+		return a->created_at > b->created_at;
+	return a->last_seen_at > b->last_seen_at;
 }
 
 /* --- validation ---------------------------------------------------------- */

@@ -608,8 +608,22 @@ int co_portfolio_apply_edit(cutover_portfolio *p, const cutover_profile_edit *e,
 		break;
 	}
 	if (rc == CUTOVER_OK)
-		p->updated_at = now;
+		p->updated_at = co_ts_advance(p->updated_at, now);
 	return rc;
+}
+
+bool co_portfolio_newer(const cutover_portfolio *a, const cutover_portfolio *b)
+{
+	return a->updated_at > b->updated_at; /* CUTOVER_TS_NULL is INT64_MIN: older than any */
+}
+
+cutover_ts co_portfolio_put_stamp(const cutover_portfolio *stored, const cutover_portfolio *in)
+{
+	char d[256];
+	if (in->updated_at > stored->updated_at ||
+	    (in->updated_at == stored->updated_at && co_portfolio_diff(stored, in, d, sizeof d) == 0))
+		return in->updated_at;
+	return co_ts_advance(stored->updated_at, in->updated_at);
 }
 
 /* --- the app's calls ------------------------------------------------------------------ */

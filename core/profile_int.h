@@ -28,6 +28,16 @@ cutover_portfolio *co_portfolio_dup(const cutover_portfolio *p);
  * returns how many. Values are never named. */
 int co_portfolio_diff(const cutover_portfolio *a, const cutover_portfolio *b, char *buf, size_t len);
 
+/* Replication order: is a a strictly newer state of the same portfolio than
+ * b? updated_at later: every write stamps it (edits and puts alike, with
+ * co_ts_advance, so it only grows); a legacy record without one is older
+ * than any. replicate skips its write when the stored copy is newer. */
+bool co_portfolio_newer(const cutover_portfolio *a, const cutover_portfolio *b);
+/* The updated_at an app's put stores over `stored`: in's, when later than
+ * stored's or when in is the stored copy itself (a repeated put changes
+ * nothing); else co_ts_advance(stored's, in's), so updated_at only grows. */
+cutover_ts co_portfolio_put_stamp(const cutover_portfolio *stored, const cutover_portfolio *in);
+
 /* Every rule of a portfolio: user_id 1..2^53; valid UTF-8 and lengths;
  * list sizes; no NULL names; certification name and education institution
  * present; dates "YYYY-MM-DD" (real dates, years 0001-9999) with
@@ -42,7 +52,8 @@ int co_education_check(const cutover_education *e, size_t index, int code, const
 /* "YYYY-MM-DD", a real calendar date in years 0001-9999. */
 bool co_date_valid(const char *s);
 
-/* Apply an edit to p (the stored portfolio) and set p->updated_at = now.
+/* Apply an edit to p (the stored portfolio) and set p->updated_at to
+ * co_ts_advance(p->updated_at, now).
  * Added entries keep the id they were given (0: the store assigns it when it
  * writes). CUTOVER_ENOTFOUND for an id the portfolio does not hold;
  * CUTOVER_EINVALID for an added id already in the list, or a reorder that is

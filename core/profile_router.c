@@ -3,9 +3,10 @@
  * Same shape as the identity router. Every write (put, or an edit) goes to
  * the primary first; if that fails the call fails and the secondary is not
  * touched. Then the secondary receives the whole portfolio exactly as the
- * primary now holds it, through put: the primary's ids, order and
+ * primary now holds it, through replicate: the primary's ids, order and
  * updated_at, so the second write is idempotent and heals whatever the
- * secondary had. A failed second write is journaled (entity "profile", key
+ * secondary had; replicate skips the write when the secondary already
+ * holds a newer copy (a later write's second write landed first). A failed second write is journaled (entity "profile", key
  * the user id) and never fails the call. Reads go to the primary, or in the
  * comparing stages to both, with differences reported by field name.
  */
@@ -30,7 +31,7 @@ static void second_put(profile_router *pr, const char *op, const cutover_portfol
 		return;
 	cutover_error e2;
 	cutover_error_clear(&e2);
-	if (pr->secondary->put(pr->secondary, NULL, p, &e2) != CUTOVER_OK) {
+	if (pr->secondary->replicate(pr->secondary, p, &e2) != CUTOVER_OK) {
 		char key[32];
 		snprintf(key, sizeof(key), "%" PRId64, p->user_id);
 		co_router_second_write_failed(&pr->r, op, "profile", key, key, &e2);
@@ -87,6 +88,16 @@ static int r_edit(cutover_profile *s, cutover_portfolio **out, int64_t user_id, 
 	return CUTOVER_OK;
 }
 
+/* Replication through a router (reconcile): both stores, the primary first. */
+static int r_replicate(cutover_profile *s, const cutover_portfolio *in, cutover_error *err)
+{
+	profile_router *pr = R(s);
+	int rc = pr->primary->replicate(pr->primary, in, err);
+	if (rc == CUTOVER_OK)
+		second_put(pr, "replicate_profile", in);
+	return rc;
+}
+
 static void r_stats(cutover_profile *s, cutover_stats *out)
 {
 	*out = R(s)->r.stats;
@@ -120,6 +131,7 @@ int co_profile_router(cutover_profile **out, cutover_stage stage, cutover_profil
 		.get = r_get,
 		.put = r_put,
 		.edit = r_edit,
+		.replicate = r_replicate,
 		.stats = r_stats,
 		.free = r_free,
 	};

@@ -302,7 +302,7 @@ int co_report_apply_patch(cutover_report *r, const cutover_report_patch *p, cuto
 	}
 	if (p->set & CUTOVER_REPORT_SET_INCIDENT)
 		r->incident_id = p->incident_id;
-	r->updated_at = now;
+	r->updated_at = co_ts_advance(r->updated_at, now);
 	return CUTOVER_OK;
 }
 
@@ -343,9 +343,22 @@ int co_report_apply_step(cutover_report *r, co_report_step step, const char *act
 	}
 	if (!set_str(&r->status, step == CO_REPORT_ARCHIVE ? "archived" : "active"))
 		return co_err_oom(err);
+	now = co_ts_advance(r->updated_at, now);
 	r->archived_at = step == CO_REPORT_ARCHIVE ? now : CUTOVER_TS_NULL;
 	r->updated_at = now;
 	return co_report_append_action(r, step == CO_REPORT_ARCHIVE ? "archive" : "restore", actor_id, now, note, err);
+}
+
+bool co_report_newer(const cutover_report *a, const cutover_report *b)
+{
+	if (a->updated_at != b->updated_at)
+		return a->updated_at > b->updated_at;
+	return a->n_actions > b->n_actions;
+}
+
+bool co_report_same(const cutover_report *stored, const cutover_report *r)
+{
+	return stored->created_at == r->created_at && stored->author_id == r->author_id;
 }
 
 int co_report_newer_first(const cutover_report *a, const cutover_report *b)
@@ -548,6 +561,14 @@ CUTOVER_API int cutover_reports_create(cutover_reports *s, cutover_report **out,
 		return rc;
 	bool archived = strcmp(status, "archived") == 0;
 	if (archived != (in->archived_at != CUTOVER_TS_NULL)) {
+		if (in->archived_at == 0) { /* a zero-initialised report: 0 is a time, 1970-01-01 */
+			co_err(err, CUTOVER_EINVALID,
+			       "%s: status \"%s\" cannot have archived_at, and archived_at is 0 (1970-01-01T00:00:00Z)",
+			       what, status);
+			co_err_hint(err, "0 is a time, not \"none\": set archived_at (and any other timestamp "
+					 "you leave unset) to CUTOVER_TS_NULL");
+			return CUTOVER_EINVALID;
+		}
 		co_err(err, CUTOVER_EINVALID, "%s: status \"%s\" %s archived_at", what, status,
 		       archived ? "needs" : "cannot have");
 		co_err_hint(err, "a report is archived exactly when archived_at is set");

@@ -38,6 +38,17 @@ cutover_report *co_report_dup(const cutover_report *r);
 int co_report_diff(const cutover_report *a, const cutover_report *b, char *buf, size_t len);
 int co_report_action_diff(const cutover_report_action *a, const cutover_report_action *b, char *buf, size_t len);
 
+/* Replication order: is a a strictly newer state of the same report than b?
+ * updated_at later, or the same updated_at and a longer trail: update,
+ * archive and restore stamp updated_at (co_ts_advance: it only grows),
+ * record_action leaves it and appends to the trail, which only grows. A put
+ * (replication) skips its write when the stored copy is newer. */
+bool co_report_newer(const cutover_report *a, const cutover_report *b);
+/* Is the stored report the same report as r? created_at and author_id
+ * never change through the API, so a put that differs in either is another
+ * report and must not replace the stored one (CUTOVER_ECONFLICT). */
+bool co_report_same(const cutover_report *stored, const cutover_report *r);
+
 /* --- changes both backends make the same way ------------------------------------ */
 
 int co_report_apply_patch(cutover_report *r, const cutover_report_patch *p, cutover_ts now, cutover_error *err);

@@ -45,6 +45,13 @@ bool co_ts_in_range(cutover_ts t)
 	return t != CUTOVER_TS_NULL && t >= CO_TS_MIN && t <= CO_TS_MAX;
 }
 
+cutover_ts co_ts_advance(cutover_ts prev, cutover_ts now)
+{
+	if (now > prev) /* also every now after a missing stamp (CUTOVER_TS_NULL is INT64_MIN) */
+		return now;
+	return prev < CO_TS_MAX ? prev + 1 : prev;
+}
+
 CUTOVER_API cutover_ts cutover_now(void)
 {
 	struct timespec ts;

@@ -5,7 +5,8 @@
  *    journal.
  *  - A row changed in Postgres behind the library's back, read in shadow:
  *    json's answer is returned, the mismatch is reported field by field and
- *    counted, and the password hash never appears.
+ *    counted, and the password hash never appears. The same for a report
+ *    and a portfolio: domain, operation, key and fields, never a value.
  *  - Entering live while identity.users' sequence is behind its max id is
  *    refused with the setval SQL as the hint; after running it, live opens.
  *  - put_user (replication) never replaces a different user: a row with the
@@ -18,6 +19,7 @@
  *  - Dirty legacy records: scans step over what they cannot read; only the
  *    record a call must return or rewrite makes it fail. Messages carry no
  *    emails or oauth subjects.
+ *  - A legacy document that repeats a key is listed with its first record once.
  *  - A directory fsync that fails after the rename still reports the put
  *    as done (fsync is interposed below to fail on directories on demand).
  *
@@ -249,6 +251,78 @@ static void shadow_reports_a_row_changed_behind_its_back(void **state)
 	test_env_fini(&e);
 }
 
+/* The same for reports and profile: a row changed in Postgres, read in
+ * shadow, is reported by domain, operation, key and field, never a value. */
+static void shadow_reports_a_report_and_a_portfolio_changed_behind_its_back(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "faultshrp");
+	cutover_identity *ids = open_stage(&e, "shadow");
+	int64_t uid = add_user(ids, "author@example.com");
+	cutover_identity_free(ids);
+	char sql[300], key[64];
+	cutover_stats st;
+
+	cutover_reports *reps = NULL;
+	expect_ok(cutover_reports_open(&reps, &e.opts, &err));
+	cutover_report in = {.title = "Original title", .content = "Original content", .severity = "high",
+			     .author_id = uid, .created_at = CUTOVER_TS_NULL, .updated_at = CUTOVER_TS_NULL,
+			     .archived_at = CUTOVER_TS_NULL};
+	cutover_report *r = NULL;
+	expect_ok(cutover_reports_create(reps, &r, &in, &err));
+	int64_t rid = r->id;
+	cutover_report_free(r);
+	snprintf(sql, sizeof sql,
+		 "UPDATE operations.reports SET title = 'Tampered title', content = 'Tampered content' WHERE id = %lld",
+		 (long long)rid);
+	test_sql(&e, sql);
+	test_log_reset();
+	expect_ok(cutover_reports_get(reps, &r, rid, &err));
+	assert_string_equal(r->title, "Original title"); /* json is authoritative in shadow */
+	cutover_report_free(r);
+	cutover_reports_stats(reps, &st);
+	assert_int_equal(st.mismatches, 1);
+	const char *log = test_log_text();
+	snprintf(key, sizeof key, "key=%lld ", (long long)rid);
+	assert_non_null(strstr(log, "domain=reports"));
+	assert_non_null(strstr(log, "op=get_report"));
+	assert_non_null(strstr(log, key));
+	assert_non_null(strstr(log, "title"));
+	assert_non_null(strstr(log, "content"));
+	assert_null(strstr(log, "Tampered"));
+	assert_null(strstr(log, "Original"));
+	cutover_reports_free(reps);
+
+	cutover_profile *prof = NULL;
+	expect_ok(cutover_profile_open(&prof, &e.opts, &err));
+	cutover_portfolio pin = {.user_id = uid, .headline = "Original headline", .bio = "Original bio",
+				 .updated_at = CUTOVER_TS_NULL};
+	cutover_portfolio *p = NULL;
+	expect_ok(cutover_profile_put(prof, &p, &pin, &err));
+	cutover_portfolio_free(p);
+	snprintf(sql, sizeof sql, "UPDATE content.portfolio_profiles SET headline = 'Tampered headline' WHERE user_id = %lld",
+		 (long long)uid);
+	test_sql(&e, sql);
+	test_log_reset();
+	expect_ok(cutover_profile_get(prof, &p, uid, &err));
+	assert_string_equal(p->headline, "Original headline");
+	cutover_portfolio_free(p);
+	cutover_profile_stats(prof, &st);
+	assert_int_equal(st.mismatches, 1);
+	log = test_log_text();
+	snprintf(key, sizeof key, "key=%lld ", (long long)uid);
+	assert_non_null(strstr(log, "domain=profile"));
+	assert_non_null(strstr(log, "op=get_profile"));
+	assert_non_null(strstr(log, key));
+	assert_non_null(strstr(log, "headline"));
+	assert_null(strstr(log, "bio"));
+	assert_null(strstr(log, "Tampered"));
+	assert_null(strstr(log, "Original"));
+	cutover_profile_free(prof);
+	test_env_fini(&e);
+}
+
 static void live_is_refused_while_the_sequence_is_behind(void **state)
 {
 	(void)state;
@@ -261,6 +335,10 @@ static void live_is_refused_while_the_sequence_is_behind(void **state)
 		add_user(s, email);
 	}
 	cutover_identity_free(s);
+	/* second writes move the sequence past the ids they carry: live opens */
+	cutover_identity_free(open_stage(&e, "live"));
+	/* rows loaded with explicit ids (a backfill's COPY) leave it behind */
+	test_sql(&e, "SELECT setval('identity.users_id_seq', 1, false)");
 
 	static const char *const pg_first[] = {"live", "rampdown", "postgres"};
 	char hint[sizeof(err.hint)];
@@ -337,6 +415,37 @@ static void put_user_refuses_a_different_user_with_the_same_id(void **state)
 		cutover_user_free(u);
 		cutover_identity_free(s);
 	}
+	test_env_fini(&e);
+}
+
+/* A put with an explicit id (replication while json is authoritative) moves
+ * the id sequence past it, so a process already in live never draws it. */
+static void puts_move_the_sequence_past_their_id(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "faultputseq");
+	cutover_identity *ids = NULL;
+	expect_ok(cutover_identity_postgres(&ids, e.conninfo, &err));
+	cutover_user u = {.id = 40, .email = "forty@example.com", .role = "viewer", .email_verified_at = CUTOVER_TS_NULL,
+			  .created_at = cutover_now(), .updated_at = cutover_now()};
+	expect_ok(ids->put_user(ids, &u, &err));
+	int64_t next = add_user(ids, "next@example.com");
+	assert_true(next == 41);
+
+	cutover_reports *reps = NULL;
+	expect_ok(cutover_reports_postgres(&reps, e.conninfo, &err));
+	cutover_report r = {.id = 50, .title = "Replicated", .severity = "low", .status = "active", .author_id = 40,
+			    .created_at = cutover_now(), .updated_at = cutover_now(), .archived_at = CUTOVER_TS_NULL};
+	expect_ok(reps->put_report(reps, &r, &err));
+	cutover_report in = {.title = "Made in live", .severity = "low", .author_id = 40, .created_at = CUTOVER_TS_NULL,
+			     .updated_at = CUTOVER_TS_NULL, .archived_at = CUTOVER_TS_NULL};
+	cutover_report *made = NULL;
+	expect_ok(cutover_reports_create(reps, &made, &in, &err));
+	assert_true(made->id == 51);
+	cutover_report_free(made);
+	cutover_reports_free(reps);
+	cutover_identity_free(ids);
 	test_env_fini(&e);
 }
 
@@ -568,6 +677,75 @@ static void one_unreadable_record_does_not_block_the_others(void **state)
 
 /* --- a directory fsync failing after the rename ----------------------------------- */
 
+/* A legacy document that repeats a key: lists show the first record of it
+ * once (as get finds it and the backfill keeps it), and say they skipped
+ * the rest. */
+static void a_repeated_key_is_listed_once_the_first_record(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "faultrepeat");
+	char path[400];
+	snprintf(path, sizeof path, "%s/identity", e.root);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/reports", e.root);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/identity/users.json", e.root);
+	write_text(path,
+		   "{\"users\": [\n"
+		   "{\"id\": 1, \"email\": \"one@example.com\", \"role\": \"viewer\", \"display_name\": \"First\","
+		   " \"created_at\": \"2023-01-01T00:00:00Z\"},\n"
+		   /* position 2: id 1 again */
+		   "{\"id\": 1, \"email\": \"other@example.com\", \"role\": \"viewer\", \"display_name\": \"Second\","
+		   " \"created_at\": \"2023-01-01T00:00:00Z\"},\n"
+		   /* position 3: user 1's email key again */
+		   "{\"id\": 2, \"email\": \" ONE@example.com\", \"role\": \"viewer\", \"created_at\": \"2023-01-01T00:00:00Z\"},\n"
+		   "{\"id\": 3, \"email\": \"three@example.com\", \"role\": \"viewer\", \"created_at\": \"2023-01-01T00:00:00Z\"}\n"
+		   "]}\n");
+	snprintf(path, sizeof path, "%s/reports/reports.json", e.root);
+	write_text(path,
+		   "{\"reports\": [\n"
+		   "{\"id\": 7, \"title\": \"First\", \"severity\": \"low\", \"status\": \"active\", \"author_id\": 1,"
+		   " \"created_at\": \"2023-01-01T00:00:00Z\"},\n"
+		   /* position 2: id 7 again, newer, so it would sort first */
+		   "{\"id\": 7, \"title\": \"Second\", \"severity\": \"high\", \"status\": \"active\", \"author_id\": 1,"
+		   " \"created_at\": \"2023-06-01T00:00:00Z\"},\n"
+		   "{\"id\": 8, \"title\": \"Other\", \"severity\": \"low\", \"status\": \"active\", \"author_id\": 1,"
+		   " \"created_at\": \"2023-02-01T00:00:00Z\"}\n"
+		   "]}\n");
+
+	cutover_identity *ids = NULL;
+	expect_ok(cutover_identity_json(&ids, e.root, NULL, &err));
+	test_log_reset();
+	cutover_user_list l;
+	expect_ok(cutover_identity_list_assignable_users(ids, &l, NULL, &err));
+	assert_int_equal(l.n, 2);
+	assert_true(l.items[0].id == 1);
+	assert_string_equal(l.items[0].display_name, "First");
+	assert_true(l.items[1].id == 3);
+	cutover_user_list_free(&l);
+	assert_non_null(strstr(test_log_text(), "2 records, the first at position 2"));
+	assert_null(strstr(test_log_text(), "@example.com"));
+	cutover_identity_free(ids);
+
+	cutover_reports *reps = NULL;
+	expect_ok(cutover_reports_json(&reps, e.root, NULL, &err));
+	test_log_reset();
+	cutover_report_page pg;
+	expect_ok(cutover_reports_list(reps, &pg, NULL, NULL, 10, &err));
+	assert_int_equal(pg.n, 2);
+	assert_true(pg.items[0].id == 8 && pg.items[1].id == 7);
+	assert_string_equal(pg.items[1].title, "First");
+	cutover_report_page_free(&pg);
+	assert_non_null(strstr(test_log_text(), "1 record, the first at position 2"));
+	cutover_report *r = NULL;
+	expect_ok(cutover_reports_get(reps, &r, 7, &err));
+	assert_string_equal(r->title, "First");
+	cutover_report_free(r);
+	cutover_reports_free(reps);
+	test_env_fini(&e);
+}
+
 static void a_failed_directory_sync_after_the_rename_is_not_a_failed_put(void **state)
 {
 	(void)state;
@@ -601,12 +779,15 @@ int main(void)
 		cmocka_unit_test(postgres_stopped_during_dualwrite),
 		cmocka_unit_test(dualwrite_opens_while_postgres_is_down),
 		cmocka_unit_test(shadow_reports_a_row_changed_behind_its_back),
+		cmocka_unit_test(shadow_reports_a_report_and_a_portfolio_changed_behind_its_back),
 		cmocka_unit_test(live_is_refused_while_the_sequence_is_behind),
 		cmocka_unit_test(put_user_refuses_a_different_user_with_the_same_id),
+		cmocka_unit_test(puts_move_the_sequence_past_their_id),
 		cmocka_unit_test(only_integrity_errors_are_explained_by_their_constraint),
 		cmocka_unit_test(delete_session_reaches_a_copy_only_the_secondary_holds),
 		cmocka_unit_test(unreachable_postgres_is_not_retried_on_every_call),
 		cmocka_unit_test(one_unreadable_record_does_not_block_the_others),
+		cmocka_unit_test(a_repeated_key_is_listed_once_the_first_record),
 		cmocka_unit_test(a_failed_directory_sync_after_the_rename_is_not_a_failed_put),
 	};
 	int rc = cmocka_run_group_tests_name("stage faults", tests, NULL, NULL);

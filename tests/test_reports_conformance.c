@@ -179,6 +179,15 @@ static void bad_input_is_refused_before_any_store(void **state)
 	assert_int_equal(cutover_reports_create(S, &r, &in, &err), CUTOVER_EINVALID);
 	in.status = NULL;
 	assert_int_equal(cutover_reports_create(S, &r, &in, &err), CUTOVER_EINVALID); /* active with archived_at */
+	/* a zero-initialised report: archived_at 0 is 1970, and the message says so */
+	cutover_report zero;
+	memset(&zero, 0, sizeof zero);
+	zero.title = "Zeroed";
+	zero.severity = "low";
+	zero.author_id = AUTHOR;
+	assert_int_equal(cutover_reports_create(S, &r, &zero, &err), CUTOVER_EINVALID);
+	assert_non_null(strstr(err.message, "archived_at is 0 (1970-01-01"));
+	assert_non_null(strstr(err.hint, "CUTOVER_TS_NULL"));
 	in.archived_at = CUTOVER_TS_NULL;
 	char longtag[80];
 	memset(longtag, 'x', sizeof longtag - 1);

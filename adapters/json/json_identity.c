@@ -562,15 +562,48 @@ static int by_id_then_pos(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+static int by_email_then_pos(const void *a, const void *b)
+{
+	const ranked *x = a, *y = b;
+	int c = strcmp(x->u->email, y->u->email);
+	if (c)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Keep the first (lowest position) of each run of sel, sorted by cmp, that
+ * cmp calls equal; the rest are freed and counted in dup. */
+static size_t keep_first(ranked *sel, size_t n, int (*cmp)(const void *, const void *), skipped *dup)
+{
+	size_t kept = 0;
+	qsort(sel, n, sizeof *sel, cmp);
+	for (size_t i = 0; i < n; i++) {
+		ranked probe = sel[i];
+		if (kept) { /* same key as the kept one: compare with pos made equal */
+			probe.pos = sel[kept - 1].pos;
+			if (cmp(&sel[kept - 1], &probe) == 0) {
+				if (dup->n[DOC_USERS]++ == 0 || sel[i].pos < dup->first[DOC_USERS])
+					dup->first[DOC_USERS] = sel[i].pos;
+				cutover_user_free(sel[i].u);
+				continue;
+			}
+		}
+		sel[kept++] = sel[i];
+	}
+	return kept;
+}
+
 /* Every record is decoded; one that cannot be is skipped (it is not a user
- * either store can serve: the backfill rejects it too). */
+ * either store can serve: the backfill rejects it too), and so is a record
+ * whose id or email key an earlier record has: the lookups find the first,
+ * the backfill keeps the first and rejects the rest. */
 static int j_list_assignable_users(cutover_identity *s, cutover_user_list *out, const char *role, cutover_error *err)
 {
 	co_doc d;
 	cJSON *it;
 	size_t pos = 0, n = 0;
 	ranked *sel = NULL;
-	skipped sk = {{0}, {0}};
+	skipped sk = {{0}, {0}}, dup = {{0}, {0}};
 	int rc;
 
 	out->items = NULL;
@@ -594,12 +627,20 @@ static int j_list_assignable_users(cutover_identity *s, cutover_user_list *out, 
 			rc = co_err_oom(err);
 			goto fail;
 		}
-		if (!u->disabled && (!role || strcmp(u->role, role) == 0))
-			sel[n++] = (ranked){u->id, pos, u};
-		else
-			cutover_user_free(u);
+		sel[n++] = (ranked){u->id, pos, u};
 		pos++;
 	}
+	/* the first record of each id, then of each email key; then the filter */
+	n = keep_first(sel, n, by_id_then_pos, &dup);
+	n = keep_first(sel, n, by_email_then_pos, &dup);
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!sel[i].u->disabled && (!role || strcmp(sel[i].u->role, role) == 0))
+			sel[kept++] = sel[i];
+		else
+			cutover_user_free(sel[i].u);
+	}
+	n = kept;
 	if (n > 0) {
 		qsort(sel, n, sizeof *sel, by_id_then_pos);
 		if (!(out->items = calloc(n, sizeof *out->items))) {
@@ -615,6 +656,11 @@ static int j_list_assignable_users(cutover_identity *s, cutover_user_list *out, 
 	free(sel);
 	co_doc_release(&d);
 	skip_report(&sk, "list_assignable_users");
+	if (dup.n[DOC_USERS])
+		co_log("json identity list_assignable_users: skipped records whose id or email key an earlier record has "
+		       "(%s: %zu record%s, the first at position %zu); the first record is the user (cutover survey "
+		       "identity lists them)",
+		       USERS_KEY, dup.n[DOC_USERS], dup.n[DOC_USERS] == 1 ? "" : "s", dup.first[DOC_USERS] + 1);
 	return CUTOVER_OK;
 fail:
 	for (size_t i = 0; i < n; i++)
@@ -633,7 +679,9 @@ typedef struct put_user_ctx {
  * is the same user. Email changes are not an operation of the API, so a
  * record with this id and another email is a different user, never
  * overwritten; one that cannot be read cannot be compared, so it is not
- * overwritten either. */
+ * overwritten either. A stored copy newer than u (co_user_newer) is kept
+ * and the put succeeds without writing, so second writes landing out of
+ * order never move a user back. */
 static int put_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 {
 	put_user_ctx *c = vctx;
@@ -653,8 +701,12 @@ static int put_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *er
 		cutover_user *cur = NULL;
 		if ((rc = decode_user(d, pos, rec, &cur, err)) != CUTOVER_OK)
 			goto out;
-		bool same = strcmp(cur->email, norm) == 0;
+		bool same = strcmp(cur->email, norm) == 0, newer = co_user_newer(cur, &u);
 		cutover_user_free(cur);
+		if (same && newer) { /* a newer state is stored (a later write's put landed first): keep it */
+			rc = CUTOVER_OK;
+			goto out;
+		}
 		if (!same) {
 			rc = co_err(err, CUTOVER_ECONFLICT, "put user: user %lld in json belongs to another email; not replaced",
 			            (long long)u.id);
@@ -822,6 +874,14 @@ static int store_session_edit(co_doc *d, void *vctx, bool *changed, cutover_erro
 	find_session(d, c->in->token_hash, &rec, &pos, &c->sk);
 	if (rec && !c->upsert)
 		return co_err(err, CUTOVER_ECONFLICT, "a session with that token hash already exists");
+	if (rec) { /* put: a newer stored copy (co_session_newer) is kept; an unreadable one is replaced */
+		cutover_session *cur = NULL;
+		cutover_error scratch;
+		bool newer = decode_session(d, pos, rec, &cur, &scratch) == CUTOVER_OK && co_session_newer(cur, c->in);
+		cutover_session_free(cur);
+		if (newer)
+			return CUTOVER_OK;
+	}
 	if (rec) {
 		rc = write_session(rec, c->in, err);
 	} else {
@@ -953,7 +1013,13 @@ static int touch_session_edit(co_doc *d, void *vctx, bool *changed, cutover_erro
 	find_session(d, c->token, &rec, &pos, &c->sk);
 	if (!rec)
 		return no_session(err);
-	if ((rc = co_json_set_ts(rec, "last_seen_at", c->now, err)) != CUTOVER_OK)
+	/* last_seen_at never moves back (an earlier `now` from a slower caller) */
+	if ((rc = decode_session(d, pos, rec, &c->out, err)) != CUTOVER_OK)
+		return rc;
+	cutover_ts seen = c->out->last_seen_at > c->now ? c->out->last_seen_at : c->now;
+	cutover_session_free(c->out);
+	c->out = NULL;
+	if ((rc = co_json_set_ts(rec, "last_seen_at", seen, err)) != CUTOVER_OK)
 		return rc;
 	/* decode even when not wanted: refuse to write back a record we cannot read */
 	if ((rc = decode_session(d, pos, rec, &c->out, err)) != CUTOVER_OK)

@@ -381,10 +381,15 @@ typedef struct write_ctx {
 	int64_t user_id;                /* edit */
 	const cutover_profile_edit *e;  /* edit */
 	cutover_ts now;
+	bool replicate;                 /* put: replication, not the app's put */
 	cutover_portfolio *out;
 	skipped sk;
 } write_ctx;
 
+/* put and replicate: the stored copy (when readable) decides. replicate
+ * skips a copy older than the stored one (co_portfolio_newer); put stamps
+ * an updated_at after the stored one's (co_portfolio_put_stamp). A record that
+ * cannot be read is replaced whole. */
 static int put_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 {
 	write_ctx *c = vctx;
@@ -393,7 +398,19 @@ static int put_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 	c->out = NULL;
 	c->sk = (skipped){0, 0};
 	cJSON *self = find_profile(d, c->in->user_id, &pos, &c->sk);
-	int rc = store(d, c->t, "put profile", self, c->in, &c->out, err);
+	cutover_portfolio in = *c->in, *cur = NULL;
+	cutover_error scratch;
+	if (self && decode(d, pos, self, in.user_id, &cur, &scratch) == CUTOVER_OK) {
+		bool newer = co_portfolio_newer(cur, &in);
+		if (!c->replicate)
+			in.updated_at = co_portfolio_put_stamp(cur, &in);
+		cutover_portfolio_free(cur);
+		if (c->replicate && newer) {
+			*changed = false;
+			return CUTOVER_OK;
+		}
+	}
+	int rc = store(d, c->t, c->replicate ? "replicate profile" : "put profile", self, &in, &c->out, err);
 	*changed = rc == CUTOVER_OK;
 	return rc;
 }
@@ -441,6 +458,15 @@ static int j_put(cutover_profile *s, cutover_portfolio **out, const cutover_port
 	return finish(&c, rc, "put_profile", out);
 }
 
+static int j_replicate(cutover_profile *s, const cutover_portfolio *in, cutover_error *err)
+{
+	write_ctx c = {.t = T(s), .in = in, .replicate = true};
+	if (!in || in->user_id <= 0)
+		return co_err(err, CUTOVER_EINVALID, "replicate profile: a profile with a user_id is required");
+	int rc = co_doc_update(T(s), LOCK_NAME, PROFILES_KEY, PROFILES_COLL, put_edit, &c, err);
+	return finish(&c, rc, "replicate_profile", NULL);
+}
+
 static int j_edit(cutover_profile *s, cutover_portfolio **out, int64_t user_id, const cutover_profile_edit *e,
 		  cutover_ts now, cutover_error *err)
 {
@@ -482,6 +508,7 @@ int co_json_profile_new(cutover_profile **out, co_transport *t, cutover_error *e
 		.get = j_get,
 		.put = j_put,
 		.edit = j_edit,
+		.replicate = j_replicate,
 		.stats = NULL,
 		.free = j_free,
 	};

@@ -459,7 +459,11 @@ static int j_record_action(cutover_reports *s, cutover_report **out, int64_t id,
 }
 
 /* Replication: the report as given, in place of the record with its id (or
- * appended). The record is rewritten field by field, so unknown fields stay. */
+ * appended). The record is rewritten field by field, so unknown fields stay.
+ * Under the lock the stored copy decides: another report with this id
+ * (created_at or author_id differ) is CUTOVER_ECONFLICT and not replaced; a
+ * newer copy (co_report_newer) is kept and the put succeeds without
+ * writing, so second writes landing out of order never move it back. */
 static int put_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 {
 	edit_ctx *c = vctx;
@@ -467,10 +471,34 @@ static int put_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 	size_t pos = 0;
 	ctx_reset(c);
 	const cutover_report *r = c->in;
-	int rc = check_refs(c->t, c->what, r->author_id, r->incident_id, r->actions, 0, r->n_actions, err);
-	if (rc)
-		return rc;
 	find_report(d, r->id, &rec, &pos, &c->sk);
+	cutover_report *before = NULL;
+	cutover_error scratch;
+	/* an unreadable record is replaced whole by the authoritative copy */
+	if (rec && co_legacy_report_from_json(rec, &before, &scratch) != CUTOVER_OK) {
+		cutover_report_free(before);
+		before = NULL;
+	}
+	if (before) {
+		if (!co_report_same(before, r)) {
+			cutover_report_free(before);
+			co_err(err, CUTOVER_ECONFLICT, "put report: report %lld in json is another report; not replaced",
+			       (long long)r->id);
+			co_err_detail(err, "%s: record %zu has another created_at or author_id", REPORTS_KEY, pos + 1);
+			co_err_hint(err, "compare the two copies of report %lld and repair by hand", (long long)r->id);
+			return CUTOVER_ECONFLICT;
+		}
+		if (co_report_newer(before, r)) {
+			cutover_report_free(before);
+			*changed = false;
+			return CUTOVER_OK;
+		}
+	}
+	int rc = check_refs(c->t, c->what, r->author_id, r->incident_id, r->actions, 0, r->n_actions, err);
+	if (rc) {
+		cutover_report_free(before);
+		return rc;
+	}
 	if (!rec) {
 		if (!(rec = cJSON_CreateObject()))
 			return co_err_oom(err);
@@ -479,10 +507,6 @@ static int put_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 			return rc ? rc : co_err_oom(err);
 		}
 	} else {
-		cutover_report *before = NULL;
-		cutover_error scratch;
-		/* an unreadable record is replaced whole by the authoritative copy */
-		co_legacy_report_from_json(rec, &before, &scratch);
 		rc = write_report(rec, before, r, err);
 		cutover_report_free(before);
 		if (rc)
@@ -537,16 +561,37 @@ static int by_newer(const void *a, const void *b)
 	return co_report_newer_first(a, b);
 }
 
+typedef struct decoded {
+	cutover_report *r;
+	size_t pos;
+} decoded;
+
+static int by_id_then_pos(const void *a, const void *b)
+{
+	const decoded *x = a, *y = b;
+	if (x->r->id != y->r->id)
+		return x->r->id < y->r->id ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static int by_pos(const void *a, const void *b)
+{
+	const decoded *x = a, *y = b;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
 /* Every record is decoded; one that cannot be is skipped (it is not a report
- * either store can serve: the backfill rejects it too). */
+ * either store can serve: the backfill rejects it too), and so is a record
+ * whose id an earlier record has: get_report finds the first, the backfill
+ * keeps the first and rejects the rest, so Postgres holds that id once. */
 static int j_list(cutover_reports *s, cutover_report_page *out, const cutover_report_filter *f,
 		  const cutover_ts *after_ts, int64_t after_id, size_t limit, cutover_error *err)
 {
 	static const cutover_report_filter any;
 	co_doc d;
 	cJSON *it;
-	size_t pos = 0, n = 0;
-	skipped sk = {0, 0};
+	size_t pos = 0, n = 0, n_all = 0;
+	skipped sk = {0, 0}, dup = {0, 0};
 	memset(out, 0, sizeof *out);
 	if (!f)
 		f = &any;
@@ -557,7 +602,10 @@ static int j_list(cutover_reports *s, cutover_report_page *out, const cutover_re
 		return rc;
 	size_t total = (size_t)cJSON_GetArraySize(d.items);
 	cutover_report *sel = total ? calloc(total, sizeof *sel) : NULL;
-	if (total && !sel) {
+	decoded *all = total ? calloc(total, sizeof *all) : NULL;
+	if (total && (!sel || !all)) {
+		free(sel);
+		free(all);
 		co_doc_release(&d);
 		return co_err_oom(err);
 	}
@@ -573,7 +621,27 @@ static int j_list(cutover_reports *s, cutover_report_page *out, const cutover_re
 			rc = co_err_oom(err);
 			goto out;
 		}
-		pos++;
+		all[n_all++] = (decoded){r, pos++};
+	}
+	/* the first record of each id, in document order */
+	if (n_all > 1) {
+		qsort(all, n_all, sizeof *all, by_id_then_pos);
+		size_t kept = 0;
+		for (size_t i = 0; i < n_all; i++) {
+			if (kept && all[kept - 1].r->id == all[i].r->id) {
+				if (dup.n++ == 0 || all[i].pos < dup.first)
+					dup.first = all[i].pos;
+				cutover_report_free(all[i].r);
+				continue;
+			}
+			all[kept++] = all[i];
+		}
+		n_all = kept;
+		qsort(all, n_all, sizeof *all, by_pos);
+	}
+	for (size_t i = 0; i < n_all; i++) {
+		cutover_report *r = all[i].r;
+		all[i].r = NULL;
 		if (matches(r, f) && co_report_after(r, after_ts, after_id)) {
 			sel[n++] = *r; /* the fields move */
 			free(r);
@@ -604,11 +672,19 @@ static int j_list(cutover_reports *s, cutover_report_page *out, const cutover_re
 		out->n = keep;
 	}
 out:
+	for (size_t i = 0; i < n_all; i++)
+		cutover_report_free(all[i].r);
+	free(all);
 	for (size_t i = 0; i < n; i++)
 		co_report_clear(&sel[i]);
 	free(sel);
 	co_doc_release(&d);
 	skip_report(&sk, "list_reports");
+	if (dup.n)
+		co_log("json reports list_reports: skipped records whose id an earlier record has (%s: %zu record%s, the "
+		       "first at position %zu); the first record of an id is the report (cutover survey reports lists "
+		       "them)",
+		       REPORTS_KEY, dup.n, dup.n == 1 ? "" : "s", dup.first + 1);
 	if (rc)
 		cutover_report_page_free(out);
 	return rc;

@@ -75,13 +75,11 @@ static const char SQL_INSERT_USER[] =
     "INSERT INTO identity.users (id, " USER_INSERT_COLS ") VALUES ("
     "CASE WHEN $1::int8 > 0 THEN $1::int8 ELSE nextval('identity.users_id_seq') END, " USER_VALUES ") "
     "RETURNING id";
-static const char SQL_UPSERT_USER[] =
+/* put: a row that is not there yet; 0 rows when one is (or has just been
+ * committed by a concurrent put: the insert waits for it). */
+static const char SQL_INSERT_USER_IF_NEW[] =
     "INSERT INTO identity.users (id, " USER_INSERT_COLS ") VALUES ($1::int8, " USER_VALUES ") "
-    "ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, username = EXCLUDED.username, "
-    "display_name = EXCLUDED.display_name, password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, "
-    "email_verified_at = EXCLUDED.email_verified_at, disabled = EXCLUDED.disabled, "
-    "created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at "
-    "WHERE identity.users.email = EXCLUDED.email"; /* never another user: 0 rows then */
+    "ON CONFLICT (id) DO NOTHING RETURNING id";
 static const char SQL_UPDATE_USER[] =
     "UPDATE identity.users SET email = $2, username = $3, display_name = $4, password_hash = $5, role = $6, "
     "email_verified_at = $7::timestamptz, disabled = $8::boolean, created_at = $9::timestamptz, "
@@ -116,18 +114,20 @@ static const char SQL_LIST_ASSIGNABLE[] =
 	"user_agent, ip) SELECT $1, $2::int8, $3::timestamptz, $4::timestamptz, $5::timestamptz, $6, $7 " \
 	"WHERE EXISTS (SELECT 1 FROM identity.users WHERE id = $2::int8)"
 static const char SQL_INSERT_SESSION[] = SESSION_INSERT;
-static const char SQL_UPSERT_SESSION[] =
-    SESSION_INSERT " ON CONFLICT (token_hash) DO UPDATE SET user_id = EXCLUDED.user_id, "
-                   "created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, "
-                   "last_seen_at = EXCLUDED.last_seen_at, user_agent = EXCLUDED.user_agent, ip = EXCLUDED.ip";
+static const char SQL_INSERT_SESSION_IF_NEW[] = SESSION_INSERT " ON CONFLICT (token_hash) DO NOTHING RETURNING 1";
+static const char SQL_UPDATE_SESSION[] =
+    "UPDATE identity.sessions SET user_id = $2::int8, created_at = $3::timestamptz, expires_at = $4::timestamptz, "
+    "last_seen_at = $5::timestamptz, user_agent = $6, ip = $7 WHERE token_hash = $1";
 static const char SQL_GET_SESSION[] = "SELECT " SESSION_COLS " FROM identity.sessions s WHERE s.token_hash = $1";
+static const char SQL_GET_SESSION_FOR_UPDATE[] =
+    "SELECT " SESSION_COLS " FROM identity.sessions s WHERE s.token_hash = $1 FOR UPDATE";
 static const char SQL_LOOKUP_SESSION[] =
     "SELECT " SESSION_COLS ", " USER_COLS
     " FROM identity.sessions s JOIN identity.users u ON u.id = s.user_id"
     " LEFT JOIN identity.user_oauth o ON o.user_id = u.id"
     " WHERE s.token_hash = $1 AND s.expires_at > $2::timestamptz AND NOT u.disabled ORDER BY o.position";
 static const char SQL_TOUCH_SESSION[] =
-    "UPDATE identity.sessions AS s SET last_seen_at = $2::timestamptz WHERE s.token_hash = $1 RETURNING " SESSION_COLS;
+    "UPDATE identity.sessions AS s SET last_seen_at = GREATEST(s.last_seen_at, $2::timestamptz) WHERE s.token_hash = $1 RETURNING " SESSION_COLS;
 static const char SQL_DELETE_SESSION[] = "DELETE FROM identity.sessions WHERE token_hash = $1";
 static const char SQL_DELETE_USER_SESSIONS[] = "DELETE FROM identity.sessions WHERE user_id = $1::int8";
 static const char SQL_DELETE_EXPIRED[] = "DELETE FROM identity.sessions WHERE expires_at <= $1::timestamptz";
@@ -699,16 +699,22 @@ static int pg_list_assignable_users(cutover_identity *s, cutover_user_list *out,
 }
 
 /* Replication: insert, or replace the row with this id, but only when it is
- * the same user. Email changes are not an operation of the API, so a row
- * with this id and another email is a different user and is not replaced. */
+ * the same user and not newer. Email changes are not an operation of the
+ * API, so a row with this id and another email is a different user and is
+ * not replaced (CUTOVER_ECONFLICT). A stored row newer than u
+ * (co_user_newer: a later write's second write landed first) is kept and
+ * the put succeeds without writing. The row is locked while it is compared.
+ * The sequence moves past the id, as create_user with an id does. */
 static int pg_put_user(cutover_identity *s, const cutover_user *u, cutover_error *err)
 {
 	static const char W[] = "put user";
 	co_pg *pg = PG(s);
+	cutover_user *cur = NULL;
 	user_params up;
 	PGresult *r;
 	PGconn *c;
 	char *norm;
+	bool inserted;
 	int rc;
 	LOCAL_ERR(err);
 
@@ -729,25 +735,42 @@ static int pg_put_user(cutover_identity *s, const cutover_user *u, cutover_error
 		free(norm);
 		return err->code;
 	}
-	r = run(pg, W, SQL_UPSERT_USER, USER_PARAMS, up.v, u->id, err);
-	if (!r) {
-		rc = err->code;
-	} else {
-		if (affected(r) == 0)
+	r = run(pg, W, SQL_INSERT_USER_IF_NEW, USER_PARAMS, up.v, u->id, err);
+	if (!r)
+		goto fail;
+	inserted = PQntuples(r) > 0;
+	PQclear(r);
+	if (!inserted) {
+		rc = fetch_user(pg, W, SQL_GET_USER_FOR_UPDATE, 1, up.v, &cur, err);
+		if (rc == CUTOVER_ENOTFOUND)
+			rc = co_err(err, CUTOVER_EINTERNAL, "%s: user %" PRId64 " vanished while being written", W, u->id);
+		if (rc)
+			goto fail;
+		if (strcmp(cur->email, norm) != 0) {
 			rc = co_err(err, CUTOVER_ECONFLICT,
 			            "%s: user %" PRId64 " in postgres belongs to another email; not replaced", W, u->id);
-		PQclear(r);
+			goto fail;
+		}
+		if (co_user_newer(cur, u)) { /* a newer state is stored: nothing to write */
+			tx_abort(c);
+			goto out;
+		}
+		if ((rc = run_cmd(pg, W, SQL_UPDATE_USER, USER_PARAMS, up.v, u->id, err)) ||
+		    (rc = run_cmd(pg, W, SQL_DELETE_OAUTH, 1, up.v, u->id, err)))
+			goto fail;
 	}
+	if ((rc = insert_oauth(pg, W, u, u->id, err)) || (rc = run_cmd(pg, W, SQL_ADVANCE_SEQ, 1, up.v, u->id, err)) ||
+	    (rc = tx_commit(pg, W, err)))
+		goto fail;
+out:
 	free(norm);
-	if (!rc)
-		rc = run_cmd(pg, W, SQL_DELETE_OAUTH, 1, up.v, u->id, err);
-	if (!rc)
-		rc = insert_oauth(pg, W, u, u->id, err);
-	if (!rc)
-		rc = tx_commit(pg, W, err);
-	if (rc)
-		tx_abort(c);
+	cutover_user_free(cur);
 	return rc;
+fail:
+	if (!rc)
+		rc = err->code;
+	tx_abort(c);
+	goto out;
 }
 
 /* --- sessions ----------------------------------------------------------------- */
@@ -788,10 +811,58 @@ static int pg_create_session(cutover_identity *s, const cutover_session *in, cut
 	return write_session(s, "create session", SQL_INSERT_SESSION, in, err);
 }
 
+static int one_session(co_pg *pg, const char *what, const char *sql, int n, const char *const *p,
+                       cutover_session **out, cutover_error *err);
+
+/* Replication: insert, or replace the session with this token hash unless
+ * the stored one is newer (co_session_newer: a later touch's second write
+ * landed first); then nothing is written and the put succeeds. The row is
+ * locked while it is compared. */
 static int pg_put_session(cutover_identity *s, const cutover_session *ss, cutover_error *err)
 {
+	static const char W[] = "put session";
+	co_pg *pg = PG(s);
+	cutover_session *cur = NULL;
+	session_params sp;
+	PGresult *r;
+	PGconn *c;
+	bool inserted;
+	int rc;
 	LOCAL_ERR(err);
-	return write_session(s, "put session", SQL_UPSERT_SESSION, ss, err);
+
+	if ((rc = check_session(ss, W, err)))
+		return rc;
+	session_params_fill(&sp, ss);
+	if (!(c = tx_begin(pg, W, err)))
+		return err->code;
+	if (!(r = run(pg, W, SQL_INSERT_SESSION_IF_NEW, SESSION_PARAMS, sp.v, ss->user_id, err))) {
+		rc = err->code;
+		goto fail;
+	}
+	inserted = PQntuples(r) > 0;
+	PQclear(r);
+	if (!inserted) {
+		rc = one_session(pg, W, SQL_GET_SESSION_FOR_UPDATE, 1, sp.v, &cur, err);
+		if (rc == CUTOVER_ENOTFOUND) /* nothing inserted and nothing there: no such user */
+			rc = co_err(err, CUTOVER_EINVALID, "%s: user %" PRId64 " does not exist", W, ss->user_id);
+		if (rc)
+			goto fail;
+		if (co_session_newer(cur, ss)) { /* a newer state is stored: nothing to write */
+			tx_abort(c);
+			cutover_session_free(cur);
+			return CUTOVER_OK;
+		}
+		if ((rc = run_cmd(pg, W, SQL_UPDATE_SESSION, SESSION_PARAMS, sp.v, ss->user_id, err)))
+			goto fail;
+	}
+	if ((rc = tx_commit(pg, W, err)))
+		goto fail;
+	cutover_session_free(cur);
+	return CUTOVER_OK;
+fail:
+	tx_abort(c);
+	cutover_session_free(cur);
+	return rc;
 }
 
 /* One session from a query's first row; ENOTFOUND (message set) when none. */

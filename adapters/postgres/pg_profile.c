@@ -516,11 +516,14 @@ static int finish(co_pg *pg, PGconn *c, const char *what, int64_t user_id, cutov
 	return CUTOVER_OK;
 }
 
-static int pg_put(cutover_profile *s, cutover_portfolio **out, const cutover_portfolio *in, cutover_error *err)
+/* put and replicate, under the user's lock: the stored copy decides.
+ * replicate skips a copy older than the stored one (co_portfolio_newer); put
+ * stamps an updated_at after the stored one's (co_portfolio_put_stamp). */
+static int put_or_replicate(cutover_profile *s, cutover_portfolio **out, const cutover_portfolio *in, bool replicate,
+			    cutover_error *err)
 {
-	static const char W[] = "put profile";
+	const char *W = replicate ? "replicate profile" : "put profile";
 	co_pg *pg = PG(s);
-	LOCAL_ERR(err);
 	if (out)
 		*out = NULL;
 	if (!in || in->user_id <= 0)
@@ -537,13 +540,43 @@ static int pg_put(cutover_profile *s, cutover_portfolio **out, const cutover_por
 		co_err_hint(err, "create the user first (or fix the user_id)");
 		rc = CUTOVER_EINVALID;
 	}
+	cutover_portfolio p = *in, *cur = NULL;
+	bool skip = false;
+	if (!rc) {
+		rc = fetch(pg, W, in->user_id, &cur, err);
+		if (rc == CUTOVER_ENOTFOUND) {
+			rc = CUTOVER_OK;
+			cutover_error_clear(err);
+		} else if (!rc) {
+			skip = replicate && co_portfolio_newer(cur, in);
+			if (!replicate)
+				p.updated_at = co_portfolio_put_stamp(cur, in);
+		}
+		cutover_portfolio_free(cur);
+	}
+	if (!rc && skip) { /* a newer state is stored: nothing to write */
+		tx_abort(c);
+		return CUTOVER_OK;
+	}
 	if (!rc)
-		rc = store(pg, W, in, err);
+		rc = store(pg, W, &p, err);
 	if (rc) {
 		tx_abort(c);
 		return rc;
 	}
 	return finish(pg, c, W, in->user_id, out, err);
+}
+
+static int pg_put(cutover_profile *s, cutover_portfolio **out, const cutover_portfolio *in, cutover_error *err)
+{
+	LOCAL_ERR(err);
+	return put_or_replicate(s, out, in, false, err);
+}
+
+static int pg_replicate(cutover_profile *s, const cutover_portfolio *in, cutover_error *err)
+{
+	LOCAL_ERR(err);
+	return put_or_replicate(s, NULL, in, true, err);
 }
 
 static int pg_edit(cutover_profile *s, cutover_portfolio **out, int64_t user_id, const cutover_profile_edit *e,
@@ -604,6 +637,7 @@ int co_pg_profile_new(cutover_profile **out, co_pg *pg, cutover_error *err)
 		.get = pg_get,
 		.put = pg_put,
 		.edit = pg_edit,
+		.replicate = pg_replicate,
 		.stats = pg_stats,
 		.free = pg_free,
 	};

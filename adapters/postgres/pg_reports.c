@@ -17,7 +17,8 @@
  * store's next id is max + 1); changes lock the row FOR UPDATE, apply the
  * shared rules of core/reports.c to it and write back the row and the new
  * actions. put_report is replication: the report exactly as given, trail
- * included, no sequence side effect.
+ * included, unless the stored copy is newer or another report; an explicit
+ * id moves the sequence past it there too.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -59,7 +60,11 @@ static co_pg *PG(cutover_reports *s)
 	" LEFT JOIN operations.report_actions a ON a.report_id = r.id WHERE r.id = $1::int8 ORDER BY a.position"
 
 static const char SQL_GET_REPORT[] = SELECT_REPORT;
-static const char SQL_GET_REPORT_FOR_UPDATE[] = SELECT_REPORT " FOR UPDATE OF r";
+/* Lock the row first, then read it with its trail in a statement of its
+ * own: under READ COMMITTED a FOR UPDATE that waited re-reads the locked
+ * row but not the joined actions, whose snapshot would miss the trail the
+ * previous holder of the lock appended. */
+static const char SQL_LOCK_REPORT[] = "SELECT 1 FROM operations.reports WHERE id = $1::int8 FOR UPDATE";
 
 /* $1 id, $2 title, $3 summary, $4 content, $5 severity, $6 status, $7 tags (a JSON list),
  * $8 author_id, $9 incident_id, $10 created_at, $11 updated_at, $12 archived_at */
@@ -75,12 +80,11 @@ static const char SQL_INSERT_REPORT[] =
     "INSERT INTO operations.reports (id, " REPORT_INSERT_COLS ") VALUES ("
     "CASE WHEN $1::int8 > 0 THEN $1::int8 ELSE nextval('operations.reports_id_seq') END, " REPORT_VALUES ") "
     "RETURNING id";
-static const char SQL_UPSERT_REPORT[] =
+/* put: a row that is not there yet; 0 rows when one is (or has just been
+ * committed by a concurrent put: the insert waits for it). */
+static const char SQL_INSERT_REPORT_IF_NEW[] =
     "INSERT INTO operations.reports (id, " REPORT_INSERT_COLS ") VALUES ($1::int8, " REPORT_VALUES ") "
-    "ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, summary = EXCLUDED.summary, "
-    "content = EXCLUDED.content, severity = EXCLUDED.severity, status = EXCLUDED.status, tags = EXCLUDED.tags, "
-    "author_id = EXCLUDED.author_id, incident_id = EXCLUDED.incident_id, created_at = EXCLUDED.created_at, "
-    "updated_at = EXCLUDED.updated_at, archived_at = EXCLUDED.archived_at";
+    "ON CONFLICT (id) DO NOTHING RETURNING id";
 static const char SQL_UPDATE_REPORT[] =
     "UPDATE operations.reports SET title = $2, summary = $3, content = $4, severity = $5, status = $6, "
     "tags = " TAGS_OF("$7") ", author_id = $8::int8, incident_id = $9::int8, created_at = $10::timestamptz, "
@@ -427,10 +431,23 @@ static int not_found(cutover_error *err, const char *what, int64_t id)
 	return co_err(err, CUTOVER_ENOTFOUND, "%s: report %" PRId64 " not found", what, id);
 }
 
+/* Lock report id (inside the caller's transaction) and read it as it is
+ * now, trail included. CUTOVER_ENOTFOUND (err untouched) when no row. */
+static int fetch_locked(co_pg *pg, const char *what, int64_t id, cutover_report **out, cutover_error *err)
+{
+	*out = NULL;
+	int found = exists(pg, what, SQL_LOCK_REPORT, id, err);
+	if (found < 0)
+		return err->code;
+	if (!found)
+		return CUTOVER_ENOTFOUND;
+	return fetch_report(pg, what, SQL_GET_REPORT, id, out, err);
+}
+
 /* --- writing ------------------------------------------------------------------ */
 
 /* The row (sql: insert, upsert or update) and actions [from, n). For an
- * insert, *id_out gets the id the row received. */
+ * insert, *id_out gets the id the row received (0 when none was inserted). */
 static int write_row(co_pg *pg, const char *what, const char *sql, const cutover_report *rep, int64_t *id_out,
 		     cutover_error *err)
 {
@@ -445,7 +462,7 @@ static int write_row(co_pg *pg, const char *what, const char *sql, const cutover
 	if (!r)
 		return err->code;
 	if (id_out)
-		*id_out = PQntuples(r) > 0 ? col_i64(r, 0, 0) : rep->id;
+		*id_out = PQntuples(r) > 0 ? col_i64(r, 0, 0) : 0; /* 0: no row (ON CONFLICT DO NOTHING) */
 	PQclear(r);
 	return CUTOVER_OK;
 }
@@ -549,7 +566,7 @@ static int pg_change(cutover_reports *s, cutover_report **out, int64_t id, const
 	PGconn *c = tx_begin(pg, ch->what, err);
 	if (!c)
 		return err->code;
-	rc = fetch_report(pg, ch->what, SQL_GET_REPORT_FOR_UPDATE, id, &before, err);
+	rc = fetch_locked(pg, ch->what, id, &before, err);
 	if (rc == CUTOVER_ENOTFOUND)
 		rc = not_found(err, ch->what, id);
 	if (rc)
@@ -616,11 +633,19 @@ static int pg_record_action(cutover_reports *s, cutover_report **out, int64_t id
 	return pg_change(s, out, id, &ch, err);
 }
 
-/* Replication: the report as given, trail included. */
+/* Replication: the report as given, trail included, in one transaction.
+ * A new id is inserted; an existing row is locked and the stored copy
+ * decides: another report (created_at or author_id differ) is
+ * CUTOVER_ECONFLICT and not replaced; a newer copy (co_report_newer) is kept
+ * and the put succeeds without writing, so second writes landing out of
+ * order never move a report back. The sequence moves past the id, as a
+ * create with an explicit id does, so a live process never draws it. */
 static int pg_put(cutover_reports *s, const cutover_report *rep, cutover_error *err)
 {
 	static const char W[] = "put report";
 	co_pg *pg = PG(s);
+	cutover_report *stored = NULL;
+	int64_t id = 0;
 	int rc;
 	LOCAL_ERR(err);
 	if (!rep || rep->id <= 0 || !rep->title || !rep->severity || !rep->status)
@@ -631,13 +656,39 @@ static int pg_put(cutover_reports *s, const cutover_report *rep, cutover_error *
 	idtext b;
 	const char *p[1] = {id_param(rep->id, b)};
 	if ((rc = check_refs(pg, W, rep->author_id, rep->incident_id, rep->actions, 0, rep->n_actions, err)) ||
-	    (rc = write_row(pg, W, SQL_UPSERT_REPORT, rep, NULL, err)) ||
-	    (rc = run_cmd(pg, W, SQL_DELETE_ACTIONS, 1, p, rep->id, err)) ||
-	    (rc = write_actions(pg, W, rep, rep->id, 0, err)) || (rc = run_cmd(pg, W, "COMMIT", 0, NULL, rep->id, err))) {
-		tx_abort(c);
-		return rc;
+	    (rc = write_row(pg, W, SQL_INSERT_REPORT_IF_NEW, rep, &id, err)))
+		goto fail;
+	if (id != rep->id) { /* the row was there: the id is not handed back */
+		rc = fetch_locked(pg, W, rep->id, &stored, err);
+		if (rc == CUTOVER_ENOTFOUND)
+			rc = co_err(err, CUTOVER_EINTERNAL, "%s: report %" PRId64 " vanished while being written", W, rep->id);
+		if (rc)
+			goto fail;
+		if (!co_report_same(stored, rep)) {
+			rc = co_err(err, CUTOVER_ECONFLICT, "%s: report %" PRId64 " in postgres is another report; not replaced",
+				    W, rep->id);
+			co_err_detail(err, "the stored row has another created_at or author_id");
+			co_err_hint(err, "compare the two copies of report %" PRId64 " and repair by hand", rep->id);
+			goto fail;
+		}
+		if (co_report_newer(stored, rep)) { /* a newer state is stored: nothing to write */
+			cutover_report_free(stored);
+			tx_abort(c);
+			return CUTOVER_OK;
+		}
+		if ((rc = write_row(pg, W, SQL_UPDATE_REPORT, rep, NULL, err)) ||
+		    (rc = run_cmd(pg, W, SQL_DELETE_ACTIONS, 1, p, rep->id, err)))
+			goto fail;
 	}
+	if ((rc = write_actions(pg, W, rep, rep->id, 0, err)) || (rc = run_cmd(pg, W, SQL_ADVANCE_SEQ, 1, p, rep->id, err)) ||
+	    (rc = run_cmd(pg, W, "COMMIT", 0, NULL, rep->id, err)))
+		goto fail;
+	cutover_report_free(stored);
 	return CUTOVER_OK;
+fail:
+	cutover_report_free(stored);
+	tx_abort(c);
+	return rc;
 }
 
 /* --- reads --------------------------------------------------------------------- */

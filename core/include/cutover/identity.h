@@ -108,7 +108,7 @@ struct cutover_identity {
 	int (*get_session)(cutover_identity *s, cutover_session **out, const char *token_hash, cutover_error *err);
 	/* Only when expires_at > now and the user is not disabled; hands back both. */
 	int (*lookup_session)(cutover_identity *s, cutover_session **out_session, cutover_user **out_user, const char *token_hash, cutover_ts now, cutover_error *err);
-	/* Sets last_seen_at to now; out may be NULL. */
+	/* Sets last_seen_at to now, never back (a later stored one stays); out may be NULL. */
 	int (*touch_session)(cutover_identity *s, cutover_session **out, const char *token_hash, cutover_ts now, cutover_error *err);
 	int (*delete_session)(cutover_identity *s, const char *token_hash, cutover_error *err);
 	int (*delete_user_sessions)(cutover_identity *s, int64_t user_id, size_t *out_count, cutover_error *err);
@@ -117,7 +117,11 @@ struct cutover_identity {
 
 	/* Replication: store a record exactly as given (insert or replace by
 	 * key, oauth links included). The router uses these to copy what the
-	 * authoritative store holds into the other one; so does reconcile. */
+	 * authoritative store holds into the other one; so does reconcile.
+	 * Never backwards: when the stored copy is newer (users: updated_at;
+	 * sessions: created_at, then last_seen_at) nothing is written and the
+	 * call succeeds. put_user never replaces another user (same id, other
+	 * email: CUTOVER_ECONFLICT). */
 	int (*put_user)(cutover_identity *s, const cutover_user *u, cutover_error *err);
 	int (*put_session)(cutover_identity *s, const cutover_session *ss, cutover_error *err);
 

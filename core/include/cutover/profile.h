@@ -104,7 +104,7 @@ typedef struct cutover_profile_edit {
 	size_t n_ids;
 } cutover_profile_edit;
 
-#define CUTOVER_PROFILE_VERSION 1
+#define CUTOVER_PROFILE_VERSION 2
 
 typedef struct cutover_profile cutover_profile;
 
@@ -119,14 +119,21 @@ struct cutover_profile {
 	/* Insert or replace the whole portfolio, lists included, as one atomic
 	 * change: entries with id 0 get the next ids, given ids are kept (an id
 	 * another user's entry holds is CUTOVER_ECONFLICT); updated_at is stored
-	 * as given. A user that does not exist is CUTOVER_EINVALID. Idempotent:
-	 * the router replicates every write by putting the primary's answer.
-	 * out may be NULL. */
+	 * as given, unless it is not later than the stored copy's (and the put
+	 * is not the stored copy itself): then one microsecond after that, so
+	 * updated_at only grows. A user that does not exist is
+	 * CUTOVER_EINVALID. out may be NULL. */
 	int (*put)(cutover_profile *s, cutover_portfolio **out, const cutover_portfolio *in, cutover_error *err);
 	/* Apply one edit to the stored portfolio and set updated_at to now, as
 	 * one atomic change (co_portfolio_apply_edit, shared by every store). */
 	int (*edit)(cutover_profile *s, cutover_portfolio **out, int64_t user_id, const cutover_profile_edit *e,
 		    cutover_ts now, cutover_error *err);
+	/* Replication (the router's second write, reconcile): store the
+	 * portfolio exactly as another store holds it, ids and updated_at
+	 * included, like put; but when the stored copy is newer
+	 * (co_portfolio_newer) nothing is written and the call succeeds, so two
+	 * second writes landing out of order never move the portfolio back. */
+	int (*replicate)(cutover_profile *s, const cutover_portfolio *in, cutover_error *err);
 
 	/* optional */
 	void (*stats)(cutover_profile *s, cutover_stats *out);

@@ -128,7 +128,8 @@ struct cutover_reports {
 	 * (the (created_at, id) of the previous page's last item). limit 1..1000. */
 	int (*list_reports)(cutover_reports *s, cutover_report_page *out, const cutover_report_filter *f,
 			    const cutover_ts *after_ts, int64_t after_id, size_t limit, cutover_error *err);
-	/* Sets updated_at to now. */
+	/* Sets updated_at to now (one microsecond after the stored one when the
+	 * clock says no later: updated_at only grows; archive and restore too). */
 	int (*update_report)(cutover_reports *s, cutover_report **out, int64_t id, const cutover_report_patch *patch,
 			     cutover_ts now, cutover_error *err);
 	/* Status archived, archived_at = updated_at = now, "archive" appended. */
@@ -143,7 +144,11 @@ struct cutover_reports {
 	int (*list_actions)(cutover_reports *s, cutover_report_action_list *out, int64_t id, cutover_error *err);
 
 	/* Replication: store the report exactly as given, trail included
-	 * (insert, or replace the report with this id). */
+	 * (insert, or replace the report with this id). Never backwards: when
+	 * the stored copy is newer (updated_at later, or the same and a longer
+	 * trail) nothing is written and the call succeeds. Never another
+	 * report: a stored one with this id and another created_at or
+	 * author_id is CUTOVER_ECONFLICT. */
 	int (*put_report)(cutover_reports *s, const cutover_report *r, cutover_error *err);
 
 	/* optional */
