@@ -31,11 +31,17 @@ static const seq_def identity_seqs[] = {
 	SEQ_DEF("identity.users", "identity.users_id_seq"),
 };
 
+static const seq_def telemetry_seqs[] = {
+	SEQ_DEF("operations.incidents", "operations.incidents_id_seq"),
+	SEQ_DEF("operations.telemetry_events", "operations.telemetry_events_id_seq"),
+};
+
 static const struct {
 	const seq_def *defs;
 	size_t n;
 } domain_seqs[CUTOVER_DOMAIN_COUNT] = {
 	[CUTOVER_DOMAIN_IDENTITY] = { identity_seqs, sizeof identity_seqs / sizeof identity_seqs[0] },
+	[CUTOVER_DOMAIN_TELEMETRY] = { telemetry_seqs, sizeof telemetry_seqs / sizeof telemetry_seqs[0] },
 	/* profile, reports, telemetry: their tables arrive with their migrations. */
 };
 

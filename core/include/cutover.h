@@ -11,6 +11,7 @@
 #include "cutover/stage.h"
 #include "cutover/types.h"
 #include "cutover/identity.h"
+#include "cutover/telemetry.h"
 #include "cutover/open.h"
 
 #endif
