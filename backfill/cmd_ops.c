@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "identity.h"
+#include "telemetry.h"
 
 typedef int (*op_fn)(cli_ctx *, const op_opts *, cJSON *);
 
@@ -20,6 +21,7 @@ static const struct domain_ops {
 } domains[] = {
 	/* dependency order: later domains may reference earlier ones */
 	{CUTOVER_DOMAIN_IDENTITY, identity_survey, identity_backfill, identity_verify},
+	{CUTOVER_DOMAIN_TELEMETRY, telemetry_survey, telemetry_backfill, telemetry_verify},
 };
 
 enum { OPT_APPLY = 1, OPT_REJECTS = 2, OPT_BATCH = 4, OPT_USERS = 8, OPT_REPAIR = 16, OPT_NOWAIT = 32 };

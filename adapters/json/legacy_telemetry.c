@@ -195,21 +195,58 @@ fail:
 	return rc;
 }
 
-int co_legacy_event(const co_scan_item *it, const char *file_date, cutover_event **out, cutover_error *err)
+/* Do these bytes end inside a string or an open object or list? */
+static bool cut_short(const char *p, size_t n)
+{
+	bool in_str = false, esc = false;
+	long depth = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (in_str) {
+			if (esc)
+				esc = false;
+			else if (c == '\\')
+				esc = true;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return in_str || depth > 0;
+}
+
+int co_legacy_event_item(const co_scan_item *it, const char *file_date, cutover_event *e, cutover_error *err)
 {
 	cJSON *j;
-	*out = NULL;
+	memset(e, 0, sizeof(*e));
 	int rc = co_legacy_parse(it, &j, err);
 	if (rc) {
 		/* a line cut short: say so rather than "malformed" */
-		const char *at = cJSON_GetErrorPtr();
-		if (it->kind == CO_SCAN_RECORD && !it->nul_escape && at && at >= it->bytes + it->len &&
-		    strncmp(err->message, "malformed", 9) == 0)
-			co_err(err, CUTOVER_ECORRUPT, "truncated: the line ends inside the record (%zu bytes)", it->len);
+		if (it->kind == CO_SCAN_RECORD && strncmp(err->message, "malformed", 9) == 0 && cut_short(it->bytes, it->len))
+			co_err(err, CUTOVER_ECORRUPT, "truncated: the line ends inside the record (after %zu bytes)", it->len);
 		return rc;
 	}
-	rc = co_legacy_event_from_json(j, file_date, out, err);
+	rc = co_legacy_event_fill(j, file_date, e, err);
 	cJSON_Delete(j);
+	return rc;
+}
+
+int co_legacy_event(const co_scan_item *it, const char *file_date, cutover_event **out, cutover_error *err)
+{
+	*out = NULL;
+	cutover_event *e = malloc(sizeof(*e));
+	if (!e)
+		return co_err_oom(err);
+	int rc = co_legacy_event_item(it, file_date, e, err);
+	if (rc)
+		free(e);
+	else
+		*out = e;
 	return rc;
 }
 

@@ -39,5 +39,7 @@ int co_legacy_incident_from_json(const cJSON *rec, cutover_incident **out, cutov
  * line the file ends inside of is reported as truncated. */
 int co_legacy_event(const co_scan_item *it, const char *file_date, cutover_event **out, cutover_error *err);
 int co_legacy_incident(const co_scan_item *it, cutover_incident **out, cutover_error *err);
+/* Into a caller-owned record (co_event_clear it). */
+int co_legacy_event_item(const co_scan_item *it, const char *file_date, cutover_event *e, cutover_error *err);
 
 #endif
