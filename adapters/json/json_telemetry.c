@@ -1021,7 +1021,8 @@ static int j_query_events(cutover_telemetry *s, cutover_event_page *out, const c
 		rc = each_line(t, dl.keys[k], NULL, 0, query_line, &c, err);
 		if (rc)
 			break;
-		qsort(c.items, c.n, sizeof(*c.items), ev_cmp);
+		if (c.n > 1)
+			qsort(c.items, c.n, sizeof(*c.items), ev_cmp);
 		size_t take = c.n < want - nres ? c.n : want - nres;
 		if (take) {
 			cutover_event *grown = realloc(res, (nres + take) * sizeof(*grown));
