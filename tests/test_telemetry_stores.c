@@ -9,7 +9,10 @@
  *    rewrites only its line and keeps fields the library does not know;
  *    the id counter is rebuilt from the files when absent and when behind;
  *    unreadable and misfiled lines are skipped (reported by file and line),
- *    misnamed files are not read; put never replaces another day's event.
+ *    misnamed files are not read; put never replaces another day's event;
+ *  - a dual stage: a second write postgres refuses is journaled and the call
+ *    succeeds; a row changed behind the library's back shows in a shadow
+ *    read as a mismatch naming the field.
  *
  * usage: test_telemetry_stores   (under with-postgres.sh)
  */
@@ -256,11 +259,78 @@ static void json_append_keeps_every_other_byte(void **state)
 	test_env_fini(&e);
 }
 
+/* --- dual stages: drift is journaled and reported ------------------------------ */
+
+static void dual_stage_drift_is_journaled_and_reported(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "teldrift");
+	/* an incident only json holds (written before dualwrite began) */
+	cutover_telemetry *js = NULL;
+	expect_ok(cutover_telemetry_json(&js, e.root, NULL, &err));
+	cutover_incident in = {.title = "Pre-existing", .severity = "low", .opened_at = ts("2026-01-01T00:00:00Z"),
+			       .resolved_at = CUTOVER_TS_NULL};
+	cutover_incident *inc = NULL;
+	expect_ok(cutover_telemetry_create_incident(js, &inc, &in, &err));
+	cutover_telemetry_free(js);
+
+	test_log_reset();
+	e.opts.stage = "shadow";
+	cutover_telemetry *s = NULL;
+	expect_ok(cutover_telemetry_open(&s, &e.opts, &err));
+	/* the event lands in json; postgres refuses it (no such incident there): journaled, the call succeeds */
+	cutover_event ev[2] = {
+		{.occurred_at = ts("2026-01-05T10:00:00Z"), .severity = "high", .incident_id = inc->id},
+		{.occurred_at = ts("2026-01-05T11:00:00Z"), .severity = "low", .region = "eu-west"},
+	};
+	cutover_event_list out = {0};
+	expect_ok(cutover_telemetry_append_events(s, &out, &ev[0], 1, &err));
+	cutover_event_list_free(&out);
+	cutover_stats st;
+	cutover_telemetry_stats(s, &st);
+	assert_int_equal(st.secondary_failures, 1);
+	assert_int_equal(st.journaled, 1);
+	assert_non_null(strstr(test_log_text(), "telemetry append_events: second write to postgres failed for event 1"));
+	char path[400];
+	snprintf(path, sizeof path, "%s/telemetry.journal", e.journal);
+	char *journal = test_read_file(path, NULL);
+	assert_non_null(journal);
+	assert_non_null(strstr(journal, "\"key\":\"1\""));
+	free(journal);
+
+	/* a row changed behind the library's back: the shadow read names the field */
+	expect_ok(cutover_telemetry_append_events(s, &out, &ev[1], 1, &err));
+	cutover_event_list_free(&out);
+	test_sql(&e, "UPDATE operations.telemetry_events SET region = 'us-east' WHERE id = 2");
+	cutover_event_page p = {0};
+	cutover_event_query q = {.from = ts("2026-01-05T00:00:00Z"), .to = ts("2026-01-06T00:00:00Z")};
+	expect_ok(cutover_telemetry_query_events(s, &p, &q, &err));
+	assert_int_equal(p.n, 2); /* json answers */
+	cutover_event_page_free(&p);
+	cutover_telemetry_stats(s, &st);
+	assert_int_equal(st.mismatches, 1);
+	assert_non_null(strstr(test_log_text(), "mismatch: domain=telemetry op=query_events"));
+	assert_non_null(strstr(test_log_text(), "count(2 vs 1)"));
+	q.region = "eu-west";
+	expect_ok(cutover_telemetry_query_events(s, &p, &q, &err));
+	cutover_event_page_free(&p);
+	q.region = NULL;
+	q.from = ts("2026-01-05T10:30:00Z");
+	expect_ok(cutover_telemetry_query_events(s, &p, &q, &err));
+	cutover_event_page_free(&p);
+	assert_non_null(strstr(test_log_text(), "item 0 (id 2): region"));
+	cutover_incident_free(inc);
+	cutover_telemetry_free(s);
+	test_env_fini(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(postgres_query_uses_an_index),
 		cmocka_unit_test(json_append_keeps_every_other_byte),
+		cmocka_unit_test(dual_stage_drift_is_journaled_and_reported),
 	};
 	test_log_capture();
 	int rc = cmocka_run_group_tests_name("telemetry stores", tests, NULL, NULL);
