@@ -53,8 +53,9 @@ typedef struct walk_stats {
 typedef struct walk_cb {
 	int (*incident)(void *ud, const cutover_incident *i, const co_scan_item *it, const char *key, cutover_error *err);
 	int (*incidents_done)(void *ud, cutover_error *err);
-	int (*event)(void *ud, const cutover_event *e, const co_scan_item *it, const char *file, const char *key,
-		     cutover_error *err);
+	/* the event read in place (valid during the call); date: its file's "YYYY-MM-DD" */
+	int (*event)(void *ud, const co_event_view *e, const co_scan_item *it, const char *file, const char *date,
+		     const char *key, cutover_error *err);
 	int (*file_done)(void *ud, const file_stats *fs, cutover_error *err);
 	int (*reject)(void *ud, const char *file, const char *collection, const co_scan_item *it, const char *key,
 		      const char *reason, cutover_error *err);
@@ -216,9 +217,12 @@ static int walk_file(cli_ctx *ctx, co_transport *t, const char *key, const walk_
 				break;
 			continue;
 		}
-		cutover_event e;
+		cJSON *j = NULL;
+		co_event_view v;
 		cutover_error why;
-		if (co_legacy_event_item(&it, date, &e, &why) != CUTOVER_OK) {
+		if (co_legacy_event_parse(&it, &j, &why) != CUTOVER_OK ||
+		    co_legacy_event_view(j, date, &v, &why) != CUTOVER_OK) {
+			cJSON_Delete(j);
 			if (why.code == CUTOVER_EINTERNAL) {
 				*err = why;
 				rc = why.code;
@@ -231,12 +235,19 @@ static int walk_file(cli_ctx *ctx, co_transport *t, const char *key, const walk_
 				break;
 			continue;
 		}
-		snprintf(k, sizeof k, "id %lld", (long long)e.id);
+		snprintf(k, sizeof k, "id %lld", (long long)v.id);
 		if (events) {
+			/* the survey: an id seen before holds an event with the same content, or another */
+			cutover_event e;
+			if ((rc = co_legacy_event_fill(j, date, &e, err))) {
+				cJSON_Delete(j);
+				break;
+			}
 			int64_t digest = event_digest(&e), first = 0;
-			int added = co_keyset_add_id(events, e.id, digest, &first);
+			co_event_clear(&e);
+			int added = co_keyset_add_id(events, v.id, digest, &first);
 			if (added < 0) {
-				co_event_clear(&e);
+				cJSON_Delete(j);
 				rc = co_err_oom(err);
 				break;
 			}
@@ -245,28 +256,28 @@ static int walk_file(cli_ctx *ctx, co_transport *t, const char *key, const walk_
 				fs.copies++;
 			} else if (added == 0) {
 				snprintf(reason, sizeof reason, "duplicate id %lld: an earlier line holds another event with it",
-					 (long long)e.id);
+					 (long long)v.id);
 				ws->dup_event_ids++;
 				fs.dup_ids++;
-			} else if (e.incident_id > 0 && !co_keyset_has_id(incidents, e.incident_id)) {
+			} else if (v.incident_id > 0 && !co_keyset_has_id(incidents, v.incident_id)) {
 				snprintf(reason, sizeof reason, "incident_id %lld is not a mappable record of %s",
-					 (long long)e.incident_id, CO_INCIDENTS_KEY);
+					 (long long)v.incident_id, CO_INCIDENTS_KEY);
 				ws->orphan_events++;
 				fs.orphans++;
 			}
 		}
 		if (*reason) {
-			co_event_clear(&e);
+			cJSON_Delete(j);
 			if ((rc = reject(cb, key, NULL, &it, k, reason, err)))
 				break;
 			continue;
 		}
 		ws->events_ok++;
 		fs.ok++;
-		ws->linked_events += e.incident_id > 0;
+		ws->linked_events += v.incident_id > 0;
 		if (cb->event)
-			rc = cb->event(cb->ud, &e, &it, key, k, err);
-		co_event_clear(&e);
+			rc = cb->event(cb->ud, &v, &it, key, date, k, err);
+		cJSON_Delete(j);
 		if (rc)
 			break;
 	}
@@ -424,6 +435,8 @@ int telemetry_survey(cli_ctx *ctx, const op_opts *o, cJSON *out)
 
 /* --- loading (backfill and verify) -------------------------------------------------------- */
 
+static void put_u64(co_buf *b, uint64_t v);
+
 static const co_load_spec incidents_spec = {
 	.what = "incidents",
 	.stage_ddl = telemetry_stage_ddl,
@@ -491,21 +504,81 @@ static void incident_row(co_buf *b, bool first, const cutover_incident *i)
 	co_copy_end_row(b);
 }
 
-static void event_row(co_buf *b, bool first, const cutover_event *e)
+/* Decimal digits of v (>= 0) into b. */
+static void put_u64(co_buf *b, uint64_t v)
 {
-	co_copy_int(b, first, e->id);
-	co_copy_ts(b, false, e->occurred_at);
-	co_copy_text(b, false, e->source_ip);
-	co_copy_text(b, false, e->region);
-	co_copy_text(b, false, e->node);
-	co_copy_text(b, false, e->attack_type);
-	co_copy_text(b, false, e->severity);
-	co_copy_text(b, false, e->payload);
-	if (e->incident_id > 0)
-		co_copy_int(b, false, e->incident_id);
+	char d[24];
+	int n = 0;
+	do
+		d[sizeof d - 1 - n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < 20);
+	co_buf_put(b, d + sizeof d - n, (size_t)n);
+}
+
+/* "2026-01-05T13:04:05.123456Z" from the file's date and the time of day
+ * (the event is on that date: the decoder checked). */
+static void put_ts_on(co_buf *b, const char *date, cutover_ts t)
+{
+	const int64_t day = 86400LL * 1000000;
+	int64_t tod = ((t % day) + day) % day;
+	char s[28];
+	memcpy(s, date, 10);
+	s[10] = 'T';
+	int64_t secs = tod / 1000000, us = tod % 1000000;
+	int hh = (int)(secs / 3600), mm = (int)(secs / 60 % 60), ss = (int)(secs % 60);
+	s[11] = (char)('0' + hh / 10);
+	s[12] = (char)('0' + hh % 10);
+	s[13] = ':';
+	s[14] = (char)('0' + mm / 10);
+	s[15] = (char)('0' + mm % 10);
+	s[16] = ':';
+	s[17] = (char)('0' + ss / 10);
+	s[18] = (char)('0' + ss % 10);
+	s[19] = '.';
+	for (int i = 25; i >= 20; i--, us /= 10)
+		s[i] = (char)('0' + us % 10);
+	s[26] = 'Z';
+	co_buf_put(b, s, 27);
+}
+
+/* The COPY row of an event read in place. The payload goes as the record's
+ * own (checked) text: jsonb normalises it, and every reader hands it back
+ * canonical; if its text cannot be found, the canonical text goes. */
+static int event_row(co_buf *b, const co_event_view *v, const co_scan_item *it, const char *date,
+		     cutover_error *err)
+{
+	put_u64(b, (uint64_t)v->id);
+	co_buf_put(b, "\t", 1);
+	put_ts_on(b, date, v->occurred_at);
+	co_copy_text(b, false, v->source_ip);
+	co_copy_text(b, false, v->region);
+	co_copy_text(b, false, v->node);
+	co_copy_text(b, false, v->attack_type);
+	co_copy_text(b, false, v->severity);
+	size_t off, len;
+	if (!v->payload) {
+		co_copy_text(b, false, "{}");
+	} else if (co_legacy_payload_span(it->bytes, it->len, &off, &len) && len <= CUTOVER_PAYLOAD_MAX) {
+		char *text = co_strndup(it->bytes + off, len);
+		if (!text)
+			return co_err_oom(err);
+		co_copy_text(b, false, text);
+		free(text);
+	} else {
+		char *text = NULL;
+		int rc = co_payload_canonical_json(v->payload, &text, err);
+		if (rc)
+			return rc;
+		co_copy_text(b, false, text);
+		free(text);
+	}
+	co_buf_put(b, "\t", 1);
+	if (v->incident_id > 0)
+		put_u64(b, (uint64_t)v->incident_id);
 	else
-		co_copy_text(b, false, NULL);
+		co_buf_put(b, "\\N", 2);
 	co_copy_end_row(b);
+	return CUTOVER_OK;
 }
 
 /* What a batch needs to report a row by its pos. */
@@ -563,8 +636,11 @@ static int remember(batch_slot *bs, uint64_t pos, const co_scan_item *it, const 
 	m->line = it->line;
 	m->bytes_at = bs->raw.len;
 	m->len = it->len;
-	snprintf(m->file, sizeof m->file, "%s", file);
-	snprintf(m->key, sizeof m->key, "%s", key);
+	size_t fl = strnlen(file, sizeof m->file - 1), kl = strnlen(key, sizeof m->key - 1);
+	memcpy(m->file, file, fl);
+	m->file[fl] = '\0';
+	memcpy(m->key, key, kl);
+	m->key[kl] = '\0';
 	co_buf_put(&bs->raw, it->bytes, it->len);
 	return bs->raw.failed ? CUTOVER_EINTERNAL : CUTOVER_OK;
 }
@@ -681,12 +757,23 @@ static void pump(load_ctx *lc)
 /* A staged row: pos (and for events, where it came from), then the target row. */
 static void stage_prefix(co_buf *b, uint64_t pos, const char *src_file, uint64_t line)
 {
-	co_copy_int(b, true, (int64_t)pos);
+	put_u64(b, pos);
 	if (src_file) {
-		char src[128];
-		snprintf(src, sizeof src, "%s line %llu", src_file, (unsigned long long)line);
-		co_copy_text(b, false, src);
+		co_copy_text(b, false, src_file);
+		co_buf_put(b, " line ", 6);
+		put_u64(b, line);
 	}
+}
+
+/* The stage row is the target row with pos (and src) in front: the same
+ * bytes, copied, not encoded twice. */
+static void stage_copy(co_batch *b, size_t from, uint64_t pos, const char *src_file, uint64_t line)
+{
+	co_buf *t = &b->target[0];
+	stage_prefix(&b->stage[0], pos, src_file, line);
+	co_buf_put(&b->stage[0], "\t", 1);
+	if (!t->failed)
+		co_buf_put(&b->stage[0], t->data + from, t->len - from);
 }
 
 static int load_incident(void *ud, const cutover_incident *i, const co_scan_item *it, const char *key,
@@ -696,9 +783,9 @@ static int load_incident(void *ud, const cutover_incident *i, const co_scan_item
 	table_run *tr = &lc->incidents;
 	batch_slot *bs = &tr->slots[tr->fill];
 	uint64_t pos = ++lc->pos;
+	size_t from = bs->batch.target[0].len;
 	incident_row(&bs->batch.target[0], true, i);
-	stage_prefix(&bs->batch.stage[0], pos, NULL, 0);
-	incident_row(&bs->batch.stage[0], false, i);
+	stage_copy(&bs->batch, from, pos, NULL, 0);
 	bs->batch.groups++;
 	if (remember(bs, pos, it, CO_INCIDENTS_KEY, key))
 		return co_err_oom(err);
@@ -712,16 +799,18 @@ static int incidents_done(void *ud, cutover_error *err)
 	return drain(lc, &lc->incidents, err); /* events need their incidents committed */
 }
 
-static int load_event(void *ud, const cutover_event *e, const co_scan_item *it, const char *file, const char *key,
-		      cutover_error *err)
+static int load_event(void *ud, const co_event_view *e, const co_scan_item *it, const char *file, const char *date,
+		      const char *key, cutover_error *err)
 {
 	load_ctx *lc = ud;
 	table_run *tr = &lc->events;
 	batch_slot *bs = &tr->slots[tr->fill];
 	uint64_t pos = ++lc->pos;
-	event_row(&bs->batch.target[0], true, e);
-	stage_prefix(&bs->batch.stage[0], pos, file, it->line);
-	event_row(&bs->batch.stage[0], false, e);
+	size_t from = bs->batch.target[0].len;
+	int rc = event_row(&bs->batch.target[0], e, it, date, err);
+	if (rc)
+		return rc;
+	stage_copy(&bs->batch, from, pos, file, it->line);
 	bs->batch.groups++;
 	if (remember(bs, pos, it, file, key))
 		return co_err_oom(err);

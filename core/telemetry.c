@@ -261,8 +261,8 @@ static int key_cmp(const void *pa, const void *pb)
 	return memcmp(a->string, b->string, la);
 }
 
-/* Check and sort v in place. */
-static int canon_value(cJSON *v, int depth, cutover_error *err)
+/* Check v, and with sort put its objects' keys in order, in place. */
+static int canon_value(cJSON *v, int depth, bool sort, cutover_error *err)
 {
 	if (depth > 200)
 		return co_err(err, CUTOVER_EINVALID, "payload: nested more than 200 levels deep");
@@ -274,20 +274,22 @@ static int canon_value(cJSON *v, int depth, cutover_error *err)
 	if (cJSON_IsNumber(v)) {
 		if (!isfinite(v->valuedouble))
 			return co_err(err, CUTOVER_EINVALID, "payload: a number is too large to hold (beyond 1.8e308)");
+		if (sort && v->valuedouble == 0)
+			cJSON_SetNumberValue(v, 0.0); /* numeric (jsonb) has no -0 */
 		return CUTOVER_OK;
 	}
 	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
 		return CUTOVER_OK;
 	size_t n = 0;
 	for (cJSON *c = v->child; c; c = c->next) {
-		int rc = canon_value(c, depth + 1, err);
+		int rc = canon_value(c, depth + 1, sort, err);
 		if (rc)
 			return rc;
 		if (cJSON_IsObject(v) && (!c->string || !co_utf8_valid(c->string)))
 			return co_err(err, CUTOVER_EINVALID, "payload: a key is not valid UTF-8");
 		n++;
 	}
-	if (!cJSON_IsObject(v) || n < 2)
+	if (!sort || !cJSON_IsObject(v) || n < 2)
 		return CUTOVER_OK;
 	cJSON **kids = malloc(n * sizeof(*kids));
 	if (!kids)
@@ -319,7 +321,7 @@ int co_payload_canonical_json(cJSON *obj, char **out, cutover_error *err)
 	*out = NULL;
 	if (!cJSON_IsObject(obj))
 		return co_err(err, CUTOVER_EINVALID, "payload: must be a JSON object");
-	int rc = canon_value(obj, 0, err);
+	int rc = canon_value(obj, 0, true, err);
 	if (rc)
 		return rc;
 	char *text = cJSON_PrintUnformatted(obj);
@@ -333,6 +335,13 @@ int co_payload_canonical_json(cJSON *obj, char **out, cutover_error *err)
 	*out = co_strdup(text);
 	cJSON_free(text);
 	return *out ? CUTOVER_OK : co_err_oom(err);
+}
+
+int co_payload_check_json(const cJSON *obj, cutover_error *err)
+{
+	if (!cJSON_IsObject(obj))
+		return co_err(err, CUTOVER_EINVALID, "payload: must be a JSON object");
+	return canon_value((cJSON *)obj, 0, false, err); /* without sort nothing is changed */
 }
 
 int co_payload_canonical(const char *text, char **out, cutover_error *err)

@@ -43,6 +43,12 @@ int co_payload_canonical(const char *text, char **out, cutover_error *err);
  * refused \u0000, which cJSON cannot show). */
 int co_payload_canonical_json(cJSON *obj, char **out, cutover_error *err);
 
+/* The checks of co_payload_canonical_json without the sorting and printing:
+ * for a payload whose text is sent as it is (the backfill; jsonb normalises
+ * it, every reader canonicalises). Duplicate keys are the caller's to have
+ * refused (co_legacy_parse does). */
+int co_payload_check_json(const cJSON *obj, cutover_error *err);
+
 /* The (occurred_at, id) order of events. */
 int co_event_cmp(const cutover_event *a, const cutover_event *b);
 

@@ -5,6 +5,8 @@
  *    records, keeps each one's original bytes, lands every clean record;
  *    verify then passes every check; a second --apply writes nothing;
  *  - an exact copy of a line is loaded once and counted unchanged;
+ *  - payloads go as written when strict JSON, canonical otherwise, and read
+ *    back the same from both stores;
  *  - kill -9 in the middle of --apply, then a re-run, ends exactly like an
  *    uninterrupted run;
  *  - verify fails on a row altered behind its back, naming the field.
@@ -278,6 +280,71 @@ static void kill_9_then_rerun_equals_a_clean_run(void **state)
 	test_env_fini(&b);
 }
 
+/* The backfill sends a payload's own text when it is strict JSON and its
+ * canonical text otherwise (cJSON reads 01, 1.50 with a raw tab, an escaped
+ * key; jsonb would refuse some of that text). Either way both stores hand
+ * back the same canonical payload. */
+static void payload_text_as_written_or_canonical(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "tbpayload");
+	char dir[400], path[500];
+	snprintf(dir, sizeof dir, "%s/telemetry/events", e.root);
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+	assert_int_equal(test_shell(cmd), 0);
+	snprintf(path, sizeof path, "%s/2026-03-01.ndjson", dir);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	fputs("{\"id\":1,\"occurred_at\":\"2026-03-01T00:00:00Z\",\"severity\":\"low\",\"payload\":{\"n\": 01, \"b\": 1.50}}\n"
+	      "{\"id\":2,\"occurred_at\":\"2026-03-01T00:00:01Z\",\"severity\":\"low\",\"payload\":{\"big\": 12345678901234567890,"
+	      " \"s\": \"caf\\u00e9 \\\"q\\\"\", \"d\": {\"z\": [1, 2.5e3, -0.0]}}}\n"
+	      "{\"id\":3,\"occurred_at\":\"2026-03-01T00:00:02Z\",\"severity\":\"low\",\"pay\\u006coad\":{\"k\": \"v\"}}\n"
+	      "{\"id\":4,\"occurred_at\":\"2026-03-01T00:00:03Z\",\"severity\":\"low\",\"payload\":{\"t\": \"a\tb\"}}\n"
+	      "{\"id\":5,\"occurred_at\":\"2026-03-01T00:00:04Z\",\"severity\":\"low\",\"note\":\"\\\"payload\\\": {}\","
+	      "\"payload\":{\"x\": {\"payload\": 1}}}\n",
+	      f);
+	fclose(f);
+	char *out = NULL;
+	int rc = cutover(&e, &out, "backfill telemetry --apply --repair-sequences");
+	if (rc)
+		fprintf(stderr, "%s", out);
+	assert_int_equal(rc, 0);
+	expect_in(out, "inserted 5; unchanged 0; differ 0; rejected 0");
+	free(out);
+	assert_int_equal(cutover(&e, NULL, "verify telemetry"), 0);
+	/* jsonb kept the big integer as written (raw text), and the lenient ones as canonical */
+	char *v = test_sql_value(&e, "SELECT payload->>'big' FROM operations.telemetry_events WHERE id = 2");
+	assert_string_equal(v, "12345678901234567890");
+	free(v);
+	v = test_sql_value(&e, "SELECT payload::text FROM operations.telemetry_events WHERE id = 1");
+	assert_string_equal(v, "{\"b\": 1.5, \"n\": 1}");
+	free(v);
+
+	cutover_telemetry *js = NULL, *ps = NULL;
+	cutover_error err;
+	assert_int_equal(cutover_telemetry_json(&js, e.root, NULL, &err), CUTOVER_OK);
+	assert_int_equal(cutover_telemetry_postgres(&ps, e.conninfo, &err), CUTOVER_OK);
+	cutover_event_page a = {0}, b = {0};
+	cutover_event_query q = {.from = CUTOVER_TS_NULL, .to = CUTOVER_TS_NULL};
+	assert_int_equal(cutover_telemetry_query_events(js, &a, &q, &err), CUTOVER_OK);
+	assert_int_equal(cutover_telemetry_query_events(ps, &b, &q, &err), CUTOVER_OK);
+	assert_int_equal(a.n, 5);
+	assert_int_equal(b.n, 5);
+	for (size_t i = 0; i < a.n; i++)
+		assert_string_equal(a.items[i].payload, b.items[i].payload);
+	assert_string_equal(a.items[0].payload, "{\"b\":1.5,\"n\":1}");
+	assert_string_equal(a.items[2].payload, "{\"k\":\"v\"}");
+	assert_string_equal(a.items[3].payload, "{\"t\":\"a\\tb\"}");
+	assert_string_equal(a.items[4].payload, "{\"x\":{\"payload\":1}}");
+	cutover_event_page_free(&a);
+	cutover_event_page_free(&b);
+	cutover_telemetry_free(js);
+	cutover_telemetry_free(ps);
+	test_env_fini(&e);
+}
+
 static void verify_fails_on_an_altered_row(void **state)
 {
 	(void)state;
@@ -315,6 +382,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(dirty_corpus_end_to_end),
 		cmocka_unit_test(exact_copy_is_unchanged),
 		cmocka_unit_test(kill_9_then_rerun_equals_a_clean_run),
+		cmocka_unit_test(payload_text_as_written_or_canonical),
 		cmocka_unit_test(verify_fails_on_an_altered_row),
 	};
 	return cmocka_run_group_tests_name("telemetry operator path", tests, NULL, NULL);

@@ -298,10 +298,10 @@ static void payload_canonical_form(void **state)
 	(void)state;
 	const char *in_text = "{ \"z\" : 1, \"a\": {\"bb\": [1, 2.50, \"x\", {\"y\": 1, \"x\": 2}], \"c\": null},"
 			      "\n \"\xc3\xa9t\xc3\xa9\": true, \"num\": 1.0, \"big\": 12345678901234567890, "
-			      "\"neg\": -0.125, \"exp\": 1e-7, \"s\": \"quote\\\" backslash\\\\ tab\\t \\u00e9\" }";
+			      "\"neg\": -0.125, \"exp\": 1e-7, \"zero\": -0.0, \"s\": \"quote\\\" backslash\\\\ tab\\t \\u00e9\" }";
 	const char *want = "{\"a\":{\"c\":null,\"bb\":[1,2.5,\"x\",{\"x\":2,\"y\":1}]},\"s\":\"quote\\\" backslash\\\\ "
 			   "tab\\t \xc3\xa9\",\"z\":1,\"big\":1.2345678901234567e+19,\"exp\":1e-07,\"neg\":-0.125,"
-			   "\"num\":1,\"\xc3\xa9t\xc3\xa9\":true}";
+			   "\"num\":1,\"zero\":0,\"\xc3\xa9t\xc3\xa9\":true}";
 	char *canon = NULL;
 	expect_ok(co_payload_canonical(in_text, &canon, &err));
 	assert_string_equal(canon, want);

@@ -74,61 +74,302 @@ static int get_id(const cJSON *rec, const char *name, bool required, int64_t *ou
 	return rc;
 }
 
+/* --- an event line, read in one pass over its fields --------------------- */
+
+static const char *type_name(const cJSON *v)
+{
+	if (cJSON_IsString(v)) return "a string";
+	if (cJSON_IsNumber(v)) return "a number";
+	if (cJSON_IsBool(v)) return "a boolean";
+	if (cJSON_IsArray(v)) return "a list";
+	if (cJSON_IsObject(v)) return "an object";
+	return "an unknown value";
+}
+
+/* A text field's value: NULL (absent, null) or a borrowed, checked string. */
+static int view_text(const cJSON *v, const char *name, bool required, const char **out, cutover_error *err)
+{
+	*out = NULL;
+	if (!v || cJSON_IsNull(v))
+		return required ? co_err(err, CUTOVER_ECORRUPT, "field \"%s\" is missing", name) : CUTOVER_OK;
+	if (!cJSON_IsString(v) || !v->valuestring)
+		return co_err(err, CUTOVER_ECORRUPT, "field \"%s\" must be a string, found %s", name, type_name(v));
+	size_t n = strlen(v->valuestring);
+	if (n > CUTOVER_TELEMETRY_TEXT_MAX)
+		return co_err(err, CUTOVER_ECORRUPT, "field \"%s\" is longer than %d bytes", name, CUTOVER_TELEMETRY_TEXT_MAX);
+	if (!co_utf8_valid(v->valuestring))
+		return co_err(err, CUTOVER_ECORRUPT, "field \"%s\" is not valid UTF-8", name);
+	*out = v->valuestring;
+	return CUTOVER_OK;
+}
+
+/* An id field's value: 0 when absent or null (an error when required). */
+static int view_id(const cJSON *v, const char *name, bool required, int64_t *out, cutover_error *err)
+{
+	*out = 0;
+	if (!v || cJSON_IsNull(v))
+		return required ? co_err(err, CUTOVER_ECORRUPT, "field \"%s\" is missing", name) : CUTOVER_OK;
+	if (!cJSON_IsNumber(v))
+		return co_err(err, CUTOVER_ECORRUPT, "field \"%s\" must be an integer, found %s", name, type_name(v));
+	double d = v->valuedouble;
+	if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0))
+		return co_err(err, CUTOVER_ECORRUPT, "field \"%s\" is out of range (%.0f; at most 2^53 can be read exactly)",
+			      name, d);
+	if (d != (double)(int64_t)d)
+		return co_err(err, CUTOVER_ECORRUPT, "field \"%s\" must be an integer, found %g", name, d);
+	if (d <= 0)
+		return co_err(err, CUTOVER_ECORRUPT, "field \"%s\" must be a positive integer, found %lld", name,
+			      (long long)d);
+	*out = (int64_t)d;
+	return CUTOVER_OK;
+}
+
+/* Is t on the UTC date "YYYY-MM-DD"? (Integer arithmetic: this runs for
+ * every event the backfill reads.) */
+static bool on_date(cutover_ts t, const char *date)
+{
+	int64_t y = (date[0] - '0') * 1000 + (date[1] - '0') * 100 + (date[2] - '0') * 10 + (date[3] - '0');
+	unsigned m = (unsigned)((date[5] - '0') * 10 + (date[6] - '0')), d = (unsigned)((date[8] - '0') * 10 + (date[9] - '0'));
+	/* days since 1970-01-01 (Howard Hinnant's days_from_civil) */
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	int64_t day0 = (era * 146097 + (int64_t)doe - 719468) * 86400LL * 1000000;
+	return t >= day0 && t < day0 + 86400LL * 1000000;
+}
+
+int co_legacy_event_view(cJSON *rec, const char *file_date, co_event_view *v, cutover_error *err)
+{
+	memset(v, 0, sizeof(*v));
+	if (!cJSON_IsObject(rec))
+		return co_err(err, CUTOVER_ECORRUPT, "the record is not a JSON object");
+	enum { ID, OCCURRED, SOURCE_IP, REGION, NODE, ATTACK, SEVERITY, PAYLOAD, INCIDENT, NFIELDS };
+	static const char *const names[NFIELDS] = {"id", "occurred_at", "source_ip", "region", "node", "attack_type",
+						   "severity", "payload", "incident_id"};
+	const cJSON *f[NFIELDS] = {0};
+	/* one pass over the record's members (the first of a name counts, as cJSON's lookup) */
+	for (const cJSON *c = rec->child; c; c = c->next) {
+		if (!c->string)
+			continue;
+		for (int k = 0; k < NFIELDS; k++)
+			if (!f[k] && c->string[0] == names[k][0] && strcmp(c->string, names[k]) == 0) {
+				f[k] = c;
+				break;
+			}
+	}
+	int rc;
+	if ((rc = view_id(f[ID], "id", true, &v->id, err)) ||
+	    (rc = co_json_ts_value(f[OCCURRED], "occurred_at", &v->occurred_at, err)))
+		return rc;
+	if (v->occurred_at == CUTOVER_TS_NULL)
+		return co_err(err, CUTOVER_ECORRUPT, "field \"occurred_at\" is missing");
+	if (file_date && !on_date(v->occurred_at, file_date)) {
+		char ts[40];
+		cutover_ts_format(v->occurred_at, ts, sizeof ts);
+		return co_err(err, CUTOVER_ECORRUPT,
+			      "field \"occurred_at\" (%s) is not on the file's date %s: readers look for an event in the "
+			      "file of its UTC date",
+			      ts, file_date);
+	}
+	if ((rc = view_text(f[SEVERITY], "severity", true, &v->severity, err)))
+		return rc;
+	if (!co_severity_valid(v->severity))
+		return co_err(err, CUTOVER_ECORRUPT, "field \"severity\" is \"%.40s\"; valid: low, medium, high, critical",
+			      v->severity);
+	if ((rc = view_text(f[SOURCE_IP], "source_ip", false, &v->source_ip, err)) ||
+	    (rc = view_text(f[REGION], "region", false, &v->region, err)) ||
+	    (rc = view_text(f[NODE], "node", false, &v->node, err)) ||
+	    (rc = view_text(f[ATTACK], "attack_type", false, &v->attack_type, err)) ||
+	    (rc = view_id(f[INCIDENT], "incident_id", false, &v->incident_id, err)))
+		return rc;
+	cJSON *p = (cJSON *)f[PAYLOAD];
+	if (p && !cJSON_IsNull(p)) {
+		if (!cJSON_IsObject(p))
+			return co_err(err, CUTOVER_ECORRUPT, "field \"payload\" must be a JSON object, found %s", type_name(p));
+		if ((rc = co_payload_check_json(p, err))) {
+			if (rc == CUTOVER_EINVALID) {
+				char why[sizeof err->message];
+				snprintf(why, sizeof why, "%s", err->message);
+				const char *rest = strncmp(why, "payload: ", 9) == 0 ? why + 9 : why;
+				rc = co_err(err, CUTOVER_ECORRUPT, "field \"payload\": %s", rest);
+			}
+			return rc;
+		}
+		v->payload = p;
+	}
+	return CUTOVER_OK;
+}
+
+static bool dup_or_null(char **dst, const char *src)
+{
+	*dst = co_strdup(src);
+	return !src || *dst;
+}
+
 int co_legacy_event_fill(cJSON *rec, const char *file_date, cutover_event *e, cutover_error *err)
 {
 	memset(e, 0, sizeof(*e));
-	if (!cJSON_IsObject(rec))
-		return co_err(err, CUTOVER_ECORRUPT, "the record is not a JSON object");
-	int rc;
-	if ((rc = get_id(rec, "id", true, &e->id, err)) ||
-	    (rc = co_json_get_ts(rec, "occurred_at", true, &e->occurred_at, err)))
-		goto fail;
-	if (file_date) {
-		char ts[40];
-		cutover_ts_format(e->occurred_at, ts, sizeof ts);
-		if (strncmp(ts, file_date, 10) != 0) {
-			rc = co_err(err, CUTOVER_ECORRUPT,
-				    "field \"occurred_at\" (%s) is not on the file's date %s: readers look for an event in "
-				    "the file of its UTC date",
-				    ts, file_date);
-			goto fail;
-		}
+	co_event_view v;
+	int rc = co_legacy_event_view(rec, file_date, &v, err);
+	if (rc)
+		return rc;
+	e->id = v.id;
+	e->occurred_at = v.occurred_at;
+	e->incident_id = v.incident_id;
+	if (!dup_or_null(&e->source_ip, v.source_ip) || !dup_or_null(&e->region, v.region) ||
+	    !dup_or_null(&e->node, v.node) || !dup_or_null(&e->attack_type, v.attack_type) ||
+	    !dup_or_null(&e->severity, v.severity)) {
+		co_event_clear(e);
+		return co_err_oom(err);
 	}
-	if ((rc = get_text(rec, "severity", true, &e->severity, err)))
-		goto fail;
-	if (!co_severity_valid(e->severity)) {
-		rc = co_err(err, CUTOVER_ECORRUPT, "field \"severity\" is \"%.40s\"; valid: low, medium, high, critical",
-			    e->severity);
-		goto fail;
-	}
-	if ((rc = get_text(rec, "source_ip", false, &e->source_ip, err)) ||
-	    (rc = get_text(rec, "region", false, &e->region, err)) || (rc = get_text(rec, "node", false, &e->node, err)) ||
-	    (rc = get_text(rec, "attack_type", false, &e->attack_type, err)) ||
-	    (rc = get_id(rec, "incident_id", false, &e->incident_id, err)))
-		goto fail;
-	cJSON *p = cJSON_GetObjectItemCaseSensitive(rec, "payload");
-	if (!p || cJSON_IsNull(p)) {
-		if (!(e->payload = co_strdup("{}"))) {
-			rc = co_err_oom(err);
-			goto fail;
-		}
-	} else if (!cJSON_IsObject(p)) {
-		rc = co_err(err, CUTOVER_ECORRUPT, "field \"payload\" must be a JSON object, found %s",
-			    cJSON_IsArray(p) ? "a list" : cJSON_IsString(p) ? "a string" : "a single value");
-		goto fail;
-	} else if ((rc = co_payload_canonical_json(p, &e->payload, err))) {
-		if (rc == CUTOVER_EINVALID) {
+	rc = v.payload ? co_payload_canonical_json(v.payload, &e->payload, err)
+		       : ((e->payload = co_strdup("{}")) ? CUTOVER_OK : co_err_oom(err));
+	if (rc) {
+		co_event_clear(e);
+		if (rc == CUTOVER_EINVALID) { /* a payload too long once printed */
 			char why[sizeof err->message];
 			snprintf(why, sizeof why, "%s", err->message);
 			const char *rest = strncmp(why, "payload: ", 9) == 0 ? why + 9 : why;
 			rc = co_err(err, CUTOVER_ECORRUPT, "field \"payload\": %s", rest);
 		}
-		goto fail;
 	}
-	return CUTOVER_OK;
-fail:
-	co_event_clear(e);
 	return rc;
+}
+
+/* Is this (already parsed) JSON text strict enough for Postgres's own
+ * parser? cJSON lets through numbers like 01, +1, .5, 1. and raw control
+ * characters in strings, which jsonb refuses. */
+static bool strict_json(const char *p, size_t n)
+{
+	bool in_str = false, esc = false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (in_str) {
+			if (c < 0x20)
+				return false;
+			if (esc)
+				esc = false;
+			else if (c == '\\')
+				esc = true;
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		if (c == '"') {
+			in_str = true;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+			if (c == '-' && ++i >= n)
+				return false;
+			if (p[i] == '0') {
+				i++;
+			} else if (p[i] >= '1' && p[i] <= '9') {
+				while (i < n && p[i] >= '0' && p[i] <= '9')
+					i++;
+			} else {
+				return false;
+			}
+			if (i < n && p[i] == '.') {
+				size_t d = ++i;
+				while (i < n && p[i] >= '0' && p[i] <= '9')
+					i++;
+				if (i == d)
+					return false;
+			}
+			if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+				i++;
+				if (i < n && (p[i] == '+' || p[i] == '-'))
+					i++;
+				size_t d = i;
+				while (i < n && p[i] >= '0' && p[i] <= '9')
+					i++;
+				if (i == d)
+					return false;
+			}
+			if (i < n && ((p[i] >= '0' && p[i] <= '9') || p[i] == '.' || p[i] == '+'))
+				return false;
+			i--;
+		} else if (c == '+' || c == '.') {
+			return false;
+		}
+	}
+	return !in_str;
+}
+
+/* The bytes of the top-level member "payload"'s value in a record's text
+ * (no escapes in the key: anything else is not found), when they are
+ * strict JSON. */
+/* The end of the string whose body starts at p[i] (the index of its closing
+ * quote), or n. */
+static size_t string_end(const char *p, size_t i, size_t n)
+{
+	for (;;) {
+		const char *q = memchr(p + i, '"', n - i);
+		if (!q)
+			return n;
+		size_t at = (size_t)(q - p), bs = 0;
+		while (at - bs > i && p[at - bs - 1] == '\\')
+			bs++;
+		if (bs % 2 == 0)
+			return at;
+		i = at + 1;
+	}
+}
+
+bool co_legacy_payload_span(const char *p, size_t n, size_t *off, size_t *len)
+{
+	int depth = 0;
+	bool key_next = false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (c == '"') {
+			size_t end = string_end(p, i + 1, n);
+			if (end >= n)
+				return false;
+			bool is_payload = depth == 1 && key_next && end - (i + 1) == 7 && memcmp(p + i + 1, "payload", 7) == 0;
+			i = end;
+			if (!is_payload)
+				continue;
+			size_t k = i + 1;
+			while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r'))
+				k++;
+			if (k >= n || p[k] != ':')
+				return false;
+			k++;
+			while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r'))
+				k++;
+			if (k >= n || p[k] != '{')
+				return false;
+			/* to the matching brace */
+			int d = 0;
+			for (size_t j = k; j < n; j++) {
+				char ch = p[j];
+				if (ch == '"') {
+					j = string_end(p, j + 1, n);
+				} else if (ch == '{' || ch == '[') {
+					d++;
+				} else if ((ch == '}' || ch == ']') && --d == 0) {
+					*off = k;
+					*len = j + 1 - k;
+					return strict_json(p + k, *len);
+				}
+			}
+			return false;
+		}
+		if (c == '{' || c == '[') {
+			depth++;
+			key_next = c == '{';
+		} else if (c == '}' || c == ']') {
+			depth--;
+		} else if (c == ',') {
+			key_next = true; /* at depth 1 (an object) the next string is a key */
+		} else if (c == ':') {
+			key_next = false;
+		}
+	}
+	return false;
 }
 
 int co_legacy_event_from_json(cJSON *rec, const char *file_date, cutover_event **out, cutover_error *err)
@@ -220,17 +461,22 @@ static bool cut_short(const char *p, size_t n)
 	return in_str || depth > 0;
 }
 
+int co_legacy_event_parse(const co_scan_item *it, cJSON **out, cutover_error *err)
+{
+	int rc = co_legacy_parse(it, out, err);
+	/* a line cut short: say so rather than "malformed" */
+	if (rc && it->kind == CO_SCAN_RECORD && strncmp(err->message, "malformed", 9) == 0 && cut_short(it->bytes, it->len))
+		co_err(err, CUTOVER_ECORRUPT, "truncated: the line ends inside the record (after %zu bytes)", it->len);
+	return rc;
+}
+
 int co_legacy_event_item(const co_scan_item *it, const char *file_date, cutover_event *e, cutover_error *err)
 {
 	cJSON *j;
 	memset(e, 0, sizeof(*e));
-	int rc = co_legacy_parse(it, &j, err);
-	if (rc) {
-		/* a line cut short: say so rather than "malformed" */
-		if (it->kind == CO_SCAN_RECORD && strncmp(err->message, "malformed", 9) == 0 && cut_short(it->bytes, it->len))
-			co_err(err, CUTOVER_ECORRUPT, "truncated: the line ends inside the record (after %zu bytes)", it->len);
+	int rc = co_legacy_event_parse(it, &j, err);
+	if (rc)
 		return rc;
-	}
 	rc = co_legacy_event_fill(j, file_date, e, err);
 	cJSON_Delete(j);
 	return rc;
