@@ -11,8 +11,9 @@
 #include <string.h>
 
 #include "identity.h"
-#include "reports.h"
 #include "profile.h"
+#include "reports.h"
+#include "telemetry.h"
 
 typedef int (*op_fn)(cli_ctx *, const op_opts *, cJSON *);
 
@@ -23,6 +24,7 @@ static const struct domain_ops {
 } domains[] = {
 	/* dependency order: later domains may reference earlier ones */
 	{CUTOVER_DOMAIN_IDENTITY, identity_survey, identity_backfill, identity_verify, true},
+	{CUTOVER_DOMAIN_TELEMETRY, telemetry_survey, telemetry_backfill, telemetry_verify, false},
 	{CUTOVER_DOMAIN_PROFILE, profile_survey, profile_backfill, profile_verify, true},
 	{CUTOVER_DOMAIN_REPORTS, reports_survey, reports_backfill, reports_verify, false},
 };

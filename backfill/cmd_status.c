@@ -31,6 +31,9 @@ static const struct counted {
 } counted[] = {
 	{CUTOVER_DOMAIN_IDENTITY, "users", "identity/users.json", "users", "SELECT count(*) FROM identity.users"},
 	{CUTOVER_DOMAIN_IDENTITY, "sessions", "identity/sessions.json", "sessions", "SELECT count(*) FROM identity.sessions"},
+	{CUTOVER_DOMAIN_TELEMETRY, "incidents", "telemetry/incidents.json", "incidents", "SELECT count(*) FROM operations.incidents"},
+	/* a key ending in '/': the lines of the NDJSON files in that folder */
+	{CUTOVER_DOMAIN_TELEMETRY, "events", "telemetry/events/", NULL, "SELECT count(*) FROM operations.telemetry_events"},
 	{CUTOVER_DOMAIN_PROFILE, "profiles", "profile/profiles.json", "profiles", "SELECT count(*) FROM content.portfolio_profiles"},
 	{CUTOVER_DOMAIN_REPORTS, "reports", "reports/reports.json", "reports", "SELECT count(*) FROM operations.reports"},
 };
@@ -56,6 +59,41 @@ static bool local_root_absent(const char *root)
 	return *root && stat(root, &sb) != 0 && errno == ENOENT;
 }
 
+/* Non-blank lines of the documents under a folder key ("telemetry/events/"),
+ * streamed; -1 when there are none, -2 when they cannot be read. */
+static long long ndjson_count(co_transport *t, const char *prefix)
+{
+	char **keys = NULL;
+	size_t n = 0;
+	cutover_error err;
+	if (!t->list || t->list(t, prefix, &keys, &n, &err) != CUTOVER_OK)
+		return -2;
+	long long lines = n ? 0 : -1;
+	for (size_t i = 0; i < n && lines >= 0; i++) {
+		FILE *f = NULL;
+		if (co_transport_stream(t, keys[i], &f, &err) != CUTOVER_OK) {
+			lines = -2;
+			break;
+		}
+		char buf[65536];
+		size_t got;
+		bool blank = true;
+		while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+			for (size_t k = 0; k < got; k++) {
+				if (buf[k] == '\n') {
+					lines += !blank;
+					blank = true;
+				} else if (buf[k] != ' ' && buf[k] != '\t' && buf[k] != '\r') {
+					blank = false;
+				}
+			}
+		lines += !blank;
+		fclose(f);
+	}
+	co_keys_free(keys, n);
+	return lines;
+}
+
 /* Records in one legacy document; -1 when absent, -2 when unreadable. */
 static long long json_count(co_transport *t, bool root_absent, const char *key, const char *collection)
 {
@@ -63,6 +101,8 @@ static long long json_count(co_transport *t, bool root_absent, const char *key, 
 		return -1;
 	if (!t)
 		return -2;
+	if (!collection)
+		return ndjson_count(t, key);
 	char *data = NULL, version[CO_VERSION_LEN];
 	size_t len = 0;
 	cutover_error err;

@@ -1,4 +1,11 @@
-/* rejects.c — the reject files and the reason log (see rejects.h). */
+/* rejects.c — the reject files and the reason log (see rejects.h).
+ *
+ * A source framed as a JSON collection keeps its reject file open until
+ * the end (the closing "]}" is written then). NDJSON sources can be many
+ * (telemetry has one per day) and are walked one after another, so at most
+ * one NDJSON reject file is open at a time: it is closed when another
+ * NDJSON file gets a reject, and reopened for appending if its source
+ * comes round again. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,12 +18,11 @@
 
 #include "rejects.h"
 
-enum { MAX_FILES = 64 };
-
 typedef struct reject_file {
 	char *key;
 	const char *collection;
-	FILE *f;
+	FILE *f;          /* NULL: not open (an NDJSON file closed for another) */
+	bool created;     /* written by this run: reopening appends */
 	uint64_t written; /* bytes so far */
 	size_t count;
 } reject_file;
@@ -25,24 +31,68 @@ struct co_rejects {
 	char *dir;
 	cutover_domain domain;
 	FILE *reasons;
-	reject_file files[MAX_FILES];
-	size_t nfiles;
+	reject_file *files;
+	size_t nfiles, cap;
 	size_t total;
 };
 
-static FILE *open_private(const char *path, cutover_error *err)
+static FILE *open_private_mode(const char *path, bool append, cutover_error *err)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0600);
 	if (fd < 0 || fchmod(fd, 0600) != 0) {
 		co_err(err, CUTOVER_EUNAVAILABLE, "cannot write %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return NULL;
 	}
-	FILE *f = fdopen(fd, "w");
+	FILE *f = fdopen(fd, append ? "a" : "w");
 	if (!f)
 		close(fd);
 	return f;
+}
+
+static FILE *open_private(const char *path, cutover_error *err)
+{
+	return open_private_mode(path, false, err);
+}
+
+static int finish_file(reject_file *rf)
+{
+	int bad = fflush(rf->f) != 0 || fsync(fileno(rf->f)) != 0;
+	bad |= fclose(rf->f) != 0;
+	rf->f = NULL;
+	return bad;
+}
+
+/* Open (create, or reopen for appending) a reject file; at most one NDJSON
+ * reject file stays open. */
+static int open_file(co_rejects *r, reject_file *rf, cutover_error *err)
+{
+	if (rf->f || !r->dir)
+		return CUTOVER_OK;
+	for (size_t i = 0; !rf->collection && i < r->nfiles; i++)
+		if (&r->files[i] != rf && !r->files[i].collection && r->files[i].f && finish_file(&r->files[i]))
+			return co_err(err, CUTOVER_EUNAVAILABLE, "cannot finish the reject file for %s", r->files[i].key);
+	co_buf p = {0};
+	co_buf_printf(&p, "%s/%s", r->dir, rf->key);
+	if (p.failed || !p.data) {
+		co_buf_free(&p);
+		return co_err_oom(err);
+	}
+	char *slash = strrchr(p.data, '/');
+	*slash = '\0';
+	int rc = co_mkdirs(p.data, err);
+	*slash = '/';
+	rf->f = rc ? NULL : open_private_mode(p.data, rf->created, err);
+	co_buf_free(&p);
+	if (!rf->f)
+		return rc ? rc : err ? err->code : CUTOVER_EUNAVAILABLE;
+	if (!rf->created && rf->collection) {
+		int n = fprintf(rf->f, "{\"%s\": [\n", rf->collection);
+		rf->written = n > 0 ? (uint64_t)n : 0;
+	}
+	rf->created = true;
+	return CUTOVER_OK;
 }
 
 int co_rejects_open(co_rejects **out, const char *dir, cutover_domain d, cutover_error *err)
@@ -78,39 +128,32 @@ static int open_reasons(co_rejects *r, cutover_error *err)
 
 static reject_file *file_for(co_rejects *r, const char *key, const char *collection, cutover_error *err)
 {
-	for (size_t i = 0; i < r->nfiles; i++)
+	reject_file *rf = NULL;
+	for (size_t i = 0; i < r->nfiles && !rf; i++)
 		if (strcmp(r->files[i].key, key) == 0)
-			return &r->files[i];
-	if (r->nfiles == MAX_FILES) {
-		co_err(err, CUTOVER_EINTERNAL, "too many reject files");
-		return NULL;
-	}
-	reject_file *rf = &r->files[r->nfiles];
-	memset(rf, 0, sizeof(*rf));
-	if (!(rf->key = co_strdup(key))) {
-		co_err_oom(err);
-		return NULL;
-	}
-	rf->collection = collection;
-	if (r->dir) {
-		co_buf p = {0};
-		co_buf_printf(&p, "%s/%s", r->dir, key);
-		char *slash = strrchr(p.data, '/');
-		*slash = '\0';
-		int rc = co_mkdirs(p.data, err);
-		*slash = '/';
-		rf->f = rc ? NULL : open_private(p.data, err);
-		co_buf_free(&p);
-		if (!rf->f) {
-			free(rf->key);
+			rf = &r->files[i];
+	if (!rf) {
+		if (r->nfiles == r->cap) {
+			size_t cap = r->cap ? r->cap * 2 : 16;
+			reject_file *grown = realloc(r->files, cap * sizeof(*grown));
+			if (!grown) {
+				co_err_oom(err);
+				return NULL;
+			}
+			r->files = grown;
+			r->cap = cap;
+		}
+		rf = &r->files[r->nfiles];
+		memset(rf, 0, sizeof(*rf));
+		if (!(rf->key = co_strdup(key))) {
+			co_err_oom(err);
 			return NULL;
 		}
-		if (collection) {
-			int n = fprintf(rf->f, "{\"%s\": [\n", collection);
-			rf->written = n > 0 ? (uint64_t)n : 0;
-		}
+		rf->collection = collection;
+		r->nfiles++;
 	}
-	r->nfiles++;
+	if (open_file(r, rf, err) != CUTOVER_OK)
+		return NULL;
 	return rf;
 }
 
@@ -187,11 +230,12 @@ int co_rejects_close(co_rejects *r, cutover_error *err)
 		if (rf->f) {
 			if (rf->collection)
 				fputs("\n]}\n", rf->f);
-			if ((fflush(rf->f) != 0 || fsync(fileno(rf->f)) != 0 || fclose(rf->f) != 0) && rc == CUTOVER_OK)
+			if (finish_file(rf) && rc == CUTOVER_OK)
 				rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot finish the reject file for %s", rf->key);
 		}
 		free(rf->key);
 	}
+	free(r->files);
 	if (r->reasons && (fflush(r->reasons) != 0 || fsync(fileno(r->reasons)) != 0 || fclose(r->reasons) != 0) &&
 	    rc == CUTOVER_OK)
 		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot finish the reasons log");

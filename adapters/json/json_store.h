@@ -41,6 +41,13 @@ struct co_transport {
 	 * one without holding the document (the operator commands). NULL:
 	 * co_transport_stream spools get() into an unlinked temp file. */
 	int (*stream)(co_transport *t, const char *key, FILE **out, cutover_error *err);
+	/* optional: the keys of the documents directly under prefix (which ends
+	 * in '/'), sorted bytewise; names starting with '.' (temp and hidden
+	 * files) and subfolders are left out; an absent prefix has none. *keys
+	 * is a malloc'd array of malloc'd keys (co_keys_free). NULL: the
+	 * transport cannot list, and documents spread over many keys (the
+	 * telemetry events) cannot be found through it. */
+	int (*list)(co_transport *t, const char *prefix, char ***keys, size_t *n, cutover_error *err);
 	/* a description safe to print (credentials redacted) */
 	const char *(*describe)(co_transport *t);
 	void (*free)(co_transport *t);
@@ -56,6 +63,8 @@ int co_transport_open(co_transport **out, const char *root, const char *token, c
 /* Open a document for streaming reads (t->stream, or get() spooled to a
  * temp file). Absent is CUTOVER_ENOTFOUND. The caller fcloses *out. */
 int co_transport_stream(co_transport *t, const char *key, FILE **out, cutover_error *err);
+/* Free what list() handed out. */
+void co_keys_free(char **keys, size_t n);
 
 /* Identity over a transport; takes ownership of t (also on failure). */
 int co_json_identity_new(cutover_identity **out, co_transport *t, cutover_error *err);

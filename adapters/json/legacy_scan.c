@@ -148,6 +148,8 @@ static int take_value(co_scan *s, cutover_error *err)
 /* Does a string inside these JSON bytes contain the escape \u0000? */
 static bool has_nul_escape(const char *p, size_t n)
 {
+	if (!memchr(p, '\\', n))
+		return false; /* no escape at all: the usual case */
 	bool in_str = false;
 	for (size_t i = 0; i < n; i++) {
 		if (!in_str) {
@@ -320,22 +322,33 @@ static int next_ndjson(co_scan *s, co_scan_item *it, cutover_error *err)
 	for (;;) {
 		uint64_t off = s->offset, line = s->line;
 		s->rec.len = 0;
-		int c;
-		while ((c = peek(s, err)) >= 0 && c != '\n') {
-			unsigned char ch = (unsigned char)c;
-			co_buf_put(&s->rec, (const char *)&ch, 1);
-			advance(s);
+		bool had_newline = false;
+		/* a buffer window at a time, up to the newline */
+		for (;;) {
+			if (fill(s, err))
+				return err ? err->code : CUTOVER_EUNAVAILABLE;
+			if (s->pos >= s->end)
+				break;
+			const unsigned char *start = s->buf + s->pos;
+			size_t avail = s->end - s->pos;
+			const unsigned char *nl = memchr(start, '\n', avail);
+			size_t n = nl ? (size_t)(nl - start) : avail;
+			co_buf_put(&s->rec, (const char *)start, n);
+			s->pos += n;
+			s->offset += n;
+			if (nl) {
+				s->pos++;
+				s->offset++;
+				s->line++;
+				had_newline = true;
+				break;
+			}
 		}
-		if (c == -2)
-			return err ? err->code : CUTOVER_EUNAVAILABLE;
 		if (s->rec.failed)
 			return co_err_oom(err);
-		bool had_newline = c == '\n';
-		if (had_newline)
-			advance(s);
 		bool blank = true;
-		for (size_t i = 0; i < s->rec.len; i++)
-			blank &= is_ws((unsigned char)s->rec.data[i]);
+		for (size_t i = 0; i < s->rec.len && blank; i++)
+			blank = is_ws((unsigned char)s->rec.data[i]);
 		if (blank) {
 			if (!had_newline)
 				return CUTOVER_ENOTFOUND;

@@ -58,3 +58,10 @@ int co_transport_stream(co_transport *t, const char *key, FILE **out, cutover_er
 	*out = f;
 	return CUTOVER_OK;
 }
+
+void co_keys_free(char **keys, size_t n)
+{
+	for (size_t i = 0; keys && i < n; i++)
+		free(keys[i]);
+	free(keys);
+}

@@ -12,6 +12,8 @@
  * rename are not atomic against other processes; cooperating writers hold
  * lock(), an flock(2) on <root>/.cutover/locks/<name>.lock, across their
  * read-modify-write, and the version check catches writers that do not.
+ * list() names the regular files of one folder (telemetry's daily event
+ * files), leaving out dot-files: put's temp files and anything hidden.
  */
 #include "json_store.h"
 
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -374,6 +377,81 @@ static int local_del(co_transport *t, const char *key, cutover_error *err)
 	return rc;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The regular files directly in the prefix's directory, as keys, sorted. */
+static int local_list(co_transport *t, const char *prefix, char ***keys, size_t *n, cutover_error *err)
+{
+	local_transport *lt = (local_transport *)t;
+	*keys = NULL;
+	*n = 0;
+	size_t plen = prefix ? strlen(prefix) : 0;
+	if (!plen || prefix[plen - 1] != '/')
+		return co_err(err, CUTOVER_EINVALID, "list: prefix \"%s\" must end in '/'", prefix ? prefix : "");
+	char *key = co_strndup(prefix, plen - 1);
+	int rc = key ? check_key(key, err) : co_err_oom(err);
+	char *dir = rc == CUTOVER_OK ? join(lt->dir, key) : NULL;
+	free(key);
+	if (rc != CUTOVER_OK)
+		return rc;
+	if (!dir)
+		return co_err_oom(err);
+	DIR *d = opendir(dir);
+	if (!d) {
+		int e = errno;
+		rc = e == ENOENT || e == ENOTDIR ? CUTOVER_OK : io_error(err, e, "list", dir);
+		free(dir);
+		return rc;
+	}
+	char **out = NULL;
+	size_t cap = 0, count = 0;
+	struct dirent *de;
+	while (rc == CUTOVER_OK && (errno = 0, de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *path = join(dir, de->d_name);
+		struct stat st;
+		bool file = path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+		free(path);
+		if (!file)
+			continue;
+		if (count == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			char **grown = realloc(out, nc * sizeof(*grown));
+			if (!grown) {
+				rc = co_err_oom(err);
+				break;
+			}
+			out = grown;
+			cap = nc;
+		}
+		co_buf k = {0};
+		co_buf_printf(&k, "%s%s", prefix, de->d_name);
+		if (k.failed || !k.data) {
+			co_buf_free(&k);
+			rc = co_err_oom(err);
+			break;
+		}
+		out[count++] = k.data;
+	}
+	if (rc == CUTOVER_OK && errno != 0)
+		rc = io_error(err, errno, "list", dir);
+	closedir(d);
+	free(dir);
+	if (rc != CUTOVER_OK) {
+		co_keys_free(out, count);
+		return rc;
+	}
+	if (count)
+		qsort(out, count, sizeof(*out), key_cmp);
+	*keys = out;
+	*n = count;
+	return CUTOVER_OK;
+}
+
 static int local_lock(co_transport *t, const char *name, co_lock **out, cutover_error *err)
 {
 	local_transport *lt = (local_transport *)t;
@@ -491,6 +569,7 @@ int co_transport_local(co_transport **out, const char *dir, cutover_error *err)
 	lt->base.unlock = local_unlock;
 	lt->base.describe = local_describe;
 	lt->base.stream = local_stream;
+	lt->base.list = local_list;
 	lt->base.free = local_free;
 	*out = &lt->base;
 	return CUTOVER_OK;

@@ -40,6 +40,11 @@ static const seq_def profile_seqs[] = {
 	SEQ_DEF("content.portfolio_education", "content.portfolio_education_id_seq"),
 };
 
+static const seq_def telemetry_seqs[] = {
+	SEQ_DEF("operations.incidents", "operations.incidents_id_seq"),
+	SEQ_DEF("operations.telemetry_events", "operations.telemetry_events_id_seq"),
+};
+
 static const struct {
 	const seq_def *defs;
 	size_t n;
@@ -47,6 +52,7 @@ static const struct {
 	[CUTOVER_DOMAIN_IDENTITY] = { identity_seqs, sizeof identity_seqs / sizeof identity_seqs[0] },
 	[CUTOVER_DOMAIN_PROFILE] = { profile_seqs, sizeof profile_seqs / sizeof profile_seqs[0] },
 	[CUTOVER_DOMAIN_REPORTS] = { reports_seqs, sizeof reports_seqs / sizeof reports_seqs[0] },
+	[CUTOVER_DOMAIN_TELEMETRY] = { telemetry_seqs, sizeof telemetry_seqs / sizeof telemetry_seqs[0] },
 };
 
 static int read_one(co_pg *pg, const char *sql, PGresult **out, cutover_error *err)

@@ -12,7 +12,8 @@
 #include "cutover/types.h"
 #include "cutover/identity.h"
 #include "cutover/profile.h"
-#include "cutover/open.h"
 #include "cutover/reports.h"
+#include "cutover/telemetry.h"
+#include "cutover/open.h"
 
 #endif

@@ -2,6 +2,8 @@
 -- feed them.
 --
 -- Mirrors telemetry/incidents.json and telemetry/events/YYYY-MM-DD.ndjson.
+-- An event's payload is jsonb; the library sends and reads it in one
+-- canonical text (keys in jsonb's order, compact), so both stores agree.
 -- Ids come from identity sequences but may be given explicitly (backfill
 -- keeps the legacy ids). Reports (0004) link to incidents, so this comes
 -- before them. Constraint names are spelled out because the adapter maps
@@ -22,7 +24,13 @@ CREATE TABLE operations.incidents (
     CONSTRAINT incidents_pkey PRIMARY KEY (id),
     CONSTRAINT incidents_id_check CHECK (id > 0),
     CONSTRAINT incidents_state_check CHECK (state IN ('open', 'investigating', 'contained', 'resolved')),
-    CONSTRAINT incidents_severity_check CHECK (severity IN ('low', 'medium', 'high', 'critical'))
+    CONSTRAINT incidents_severity_check CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+    CONSTRAINT incidents_title_check CHECK (title <> ''),
+    -- resolved_at is set exactly while the incident is resolved (resolving
+    -- sets it, reopening clears it). The moves themselves are checked by
+    -- the library, and its UPDATE only moves from the state it read along
+    -- an allowed pair (adapters/postgres/pg_telemetry.c).
+    CONSTRAINT incidents_resolved_at_check CHECK ((state = 'resolved') = (resolved_at IS NOT NULL))
 );
 
 CREATE TABLE operations.telemetry_events (
