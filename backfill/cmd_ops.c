@@ -38,15 +38,20 @@ static const struct command_def {
 } defs[] = {
 	{"survey", 0,
 	 "usage: cutover survey DOMAIN|all [--json]\n\n"
-	 "Read-only. Per legacy file: record counts, duplicate ids, duplicate email keys,\n"
-	 "duplicate oauth links, sessions whose user is missing, expired sessions, records\n"
-	 "with unparseable or out-of-range fields. Exit 1 when anything is unmappable.\n"},
+	 "Read-only. Per legacy file: record counts, records that cannot be mapped (and why),\n"
+	 "duplicate keys (ids, email keys, oauth links, token hashes, profiles of one user),\n"
+	 "references to missing records (sessions and profiles without their user, reports\n"
+	 "without their author or incident, events without their incident), expired sessions,\n"
+	 "event files whose name is not a date. `all` covers identity, telemetry, profile and\n"
+	 "reports. Exit 1 when anything is unmappable.\n"},
 	{"backfill", OPT_APPLY | OPT_REJECTS | OPT_BATCH | OPT_USERS | OPT_REPAIR | OPT_NOWAIT,
 	 "usage: cutover backfill DOMAIN|all [--apply] [--rejects DIR] [--batch N] [--users ID,ID...]\n"
 	 "                        [--repair-sequences] [--no-wait] [--json]\n\n"
-	 "Copies the legacy JSON state into the tables. Without --apply: a dry run that says\n"
-	 "per table how many rows it would insert, how many are already present and equal,\n"
-	 "how many differ, how many it would reject, and writes nothing.\n\n"
+	 "Copies the legacy JSON state into the tables (`all`: identity, telemetry, profile,\n"
+	 "reports, in that order, since later domains reference earlier ones). Without\n"
+	 "--apply: a dry run that says per table how many rows it would insert, how many\n"
+	 "are already present and equal, how many differ, how many it would reject, and\n"
+	 "writes nothing.\n\n"
 	 "  --apply             write, in transactional batches; additive (never deletes or\n"
 	 "                      changes a row, never touches the legacy documents),\n"
 	 "                      idempotent (a re-run writes nothing) and resumable\n"
@@ -64,8 +69,9 @@ static const struct command_def {
 	 "usage: cutover verify DOMAIN|all [--json]\n\n"
 	 "One check per line: counts per table (legacy records minus unmappable ones equal the\n"
 	 "rows postgres holds for them), field-level fidelity (every legacy record equals its\n"
-	 "row after normalisation; differing fields are named, secrets never printed), no\n"
-	 "orphans, every id sequence ahead of its table's max id, row level security enabled.\n"
+	 "rows after normalisation, list order included; differing fields are named, secrets\n"
+	 "never printed), no orphans, every id sequence ahead of its table's max id, row level\n"
+	 "security enabled. `all` verifies identity, telemetry, profile and reports.\n"
 	 "Exit 0 only when every check passes.\n"},
 };
 
