@@ -18,8 +18,11 @@
  * pair is an allowed move), so a concurrent move or a direct caller cannot
  * slip an illegal one past it; the table's CHECK keeps resolved_at set
  * exactly when resolved. put_events / put_incident are replication: rows
- * exactly as given, no sequence side effect; an event row is never replaced
- * by one with another occurred_at (another event).
+ * exactly as given, moving the id sequences past the ids put (the JSON
+ * store's counter does the same), so a process that reaches live never
+ * draws an id the JSON store handed out; an event row is never replaced by
+ * one with another occurred_at (another event), and an incident row never
+ * by an older copy (co_incident_newer).
  *
  * The event query is one constant statement: the unset filters are NULL
  * parameters, which the planner folds away for the custom plan libpq's
@@ -514,6 +517,14 @@ static int pg_put_events(cutover_telemetry *s, const cutover_event *ev, size_t n
 		}
 		rc = co_err(err, CUTOVER_ECONFLICT, "%s: event %lld exists with another occurred_at; not replaced", W,
 			    (long long)other);
+	}
+	if (rc == CUTOVER_OK) { /* past every id put, so a process in live never draws one */
+		int64_t max = 0;
+		for (size_t i = 0; i < n; i++)
+			max = ids[i] > max ? ids[i] : max;
+		idtext b;
+		const char *p[1] = {id_param(max, b)};
+		rc = run_cmd(pg, W, SQL_ADVANCE_EVENTS_SEQ, 1, p, err);
 	}
 	if (rc == CUTOVER_OK)
 		rc = run_cmd(pg, W, "COMMIT", 0, NULL, err);
