@@ -501,6 +501,7 @@ static void incident_row(co_buf *b, bool first, const cutover_incident *i)
 	co_copy_text(b, false, i->severity);
 	co_copy_ts(b, false, i->opened_at);
 	co_copy_ts(b, false, i->resolved_at);
+	co_copy_ts(b, false, i->updated_at);
 	co_copy_end_row(b);
 }
 

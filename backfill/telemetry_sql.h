@@ -25,13 +25,13 @@
 #ifndef CUTOVER_TELEMETRY_SQL_H
 #define CUTOVER_TELEMETRY_SQL_H
 
-#define INCIDENT_COLS "id, title, state, severity, opened_at, resolved_at"
+#define INCIDENT_COLS "id, title, state, severity, opened_at, resolved_at, updated_at"
 #define EVENT_COLS "id, occurred_at, source_ip, region, node, attack_type, severity, payload, incident_id"
 
 static const char telemetry_stage_ddl[] =
 	"DO $$ BEGIN "
 	"CREATE TEMP TABLE IF NOT EXISTS stage_incidents (pos bigint PRIMARY KEY, id bigint, title text, state text, "
-	"severity text, opened_at timestamptz, resolved_at timestamptz, verdict text, detail text); "
+	"severity text, opened_at timestamptz, resolved_at timestamptz, updated_at timestamptz, verdict text, detail text); "
 	"CREATE TEMP TABLE IF NOT EXISTS stage_events (pos bigint PRIMARY KEY, src text, id bigint, "
 	"occurred_at timestamptz, source_ip text, region text, node text, attack_type text, severity text, "
 	"payload jsonb, incident_id bigint, verdict text, detail text); "
@@ -51,7 +51,8 @@ static const char incidents_classify[] =
 	"   CASE WHEN x.state IS DISTINCT FROM s.state THEN 'state' END,"
 	"   CASE WHEN x.severity IS DISTINCT FROM s.severity THEN 'severity' END,"
 	"   CASE WHEN x.opened_at IS DISTINCT FROM s.opened_at THEN 'opened_at' END,"
-	"   CASE WHEN x.resolved_at IS DISTINCT FROM s.resolved_at THEN 'resolved_at' END) AS fields"
+	"   CASE WHEN x.resolved_at IS DISTINCT FROM s.resolved_at THEN 'resolved_at' END,"
+	"   CASE WHEN x.updated_at IS DISTINCT FROM s.updated_at THEN 'updated_at' END) AS fields"
 	" FROM stage_incidents s LEFT JOIN operations.incidents x ON x.id = s.id)"
 	" UPDATE stage_incidents s SET"
 	"  verdict = CASE WHEN c.existing IS NULL THEN 'new' WHEN c.fields = '' THEN 'equal' ELSE 'differ' END,"

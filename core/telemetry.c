@@ -162,9 +162,15 @@ int co_incident_diff(const cutover_incident *a, const cutover_incident *b, char 
 	STR(severity);
 	VAL(opened_at);
 	VAL(resolved_at);
+	VAL(updated_at);
 #undef STR
 #undef VAL
 	return n;
+}
+
+bool co_incident_newer(const cutover_incident *a, const cutover_incident *b)
+{
+	return a->updated_at > b->updated_at; /* CUTOVER_TS_NULL is INT64_MIN: older than any */
 }
 
 int co_event_cmp(const cutover_event *a, const cutover_event *b)
@@ -604,8 +610,10 @@ CUTOVER_API int cutover_telemetry_create_incident(cutover_telemetry *s, cutover_
 		co_err_hint(err, "an incident has a resolved_at exactly when its state is \"resolved\"");
 		return CUTOVER_EINVALID;
 	}
+	cutover_ts now = cutover_now();
 	if (i.opened_at == CUTOVER_TS_NULL)
-		i.opened_at = cutover_now();
+		i.opened_at = now;
+	i.updated_at = now;
 	rc = s->create_incident(s, out, &i, err);
 	cutover_incident_free(scratch);
 	return rc;

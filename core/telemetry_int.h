@@ -27,6 +27,12 @@ cutover_incident *co_incident_dup(const cutover_incident *i);
 int co_event_diff(const cutover_event *a, const cutover_event *b, char *buf, size_t len);
 int co_incident_diff(const cutover_incident *a, const cutover_incident *b, char *buf, size_t len);
 
+/* Replication's "newer" for incidents: a's updated_at is later than b's
+ * (CUTOVER_TS_NULL, a legacy record without one, is older than any). Every
+ * create and transition stamps updated_at with co_ts_advance, so it only
+ * grows. */
+bool co_incident_newer(const cutover_incident *a, const cutover_incident *b);
+
 bool co_severity_valid(const char *s);
 bool co_incident_state_valid(const char *s);
 /* The state machine, decided once for every backend: CUTOVER_OK when

@@ -5,14 +5,16 @@
  * processes writing one record can have their second writes land in the
  * other order. Replication must never move a record back: a put skips its
  * write when the stored copy is newer (co_report_newer, co_portfolio_newer,
- * co_user_newer, co_session_newer), inside the secondary's lock or
- * transaction.
+ * co_user_newer, co_session_newer, co_incident_newer), inside the
+ * secondary's lock or transaction.
  *
  * WRITERS processes each make EACH writes to one report (record_action, with
  * an update now and then), one portfolio (update a certification), one user
- * (update) and one session (touch), in dualwrite and in live. Afterwards both
- * stores hold the same report (the whole trail), portfolio, user and
- * session, and nothing was journaled: no second write failed.
+ * (update), one session (touch) and one incident (moved a step along its
+ * cycle, when no other writer moved it first), in dualwrite and in live.
+ * Afterwards both stores hold the same report (the whole trail), portfolio,
+ * user, session and incident, and nothing was journaled: no second write
+ * failed.
  *
  * Runs under tests/with-postgres.sh; each child is bounded by alarm().
  */
@@ -26,12 +28,13 @@
 #include "support.h"
 #include "profile_int.h"
 #include "reports_int.h"
+#include "telemetry_int.h"
 
 enum { WRITERS = 6, EACH = 25 };
 
 static cutover_error err;
 static test_env env;
-static int64_t user_id, other_id, report_id, cert_id;
+static int64_t user_id, other_id, report_id, cert_id, incident_id;
 static char token[65];
 
 static void expect_ok(int rc)
@@ -56,9 +59,11 @@ static int writer(int w)
 	cutover_identity *ids = NULL;
 	cutover_profile *prof = NULL;
 	cutover_reports *reps = NULL;
+	cutover_telemetry *tel = NULL;
 	CHILD_OK(cutover_identity_open(&ids, &env.opts, &err), 10);
 	CHILD_OK(cutover_profile_open(&prof, &env.opts, &err), 11);
 	CHILD_OK(cutover_reports_open(&reps, &env.opts, &err), 12);
+	CHILD_OK(cutover_telemetry_open(&tel, &env.opts, &err), 13);
 	for (int i = 0; i < EACH; i++) {
 		char text[64];
 		snprintf(text, sizeof text, "writer %d round %d", w, i);
@@ -74,15 +79,33 @@ static int writer(int w)
 		CHILD_OK(cutover_identity_update_user(ids, &u, user_id, &up, &err), 23);
 		cutover_user_free(u);
 		CHILD_OK(cutover_identity_touch_session(ids, NULL, token, CUTOVER_TS_NOW, &err), 24);
+		/* one step along open -> investigating -> contained -> resolved -> open;
+		 * a writer that lost the race to another one's move is refused */
+		static const char *const next[][2] = {{"open", "investigating"}, {"investigating", "contained"},
+						       {"contained", "resolved"}, {"resolved", "open"}};
+		cutover_incident *inc = NULL;
+		CHILD_OK(cutover_telemetry_get_incident(tel, &inc, incident_id, &err), 25);
+		const char *to = NULL;
+		for (size_t k = 0; k < 4; k++)
+			if (strcmp(inc->state, next[k][0]) == 0)
+				to = next[k][1];
+		cutover_incident_free(inc);
+		int rc = cutover_telemetry_transition_incident(tel, NULL, incident_id, to, &err);
+		if (rc != CUTOVER_OK && rc != CUTOVER_EINVALID) {
+			cutover_error_fprint(stderr, &err);
+			return 26;
+		}
 	}
-	cutover_stats st[3];
+	cutover_stats st[4];
 	cutover_identity_stats(ids, &st[0]);
 	cutover_profile_stats(prof, &st[1]);
 	cutover_reports_stats(reps, &st[2]);
+	cutover_telemetry_stats(tel, &st[3]);
 	cutover_identity_free(ids);
 	cutover_profile_free(prof);
 	cutover_reports_free(reps);
-	for (int k = 0; k < 3; k++)
+	cutover_telemetry_free(tel);
+	for (int k = 0; k < 4; k++)
 		if (st[k].secondary_failures || st[k].journaled)
 			return 30 + k;
 	return 0;
@@ -129,6 +152,16 @@ static void seed(void)
 	expect_ok(cutover_reports_create(reps, &r, &rin, &err));
 	report_id = r->id;
 	cutover_report_free(r);
+
+	cutover_telemetry *tel = NULL;
+	expect_ok(cutover_telemetry_open(&tel, &env.opts, &err));
+	cutover_incident iin = {.title = "Contended", .severity = "high", .opened_at = CUTOVER_TS_NULL,
+				.resolved_at = CUTOVER_TS_NULL};
+	cutover_incident *inc = NULL;
+	expect_ok(cutover_telemetry_create_incident(tel, &inc, &iin, &err));
+	incident_id = inc->id;
+	cutover_incident_free(inc);
+	cutover_telemetry_free(tel);
 
 	cutover_identity_free(ids);
 	cutover_profile_free(prof);
@@ -185,6 +218,20 @@ static void both_stores_agree(void)
 	cutover_session_free(sa);
 	cutover_session_free(sb);
 
+	cutover_telemetry *tj = NULL, *tp = NULL;
+	expect_ok(cutover_telemetry_json(&tj, env.root, NULL, &err));
+	expect_ok(cutover_telemetry_postgres(&tp, env.conninfo, &err));
+	cutover_incident *ia = NULL, *ib = NULL;
+	expect_ok(cutover_telemetry_get_incident(tj, &ia, incident_id, &err));
+	expect_ok(cutover_telemetry_get_incident(tp, &ib, incident_id, &err));
+	if (co_incident_diff(ia, ib, diff, sizeof diff))
+		fprintf(stderr, "incident differs: %s (%s vs %s)\n", diff, ia->state, ib->state);
+	assert_int_equal(co_incident_diff(ia, ib, diff, sizeof diff), 0);
+	cutover_incident_free(ia);
+	cutover_incident_free(ib);
+	cutover_telemetry_free(tj);
+	cutover_telemetry_free(tp);
+
 	cutover_identity_free(ij);
 	cutover_identity_free(ip);
 	cutover_profile_free(pj);
@@ -192,7 +239,7 @@ static void both_stores_agree(void)
 	cutover_reports_free(rj);
 	cutover_reports_free(rp);
 
-	for (int d = CUTOVER_DOMAIN_IDENTITY; d <= CUTOVER_DOMAIN_REPORTS; d++) {
+	for (int d = CUTOVER_DOMAIN_IDENTITY; d <= CUTOVER_DOMAIN_TELEMETRY; d++) {
 		size_t n = 99;
 		expect_ok(co_journal_count(env.journal, (cutover_domain)d, &n, &err));
 		assert_int_equal(n, 0);
@@ -245,6 +292,9 @@ static void an_older_copy_put_late_is_skipped(void **state)
 	cutover_identity *ids[2] = {NULL, NULL};
 	cutover_profile *profs[2] = {NULL, NULL};
 	cutover_reports *reps[2] = {NULL, NULL};
+	cutover_telemetry *tels[2] = {NULL, NULL};
+	expect_ok(cutover_telemetry_json(&tels[0], env.root, NULL, &err));
+	expect_ok(cutover_telemetry_postgres(&tels[1], env.conninfo, &err));
 	expect_ok(cutover_identity_json(&ids[0], env.root, NULL, &err));
 	expect_ok(cutover_identity_postgres(&ids[1], env.conninfo, &err));
 	expect_ok(cutover_profile_json(&profs[0], env.root, NULL, &err));
@@ -315,8 +365,39 @@ static void an_older_copy_put_late_is_skipped(void **state)
 		cutover_session_free(s0);
 		cutover_session_free(s1);
 		cutover_session_free(sg);
+
+		/* incidents: a late copy of an earlier state is skipped, even one
+		 * whose stamp is a microsecond older; another incident is refused */
+		cutover_incident *i0 = NULL, *i1 = NULL, *i2 = NULL, *ig = NULL;
+		expect_ok(cutover_telemetry_get_incident(tels[k], &i0, incident_id, &err));
+		expect_ok(cutover_telemetry_transition_incident(tels[k], &i1, incident_id, "investigating", &err));
+		expect_ok(cutover_telemetry_transition_incident(tels[k], &i2, incident_id, "contained", &err));
+		assert_true(i1->updated_at > i0->updated_at && i2->updated_at > i1->updated_at);
+		expect_ok(tels[k]->put_incident(tels[k], i1, &err));
+		expect_ok(tels[k]->put_incident(tels[k], i0, &err));
+		expect_ok(cutover_telemetry_get_incident(tels[k], &ig, incident_id, &err));
+		assert_int_equal(co_incident_diff(ig, i2, diff, sizeof diff), 0);
+		cutover_incident_free(ig);
+		i1->updated_at = i2->updated_at - 1;
+		expect_ok(tels[k]->put_incident(tels[k], i1, &err));
+		i0->opened_at -= 1000000;
+		i0->updated_at = i2->updated_at + 1;
+		assert_int_equal(tels[k]->put_incident(tels[k], i0, &err), CUTOVER_ECONFLICT);
+		expect_ok(cutover_telemetry_get_incident(tels[k], &ig, incident_id, &err));
+		assert_int_equal(co_incident_diff(ig, i2, diff, sizeof diff), 0);
+		/* a newer copy does replace it */
+		cutover_incident_free(ig);
+		i0->opened_at = i2->opened_at;
+		expect_ok(tels[k]->put_incident(tels[k], i0, &err));
+		expect_ok(cutover_telemetry_get_incident(tels[k], &ig, incident_id, &err));
+		assert_int_equal(co_incident_diff(ig, i0, diff, sizeof diff), 0);
+		cutover_incident_free(ig);
+		cutover_incident_free(i0);
+		cutover_incident_free(i1);
+		cutover_incident_free(i2);
 	}
 	for (int k = 0; k < 2; k++) {
+		cutover_telemetry_free(tels[k]);
 		cutover_identity_free(ids[k]);
 		cutover_profile_free(profs[k]);
 		cutover_reports_free(reps[k]);
@@ -324,10 +405,47 @@ static void an_older_copy_put_late_is_skipped(void **state)
 	test_env_fini(&env);
 }
 
+/* Ids the JSON store assigned in dualwrite reach Postgres through put; the
+ * sequences must move past them, or the first create in live draws one of
+ * them and fails. */
+static void ids_replicated_in_dualwrite_are_not_drawn_again(void **state)
+{
+	(void)state;
+	test_env_init(&env, "replorder_seq");
+	env.opts.stage = "dualwrite";
+	cutover_telemetry *tel = NULL, *pg = NULL;
+	expect_ok(cutover_telemetry_open(&tel, &env.opts, &err));
+	cutover_incident iin = {.title = "Before live", .severity = "low", .opened_at = CUTOVER_TS_NULL,
+				.resolved_at = CUTOVER_TS_NULL};
+	cutover_incident *i1 = NULL, *i2 = NULL;
+	expect_ok(cutover_telemetry_create_incident(tel, &i1, &iin, &err));
+	cutover_event ev[2] = {{.occurred_at = cutover_now(), .severity = "low"},
+			       {.occurred_at = cutover_now(), .severity = "high"}};
+	cutover_event_list l1 = {0}, l2 = {0};
+	expect_ok(cutover_telemetry_append_events(tel, &l1, ev, 2, &err));
+	cutover_stats st;
+	cutover_telemetry_stats(tel, &st);
+	assert_int_equal(st.journaled, 0);
+	cutover_telemetry_free(tel);
+
+	expect_ok(cutover_telemetry_postgres(&pg, env.conninfo, &err));
+	expect_ok(cutover_telemetry_create_incident(pg, &i2, &iin, &err));
+	assert_true(i2->id > i1->id);
+	expect_ok(cutover_telemetry_append_events(pg, &l2, ev, 2, &err));
+	assert_true(l2.items[0].id > l1.items[1].id);
+	cutover_incident_free(i1);
+	cutover_incident_free(i2);
+	cutover_event_list_free(&l1);
+	cutover_event_list_free(&l2);
+	cutover_telemetry_free(pg);
+	test_env_fini(&env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(an_older_copy_put_late_is_skipped),
+		cmocka_unit_test(ids_replicated_in_dualwrite_are_not_drawn_again),
 		cmocka_unit_test(concurrent_second_writes_in_dualwrite_never_go_back),
 		cmocka_unit_test(concurrent_second_writes_in_live_never_go_back),
 	};

@@ -128,7 +128,8 @@ static int write_incident(cJSON *rec, const cutover_incident *i, cutover_error *
 	    (rc = co_json_set_str(rec, "state", i->state, err)) ||
 	    (rc = co_json_set_str(rec, "severity", i->severity, err)) ||
 	    (rc = co_json_set_ts(rec, "opened_at", i->opened_at, err)) ||
-	    (rc = co_json_set_ts(rec, "resolved_at", i->resolved_at, err)))
+	    (rc = co_json_set_ts(rec, "resolved_at", i->resolved_at, err)) ||
+	    (rc = co_json_set_ts(rec, "updated_at", i->updated_at, err)))
 		return rc;
 	return CUTOVER_OK;
 }
@@ -262,11 +263,13 @@ static int transition_edit(co_doc *d, void *vctx, bool *changed, cutover_error *
 	int rc = decode_incident(d, pos, rec, &cur, err);
 	if (rc == CUTOVER_OK)
 		rc = co_incident_move_check(c->id, cur->state, c->to, err);
+	cutover_ts updated_at = cur ? co_ts_advance(cur->updated_at, c->now) : CUTOVER_TS_NULL;
 	cutover_incident_free(cur);
 	if (rc)
 		return rc;
 	cutover_ts resolved_at = strcmp(c->to, "resolved") == 0 ? c->now : CUTOVER_TS_NULL;
-	if ((rc = co_json_set_str(rec, "state", c->to, err)) || (rc = co_json_set_ts(rec, "resolved_at", resolved_at, err)))
+	if ((rc = co_json_set_str(rec, "state", c->to, err)) || (rc = co_json_set_ts(rec, "resolved_at", resolved_at, err)) ||
+	    (rc = co_json_set_ts(rec, "updated_at", updated_at, err)))
 		return rc;
 	rc = decode_incident(d, pos, rec, &c->out, err);
 	*changed = rc == CUTOVER_OK;
@@ -294,6 +297,22 @@ static int put_incident_edit(co_doc *d, void *vctx, bool *changed, cutover_error
 	size_t pos = 0;
 	cJSON *rec = find_incident(d, c->in->id, &pos, &c->sk);
 	int rc;
+	*changed = false;
+	cutover_incident *cur = NULL;
+	cutover_error why;
+	if (rec && co_legacy_incident_from_json(rec, &cur, &why) == CUTOVER_OK) {
+		/* the stored copy decides: another incident is refused, a newer state kept */
+		bool other = cur->opened_at != c->in->opened_at, newer = co_incident_newer(cur, c->in);
+		cutover_incident_free(cur);
+		if (other) {
+			co_err(err, CUTOVER_ECONFLICT, "put incident: incident %lld exists with another opened_at; not replaced",
+			       (long long)c->in->id);
+			co_err_hint(err, "compare the two copies of incident %lld and repair by hand", (long long)c->in->id);
+			return CUTOVER_ECONFLICT;
+		}
+		if (newer)
+			return CUTOVER_OK; /* a later state's own second write is the one that counts */
+	}
 	if (rec) {
 		rc = write_incident(rec, c->in, err);
 	} else {

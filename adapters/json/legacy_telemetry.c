@@ -417,7 +417,8 @@ int co_legacy_incident_from_json(const cJSON *rec, cutover_incident **out, cutov
 		goto fail;
 	}
 	if ((rc = co_json_get_ts(rec, "opened_at", true, &i->opened_at, err)) ||
-	    (rc = co_json_get_ts(rec, "resolved_at", false, &i->resolved_at, err)))
+	    (rc = co_json_get_ts(rec, "resolved_at", false, &i->resolved_at, err)) ||
+	    (rc = co_json_get_ts(rec, "updated_at", false, &i->updated_at, err)))
 		goto fail;
 	bool resolved = strcmp(i->state, "resolved") == 0;
 	if (resolved && i->resolved_at == CUTOVER_TS_NULL) {

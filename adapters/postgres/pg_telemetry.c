@@ -18,8 +18,11 @@
  * pair is an allowed move), so a concurrent move or a direct caller cannot
  * slip an illegal one past it; the table's CHECK keeps resolved_at set
  * exactly when resolved. put_events / put_incident are replication: rows
- * exactly as given, no sequence side effect; an event row is never replaced
- * by one with another occurred_at (another event).
+ * exactly as given, moving the id sequences past the ids put (the JSON
+ * store's counter does the same), so a process that reaches live never
+ * draws an id the JSON store handed out; an event row is never replaced by
+ * one with another occurred_at (another event), and an incident row never
+ * by an older copy (co_incident_newer).
  *
  * The event query is one constant statement: the unset filters are NULL
  * parameters, which the planner folds away for the custom plan libpq's
@@ -51,7 +54,7 @@ static co_pg *PG(cutover_telemetry *s)
 #define EV_COLS                                                                                                       \
 	"e.id, " US("e.occurred_at") ", e.source_ip, e.region, e.node, e.attack_type, e.severity, e.payload::text, " \
 	"e.incident_id"
-#define INC_COLS "i.id, i.title, i.state, i.severity, " US("i.opened_at") ", " US("i.resolved_at")
+#define INC_COLS "i.id, i.title, i.state, i.severity, " US("i.opened_at") ", " US("i.resolved_at") ", " US("i.updated_at")
 
 const char co_pg_events_query_sql[] =
     "SELECT " EV_COLS " FROM operations.telemetry_events e"
@@ -98,23 +101,27 @@ static const char SQL_LINK[] =
     "UPDATE operations.telemetry_events AS e SET incident_id = $2::int8 WHERE e.id = $1::int8 RETURNING " EV_COLS;
 
 #define INCIDENT_INSERT \
-	"INSERT INTO operations.incidents AS i (id, title, state, severity, opened_at, resolved_at) VALUES ("
-#define INCIDENT_VALUES "$2, $3, $4, $5::timestamptz, $6::timestamptz)"
+	"INSERT INTO operations.incidents AS i (id, title, state, severity, opened_at, resolved_at, updated_at) VALUES ("
+#define INCIDENT_VALUES "$2, $3, $4, $5::timestamptz, $6::timestamptz, $7::timestamptz)"
 /* id 0 takes the next sequence value (nextval is only evaluated then). */
 static const char SQL_INSERT_INCIDENT[] =
     INCIDENT_INSERT "CASE WHEN $1::int8 > 0 THEN $1::int8 ELSE nextval('operations.incidents_id_seq') END, "
 		    INCIDENT_VALUES " RETURNING " INC_COLS;
-static const char SQL_UPSERT_INCIDENT[] =
-    INCIDENT_INSERT "$1::int8, " INCIDENT_VALUES
-		    " ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, state = EXCLUDED.state,"
-		    " severity = EXCLUDED.severity, opened_at = EXCLUDED.opened_at, resolved_at = EXCLUDED.resolved_at";
+static const char SQL_INSERT_INCIDENT_IF_NEW[] =
+    INCIDENT_INSERT "$1::int8, " INCIDENT_VALUES " ON CONFLICT (id) DO NOTHING RETURNING i.id";
+static const char SQL_LOCK_INCIDENT[] = "SELECT " INC_COLS " FROM operations.incidents i WHERE i.id = $1::int8 FOR UPDATE";
+static const char SQL_REPLACE_INCIDENT[] =
+    "UPDATE operations.incidents AS i SET title = $2, state = $3, severity = $4, opened_at = $5::timestamptz,"
+    " resolved_at = $6::timestamptz, updated_at = $7::timestamptz WHERE i.id = $1::int8";
 static const char SQL_INCIDENT_EXISTS[] = "SELECT 1 FROM operations.incidents WHERE id = $1::int8";
 static const char SQL_GET_INCIDENT[] = "SELECT " INC_COLS " FROM operations.incidents i WHERE i.id = $1::int8";
-/* The move again, guarded: only from the state that was read, only an allowed pair. */
+/* The move again, guarded: only from the state (and stamp) that was read,
+ * only an allowed pair. $5 is co_ts_advance(the stamp read, now). */
 static const char SQL_TRANSITION[] =
     "UPDATE operations.incidents AS i SET state = $3::text,"
-    " resolved_at = CASE WHEN $3::text = 'resolved' THEN $4::timestamptz END"
-    " WHERE i.id = $1::int8 AND i.state = $2::text AND ($2::text, $3::text) IN"
+    " resolved_at = CASE WHEN $3::text = 'resolved' THEN $4::timestamptz END, updated_at = $5::timestamptz"
+    " WHERE i.id = $1::int8 AND i.state = $2::text AND i.updated_at IS NOT DISTINCT FROM $6::timestamptz"
+    " AND ($2::text, $3::text) IN"
     " (('open', 'investigating'), ('investigating', 'contained'), ('contained', 'resolved'), ('resolved', 'open'))"
     " RETURNING " INC_COLS;
 
@@ -258,6 +265,7 @@ static cutover_incident *decode_incident(const PGresult *r, int row)
 	i->id = col_i64(r, row, 0);
 	i->opened_at = col_ts(r, row, 4);
 	i->resolved_at = col_ts(r, row, 5);
+	i->updated_at = col_ts(r, row, 6);
 	if (!col_str(r, row, 1, &i->title) || !col_str(r, row, 2, &i->state) || !col_str(r, row, 3, &i->severity)) {
 		cutover_incident_free(i);
 		return NULL;
@@ -510,6 +518,14 @@ static int pg_put_events(cutover_telemetry *s, const cutover_event *ev, size_t n
 		rc = co_err(err, CUTOVER_ECONFLICT, "%s: event %lld exists with another occurred_at; not replaced", W,
 			    (long long)other);
 	}
+	if (rc == CUTOVER_OK) { /* past every id put, so a process in live never draws one */
+		int64_t max = 0;
+		for (size_t i = 0; i < n; i++)
+			max = ids[i] > max ? ids[i] : max;
+		idtext b;
+		const char *p[1] = {id_param(max, b)};
+		rc = run_cmd(pg, W, SQL_ADVANCE_EVENTS_SEQ, 1, p, err);
+	}
 	if (rc == CUTOVER_OK)
 		rc = run_cmd(pg, W, "COMMIT", 0, NULL, err);
 	if (rc)
@@ -603,9 +619,9 @@ static int pg_link_event(cutover_telemetry *s, cutover_event **out, int64_t even
 /* --- incidents -------------------------------------------------------------------- */
 
 typedef struct incident_params {
-	const char *v[6];
+	const char *v[7];
 	idtext id;
-	tstext opened, resolved;
+	tstext opened, resolved, updated;
 } incident_params;
 
 static void incident_params_fill(incident_params *p, const cutover_incident *i)
@@ -616,6 +632,7 @@ static void incident_params_fill(incident_params *p, const cutover_incident *i)
 	p->v[3] = i->severity;
 	p->v[4] = ts_param(i->opened_at, p->opened);
 	p->v[5] = ts_param(i->resolved_at, p->resolved);
+	p->v[6] = ts_param(i->updated_at, p->updated);
 }
 
 /* One incident from a query; ENOTFOUND (err untouched) when none. */
@@ -650,7 +667,7 @@ static int pg_create_incident(cutover_telemetry *s, cutover_incident **out, cons
 			rc = co_err(err, CUTOVER_ECONFLICT, "%s: incident id %lld already taken", W, (long long)in->id);
 		PQclear(r);
 	}
-	PGresult *r = rc ? NULL : run(pg, W, SQL_INSERT_INCIDENT, 6, ip.v, err);
+	PGresult *r = rc ? NULL : run(pg, W, SQL_INSERT_INCIDENT, 7, ip.v, err);
 	if (rc == CUTOVER_OK && !r) {
 		rc = err->code;
 		if (in->id == 0 && rc == CUTOVER_ECONFLICT && strstr(err->detail, "incidents_pkey")) {
@@ -709,9 +726,10 @@ static int pg_transition_incident(cutover_telemetry *s, cutover_incident **out, 
 			return rc;
 		}
 		idtext ib;
-		tstext nb;
-		const char *p[4] = {id_param(id, ib), cur->state, to, ts_param(now, nb)};
-		PGresult *r = run(pg, W, SQL_TRANSITION, 4, p, err);
+		tstext nb, ub, rb;
+		const char *p[6] = {id_param(id, ib), cur->state, to, ts_param(now, nb),
+				    ts_param(co_ts_advance(cur->updated_at, now), ub), ts_param(cur->updated_at, rb)};
+		PGresult *r = run(pg, W, SQL_TRANSITION, 6, p, err);
 		cutover_incident_free(cur);
 		if (!r)
 			return err->code;
@@ -723,13 +741,58 @@ static int pg_transition_incident(cutover_telemetry *s, cutover_incident **out, 
 	return co_err(err, CUTOVER_EBUSY, "%s: incident %lld kept changing while it was being moved", W, (long long)id);
 }
 
+/* Replication, in one transaction: a new id is inserted; an existing row is
+ * locked and the stored copy decides: another incident (another opened_at)
+ * is CUTOVER_ECONFLICT, a newer one (co_incident_newer) is kept and the put
+ * succeeds without writing. The sequence moves past the id, so a process in
+ * live never draws an id the JSON store handed out. */
 static int pg_put_incident(cutover_telemetry *s, const cutover_incident *inc, cutover_error *err)
 {
+	static const char W[] = "put incident";
+	co_pg *pg = PG(s);
 	if (!inc || inc->id <= 0 || !inc->title || !inc->state || !inc->severity)
 		return co_err(err, CUTOVER_EINVALID, "put incident needs an id > 0, a title, a state and a severity");
 	incident_params ip;
 	incident_params_fill(&ip, inc);
-	return run_cmd(PG(s), "put incident", SQL_UPSERT_INCIDENT, 6, ip.v, err);
+	PGconn *c = tx_begin(pg, W, err);
+	if (!c)
+		return err->code;
+	int rc = CUTOVER_OK;
+	PGresult *r = run(pg, W, SQL_INSERT_INCIDENT_IF_NEW, 7, ip.v, err);
+	if (!r)
+		rc = err->code;
+	bool inserted = r && PQntuples(r) > 0;
+	PQclear(r);
+	if (rc == CUTOVER_OK && !inserted) {
+		cutover_incident *cur = NULL;
+		if (!(r = run(pg, W, SQL_LOCK_INCIDENT, 1, ip.v, err)))
+			rc = err->code;
+		else if ((rc = one_incident(r, &cur, err)) == CUTOVER_ENOTFOUND)
+			rc = co_err(err, CUTOVER_EINTERNAL, "%s: incident %lld vanished while being written", W,
+				    (long long)inc->id);
+		PQclear(r);
+		if (rc == CUTOVER_OK && cur->opened_at != inc->opened_at) {
+			co_err(err, CUTOVER_ECONFLICT, "%s: incident %lld exists with another opened_at; not replaced", W,
+			       (long long)inc->id);
+			co_err_hint(err, "compare the two copies of incident %lld and repair by hand", (long long)inc->id);
+			rc = CUTOVER_ECONFLICT;
+		}
+		bool newer = rc == CUTOVER_OK && co_incident_newer(cur, inc);
+		cutover_incident_free(cur);
+		if (newer) { /* a newer state is stored: nothing to write */
+			tx_abort(c);
+			return CUTOVER_OK;
+		}
+		if (rc == CUTOVER_OK)
+			rc = run_cmd(pg, W, SQL_REPLACE_INCIDENT, 7, ip.v, err);
+	}
+	if (rc == CUTOVER_OK)
+		rc = run_cmd(pg, W, SQL_ADVANCE_INCIDENTS_SEQ, 1, ip.v, err);
+	if (rc == CUTOVER_OK)
+		rc = run_cmd(pg, W, "COMMIT", 0, NULL, err);
+	if (rc)
+		tx_abort(c);
+	return rc;
 }
 
 /* --- the handle ------------------------------------------------------------------------ */

@@ -21,6 +21,11 @@ CREATE TABLE operations.incidents (
     severity    text NOT NULL,
     opened_at   timestamptz NOT NULL,
     resolved_at timestamptz,
+    -- when the incident last changed: every create and transition stamps it,
+    -- and it only grows; replication (put) never replaces a row whose
+    -- updated_at is later than the copy it carries. NULL: a legacy record
+    -- written without one (older than any stamp).
+    updated_at  timestamptz,
     CONSTRAINT incidents_pkey PRIMARY KEY (id),
     CONSTRAINT incidents_id_check CHECK (id > 0),
     CONSTRAINT incidents_state_check CHECK (state IN ('open', 'investigating', 'contained', 'resolved')),

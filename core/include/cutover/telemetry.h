@@ -104,6 +104,10 @@ typedef struct cutover_incident {
 	char *severity;         /* required */
 	cutover_ts opened_at;   /* CUTOVER_TS_NULL on create means now */
 	cutover_ts resolved_at; /* set exactly when state is "resolved" */
+	/* When the incident last changed: every create and transition stamps it
+	 * (it only grows, even across hosts whose clocks differ); ignored on
+	 * create. CUTOVER_TS_NULL for a legacy record written without it. */
+	cutover_ts updated_at;
 } cutover_incident;
 
 #define CUTOVER_TELEMETRY_VERSION 1
@@ -137,7 +141,11 @@ struct cutover_telemetry {
 
 	/* Replication (the router, reconcile): store records exactly as given,
 	 * insert or replace by id. An event is never replaced by one with
-	 * another occurred_at (that is another event: CUTOVER_ECONFLICT). */
+	 * another occurred_at, nor an incident by one with another opened_at
+	 * (that is another record: CUTOVER_ECONFLICT). Replication never moves
+	 * an incident back: when the stored copy is newer (a later updated_at)
+	 * put_incident writes nothing and succeeds. An explicit id moves the
+	 * store's id sequence past it. */
 	int (*put_events)(cutover_telemetry *s, const cutover_event *ev, size_t n, cutover_error *err);
 	int (*put_incident)(cutover_telemetry *s, const cutover_incident *inc, cutover_error *err);
 
