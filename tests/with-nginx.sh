@@ -8,9 +8,17 @@
 #   /state/    GET (ETag on), PUT and DELETE (dav_methods), intermediate
 #              folders made on PUT, folder listings as JSON (autoindex_format)
 #   /fail503/  answers every request with 503 (to test retries)
+#   /status412/, /status401/  answer every request with 412, 401
 # and exports for the command:
 #   CUTOVER_TEST_HTTP_ROOT       http://127.0.0.1:PORT/state
 #   CUTOVER_TEST_HTTP_FAIL_ROOT  http://127.0.0.1:PORT/fail503
+#   CUTOVER_TEST_HTTP_BASE       http://127.0.0.1:PORT (for /status412/ etc.)
+#   CUTOVER_TEST_HTTP_LAST_WRITER_WINS=1  this server has no compare-and-swap:
+#                                nginx's dav module ignores If-Match and
+#                                If-None-Match on PUT (tests/test_http_transport.c
+#                                checks that this is still so), so tests of
+#                                concurrent writers from several processes
+#                                cannot hold and skip, saying why
 #   CUTOVER_TEST_HTTP_LOG        the access log ("METHOD URI STATUS" a line)
 #   CUTOVER_TEST_HTTP_ERROR_LOG  the error log
 #   CUTOVER_TEST_HTTP_STOP, CUTOVER_TEST_HTTP_START  shell commands that stop
@@ -92,6 +100,12 @@ http {
     location /fail503/ {
       return 503;
     }
+    location /status412/ {
+      return 412;
+    }
+    location /status401/ {
+      return 401;
+    }
     location / {
       return 404;
     }
@@ -139,6 +153,8 @@ waitup="$start_cmd; for i in \$(seq 1 50); do [ -s $base/nginx.pid ] && break; s
 
 export CUTOVER_TEST_HTTP_ROOT="http://127.0.0.1:$port/state"
 export CUTOVER_TEST_HTTP_FAIL_ROOT="http://127.0.0.1:$port/fail503"
+export CUTOVER_TEST_HTTP_BASE="http://127.0.0.1:$port"
+export CUTOVER_TEST_HTTP_LAST_WRITER_WINS=1
 export CUTOVER_TEST_HTTP_LOG="$base/logs/access.log"
 export CUTOVER_TEST_HTTP_ERROR_LOG="$base/logs/error.log"
 export CUTOVER_TEST_HTTP_STOP="$waitgone"

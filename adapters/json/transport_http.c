@@ -232,7 +232,7 @@ static int http_do(http_transport *ht, const char *method, const char *url, cons
 		return co_err_oom(err);
 	}
 
-	long deadline = now_ms() + ht->total_ms, backoff = HTTP_BACKOFF_MS;
+	long start = now_ms(), deadline = start + ht->total_ms, backoff = HTTP_BACKOFF_MS;
 	int rc = CUTOVER_OK;
 	pthread_mutex_lock(&ht->mu);
 	for (int attempt = 0;; attempt++) {
@@ -294,7 +294,8 @@ static int http_do(http_transport *ht, const char *method, const char *url, cons
 			if (r->status >= 500) {
 				rc = co_err(err, CUTOVER_EUNAVAILABLE, "the JSON object store at %s is unavailable: %s %s answered %ld",
 				            ht->shown, method, shown, r->status);
-				co_err_detail(err, "%d attempt(s) within %ld ms, all answered 5xx", attempt + 1, ht->total_ms);
+				co_err_detail(err, "%d attempt(s) in %ld ms, all answered 5xx (CUTOVER_HTTP_TIMEOUT is %ld s)",
+				              attempt + 1, now_ms() - start, ht->total_ms / 1000);
 				co_err_hint(err, "check the object store's health and logs; retry when it answers again");
 			}
 			break;
@@ -310,8 +311,8 @@ static int http_do(http_transport *ht, const char *method, const char *url, cons
 		} else {
 			rc = co_err(err, CUTOVER_EUNAVAILABLE, "the JSON object store at %s cannot be reached: %s %s failed",
 			            ht->shown, method, shown);
-			co_err_detail(err, "%s (%d attempt(s) within %ld ms)", ebuf[0] ? ebuf : curl_easy_strerror(cc),
-			              attempt + 1, ht->total_ms);
+			co_err_detail(err, "%s (%d attempt(s) in %ld ms; CUTOVER_HTTP_TIMEOUT is %ld s)",
+			              ebuf[0] ? ebuf : curl_easy_strerror(cc), attempt + 1, now_ms() - start, ht->total_ms / 1000);
 			co_err_hint(err, "check that the server is up and CUTOVER_JSON_ROOT is right; "
 			                 "CUTOVER_HTTP_CONNECT_TIMEOUT and CUTOVER_HTTP_TIMEOUT bound the wait");
 		}
@@ -715,9 +716,11 @@ static int env_seconds(const char *name, long dflt, long *out_ms, cutover_error 
 /* Supabase: split <scheme>://<host>/<...>/storage/v1/object/<bucket>[/<folder>]. */
 static int supabase_split(http_transport *ht, cutover_error *err)
 {
-	static const char marker[] = "/storage/v1/object/";
+	static const char marker[] = "/storage/v1/object";
 	const char *m = strstr(ht->root, marker);
 	const char *bucket = m + strlen(marker);
+	if (*bucket == '/')
+		bucket++;
 	size_t blen = strcspn(bucket, "/");
 	if (blen == 0 || (blen == 4 && strncmp(bucket, "list", 4) == 0) ||
 	    (blen == 6 && strncmp(bucket, "public", 6) == 0) || (blen == 4 && strncmp(bucket, "sign", 4) == 0)) {
@@ -796,7 +799,7 @@ int co_transport_http(co_transport **out, const char *root, const char *token, c
 		rc = co_err_oom(err);
 		goto fail;
 	}
-	ht->supabase = strstr(ht->root, "/storage/v1/object/") != NULL;
+	ht->supabase = strstr(root, "/storage/v1/object/") != NULL; /* before the trailing '/' went */
 	if (ht->supabase && (rc = supabase_split(ht, err)))
 		goto fail;
 	if (token) {
