@@ -8,6 +8,7 @@ packages=(
   libpq-dev libcurl4-openssl-dev libcjson-dev
   libcmocka-dev
   postgresql postgresql-client
+  nginx
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -17,5 +18,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# The Debian package starts a cluster of its own; the tests never use it.
+# The Debian packages start a cluster and an nginx of their own; the tests
+# never use them (tests/with-postgres.sh, tests/with-nginx.sh start their own).
 echo "dependencies installed"

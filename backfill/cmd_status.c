@@ -59,19 +59,33 @@ static bool local_root_absent(const char *root)
 	return *root && stat(root, &sb) != 0 && errno == ENOENT;
 }
 
+/* The first failure to reach the JSON state root (not a damaged document):
+ * kept in *store so status stops asking and exits 3. */
+static void note_unreachable(int rc, const cutover_error *err, cutover_error *store)
+{
+	if ((rc == CUTOVER_EUNAVAILABLE || rc == CUTOVER_ECONFIG) && store->code == CUTOVER_OK)
+		*store = *err;
+}
+
 /* Non-blank lines of the documents under a folder key ("telemetry/events/"),
  * streamed; -1 when there are none, -2 when they cannot be read. */
-static long long ndjson_count(co_transport *t, const char *prefix)
+static long long ndjson_count(co_transport *t, const char *prefix, cutover_error *unreachable)
 {
 	char **keys = NULL;
 	size_t n = 0;
 	cutover_error err;
-	if (!t->list || t->list(t, prefix, &keys, &n, &err) != CUTOVER_OK)
+	if (!t->list)
 		return -2;
+	int rc = t->list(t, prefix, &keys, &n, &err);
+	if (rc != CUTOVER_OK) {
+		note_unreachable(rc, &err, unreachable);
+		return -2;
+	}
 	long long lines = n ? 0 : -1;
 	for (size_t i = 0; i < n && lines >= 0; i++) {
 		FILE *f = NULL;
-		if (co_transport_stream(t, keys[i], &f, &err) != CUTOVER_OK) {
+		if ((rc = co_transport_stream(t, keys[i], &f, &err)) != CUTOVER_OK) {
+			note_unreachable(rc, &err, unreachable);
 			lines = -2;
 			break;
 		}
@@ -95,22 +109,25 @@ static long long ndjson_count(co_transport *t, const char *prefix)
 }
 
 /* Records in one legacy document; -1 when absent, -2 when unreadable. */
-static long long json_count(co_transport *t, bool root_absent, const char *key, const char *collection)
+static long long json_count(co_transport *t, bool root_absent, const char *key, const char *collection,
+                            cutover_error *unreachable)
 {
 	if (root_absent)
 		return -1;
-	if (!t)
+	if (!t || unreachable->code != CUTOVER_OK)
 		return -2;
 	if (!collection)
-		return ndjson_count(t, key);
+		return ndjson_count(t, key, unreachable);
 	char *data = NULL, version[CO_VERSION_LEN];
 	size_t len = 0;
 	cutover_error err;
 	int rc = t->get(t, key, &data, &len, version, &err);
 	if (rc == CUTOVER_ENOTFOUND)
 		return -1;
-	if (rc)
+	if (rc) {
+		note_unreachable(rc, &err, unreachable);
 		return -2;
+	}
 	cJSON *doc = cJSON_ParseWithLength(data, len);
 	free(data);
 	cJSON *arr = doc ? cJSON_GetObjectItemCaseSensitive(doc, collection) : NULL;
@@ -169,6 +186,10 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 	bool root_absent = local_root_absent(st[0].json_root);
 	if (!root_absent)
 		co_transport_open(&t, st[0].json_root, st[0].json_token, &terr);
+	cutover_error unreachable; /* the JSON root could not be read */
+	cutover_error_clear(&unreachable);
+	if (!root_absent && !t)
+		unreachable = terr;
 	co_pg *pg = NULL;
 	cutover_error perr;
 	cutover_error_clear(&perr);
@@ -221,7 +242,8 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 		for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++) {
 			if (counted[i].domain != (cutover_domain)d)
 				continue;
-			long long nj = json_count(t, root_absent, counted[i].json_key, counted[i].json_collection);
+			long long nj = json_count(t, root_absent, counted[i].json_key, counted[i].json_collection,
+			                          &unreachable);
 			long long np = pg_count(pg, counted[i].count_sql);
 			if (jc) {
 				cJSON *c = cJSON_CreateObject();
@@ -271,6 +293,11 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 	if (needs_pg && !pg) {
 		fprintf(stderr, "cutover: a domain's stage needs Postgres, which cannot be reached\n");
 		cutover_error_fprint(stderr, &perr);
+		code = EXIT_RUNTIME;
+	}
+	if (unreachable.code != CUTOVER_OK) {
+		fprintf(stderr, "cutover: the JSON state root cannot be read\n");
+		cutover_error_fprint(stderr, &unreachable);
 		code = EXIT_RUNTIME;
 	}
 	if (t)

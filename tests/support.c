@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 
+#include "json_store.h"
 #include "pg.h"
 #include "support.h"
 
@@ -69,7 +70,13 @@ void test_env_init(test_env *e, const char *tag)
 		exit(3);
 	}
 	co_pg_close(pg);
-	e->opts.json_root = e->root;
+	const char *http = getenv("CUTOVER_TEST_HTTP_ROOT");
+	static unsigned serial;
+	if (http && *http)
+		snprintf(e->json_root, sizeof(e->json_root), "%s/%s-%d-%u", http, tag, (int)getpid(), serial++);
+	else
+		snprintf(e->json_root, sizeof(e->json_root), "%s", e->root);
+	e->opts.json_root = e->json_root;
 	e->opts.journal_dir = e->journal;
 	e->opts.database_url = e->conninfo;
 }
@@ -86,6 +93,18 @@ void test_env_fini(test_env *e)
 	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->root);
 	test_shell(cmd);
+}
+
+void test_put_doc(const test_env *e, const char *key, const char *text)
+{
+	cutover_error err;
+	co_transport *t = NULL;
+	if (co_transport_open(&t, e->json_root, NULL, &err) != CUTOVER_OK ||
+	    t->put(t, key, text, strlen(text), NULL, NULL, &err) != CUTOVER_OK) {
+		cutover_error_fprint(stderr, &err);
+		exit(3);
+	}
+	t->free(t);
 }
 
 void test_sql(const test_env *e, const char *sql)

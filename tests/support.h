@@ -13,15 +13,22 @@
 #include "co.h"
 
 typedef struct test_env {
-	char root[256];        /* temp JSON state directory */
+	char root[256];        /* temp directory: the journal, and the JSON state unless over HTTP */
+	char json_root[512];   /* the JSON state root the suite uses: root, or a fresh
+	                          sub-path of CUTOVER_TEST_HTTP_ROOT when that is set */
 	char journal[300];     /* its journal dir */
 	char dbname[64];
 	char conninfo[128];    /* "dbname=..." (host etc. from PG* env) */
 	cutover_options opts;  /* points at the fields above */
 } test_env;
 
-/* Make a temp state dir and a fresh migrated database named after tag. */
+/* Make a temp state dir and a fresh migrated database named after tag.
+ * Opt-in: when CUTOVER_TEST_HTTP_ROOT is set (tests/with-nginx.sh), the JSON
+ * state lives over HTTP at <CUTOVER_TEST_HTTP_ROOT>/<tag>-<pid>-<n>, fresh
+ * for every call; the journal stays in the temp dir. */
 void test_env_init(test_env *e, const char *tag);
+/* Write a whole document under the env's JSON state root (either kind). */
+void test_put_doc(const test_env *e, const char *key, const char *text);
 /* Drop the database and remove the state dir. */
 void test_env_fini(test_env *e);
 /* Run SQL (no parameters, test-owned constant text) on the env's database. */

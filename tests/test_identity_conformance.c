@@ -499,7 +499,7 @@ static void both_stores_hold_the_same_records(void **state)
 	if (!cutover_stage_describe(stage)->writes_both)
 		skip();
 	cutover_identity *js = NULL, *ps = NULL;
-	expect_ok(cutover_identity_json(&js, env.root, NULL, &err));
+	expect_ok(cutover_identity_json(&js, env.json_root, NULL, &err));
 	expect_ok(cutover_identity_postgres(&ps, env.conninfo, &err));
 	int users = 0;
 	/* ids from 1, and past the explicit id 5000 (json assigns max+1 after it) */

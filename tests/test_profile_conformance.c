@@ -430,6 +430,14 @@ static void concurrent_edits_lose_nothing(void **state)
 	(void)state;
 	enum { PROCS = 2, ADDS = 8 };
 	pid_t kids[PROCS];
+	/* Over a store without compare-and-swap (nginx ignores If-Match on
+	 * PUT: tests/with-nginx.sh) the last writer wins, and two processes
+	 * editing one document can lose each other's edits: the documented
+	 * guarantee there is one writer process per domain. */
+	if (getenv("CUTOVER_TEST_HTTP_ROOT") && getenv("CUTOVER_TEST_HTTP_LAST_WRITER_WINS")) {
+		print_message("skipped: this JSON store has no compare-and-swap (last writer wins)\n");
+		skip();
+	}
 	for (int k = 0; k < PROCS; k++) {
 		kids[k] = fork();
 		assert_true(kids[k] >= 0);
@@ -494,7 +502,7 @@ static void both_stores_hold_the_same_records(void **state)
 	if (!cutover_stage_describe(stage)->writes_both)
 		skip();
 	cutover_profile *js = NULL, *ps = NULL;
-	expect_ok(cutover_profile_json(&js, env.root, NULL, &err));
+	expect_ok(cutover_profile_json(&js, env.json_root, NULL, &err));
 	expect_ok(cutover_profile_postgres(&ps, env.conninfo, &err));
 	int found = 0;
 	for (size_t i = 0; i < sizeof U / sizeof U[0]; i++) {

@@ -518,7 +518,7 @@ static void both_stores_hold_the_same_records(void **state)
 	if (!cutover_stage_describe(stage)->writes_both)
 		skip();
 	cutover_reports *js = NULL, *ps = NULL;
-	expect_ok(cutover_reports_json(&js, env.root, NULL, &err));
+	expect_ok(cutover_reports_json(&js, env.json_root, NULL, &err));
 	expect_ok(cutover_reports_postgres(&ps, env.conninfo, &err));
 	int seen = 0;
 	for (int64_t id = 1; id <= 5100; id = (id == 200 ? 4990 : id + 1)) {
@@ -552,7 +552,7 @@ static void a_refused_second_write_is_journaled(void **state)
 	if (info->pg_authoritative)
 		expect_ok(cutover_identity_postgres(&primary_users, env.conninfo, &err));
 	else
-		expect_ok(cutover_identity_json(&primary_users, env.root, NULL, &err));
+		expect_ok(cutover_identity_json(&primary_users, env.json_root, NULL, &err));
 	cutover_user in = {.id = 900, .email = "primary-only@example.com", .role = "viewer",
 			   .email_verified_at = CUTOVER_TS_NULL, .created_at = T0, .updated_at = T0};
 	cutover_user *u = NULL;
@@ -582,21 +582,16 @@ static void a_refused_second_write_is_journaled(void **state)
 
 static void seed_incidents(void)
 {
-	char dir[400], path[450];
-	snprintf(dir, sizeof dir, "%s/telemetry", env.root);
-	snprintf(path, sizeof path, "%s/incidents.json", dir);
-	char cmd[500];
-	snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
-	assert_int_equal(test_shell(cmd), 0);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs("{\"incidents\":[", f);
+	co_buf doc = {0};
+	co_buf_puts(&doc, "{\"incidents\":[");
 	for (int i = 1; i <= 3; i++)
-		fprintf(f, "%s{\"id\":%d,\"title\":\"Incident %d\",\"state\":\"open\",\"severity\":\"high\","
-			   "\"opened_at\":\"2026-01-0%dT00:00:00Z\",\"resolved_at\":null}",
-			i > 1 ? "," : "", i, i, i);
-	fputs("]}\n", f);
-	fclose(f);
+		co_buf_printf(&doc, "%s{\"id\":%d,\"title\":\"Incident %d\",\"state\":\"open\",\"severity\":\"high\","
+				    "\"opened_at\":\"2026-01-0%dT00:00:00Z\",\"resolved_at\":null}",
+			      i > 1 ? "," : "", i, i, i);
+	co_buf_puts(&doc, "]}\n");
+	assert_false(doc.failed);
+	test_put_doc(&env, "telemetry/incidents.json", doc.data);
+	co_buf_free(&doc);
 	test_sql(&env, "INSERT INTO operations.incidents (id, title, state, severity, opened_at) VALUES "
 		       "(1, 'Incident 1', 'open', 'high', '2026-01-01Z'), (2, 'Incident 2', 'open', 'high', '2026-01-02Z'), "
 		       "(3, 'Incident 3', 'open', 'high', '2026-01-03Z')");

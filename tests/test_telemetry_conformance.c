@@ -497,7 +497,7 @@ static void both_stores_hold_the_same_records(void **state)
 	if (!cutover_stage_describe(stage)->writes_both)
 		skip();
 	cutover_telemetry *js = NULL, *ps = NULL;
-	expect_ok(cutover_telemetry_json(&js, env.root, NULL, &err));
+	expect_ok(cutover_telemetry_json(&js, env.json_root, NULL, &err));
 	expect_ok(cutover_telemetry_postgres(&ps, env.conninfo, &err));
 	int incidents = 0;
 	for (int64_t id = 1; id <= 520; id++) {

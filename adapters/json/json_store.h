@@ -57,6 +57,12 @@ struct co_transport {
  * temp file + fsync + rename; locks are flock(2) on files under
  * <root>/.cutover/locks/). */
 int co_transport_local(co_transport **out, const char *dir, cutover_error *err);
+/* An HTTP object store at a http:// or https:// base URL (transport_http.c):
+ * plain GET/PUT/DELETE of <base>/<key>, or the Supabase Storage API when the
+ * URL's path contains "/storage/v1/object/". token (may be NULL) is sent as
+ * a bearer token and never printed. No lock(): put's if_version is the only
+ * guard, and only as strong as the server's If-Match support. */
+int co_transport_http(co_transport **out, const char *root, const char *token, cutover_error *err);
 /* Picks the transport from the root's form: http(s):// URL or a directory. */
 int co_transport_open(co_transport **out, const char *root, const char *token, cutover_error *err);
 

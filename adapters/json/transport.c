@@ -12,20 +12,14 @@
 
 int co_transport_open(co_transport **out, const char *root, const char *token, cutover_error *err)
 {
-	(void)token; /* only HTTP roots use a bearer token */
 	*out = NULL;
 	if (!root || !*root) {
 		co_err(err, CUTOVER_ECONFIG, "no JSON state root configured");
 		co_err_hint(err, "set CUTOVER_JSON_ROOT to a directory or an http(s):// object store URL");
 		return CUTOVER_ECONFIG;
 	}
-	if (strncasecmp(root, "http://", 7) == 0 || strncasecmp(root, "https://", 8) == 0) {
-		char shown[512];
-		co_err(err, CUTOVER_ECONFIG, "HTTP state roots are not supported yet");
-		co_err_detail(err, "CUTOVER_JSON_ROOT is %s", co_redact_url(root, shown, sizeof shown));
-		co_err_hint(err, "use a local directory as the JSON state root for now");
-		return CUTOVER_ECONFIG;
-	}
+	if (strncasecmp(root, "http://", 7) == 0 || strncasecmp(root, "https://", 8) == 0)
+		return co_transport_http(out, root, token, err); /* only HTTP roots use the token */
 	if (strncasecmp(root, "file://", 7) == 0) {
 		root += 7;
 		if (!*root) {

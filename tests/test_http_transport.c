@@ -1,0 +1,443 @@
+/* test_http_transport.c — the JSON transport over HTTP, against a real nginx.
+ *
+ * Runs under tests/with-nginx.sh (and tests/with-postgres.sh, for the
+ * operator commands): get/put/del with versions, what a conditional put
+ * does over nginx (nothing: its dav module ignores If-Match on PUT, so the
+ * last writer wins — checked here so the docs cannot drift from it),
+ * listing, status mapping (412, 401, 404), retries of 5xx counted in the
+ * access log, the time a stopped or silent server takes to be reported,
+ * and that the token never shows in any message, output or server log.
+ *
+ * usage: test_http_transport CUTOVER_EXE
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json_store.h"
+#include "support.h"
+
+#define TOKEN "tok-5ecret-7a1f-do-not-print"
+
+static const char *cutover_exe;
+static char root[512];   /* a fresh folder under CUTOVER_TEST_HTTP_ROOT */
+static cutover_error err;
+
+static void expect_ok(int rc)
+{
+	if (rc != CUTOVER_OK)
+		cutover_error_fprint(stderr, &err);
+	assert_int_equal(rc, CUTOVER_OK);
+}
+
+static co_transport *open_at(const char *url, const char *token)
+{
+	co_transport *t = NULL;
+	if (co_transport_open(&t, url, token, &err) != CUTOVER_OK) {
+		cutover_error_fprint(stderr, &err);
+		fail_msg("cannot open %s", url);
+	}
+	assert_string_equal(t->kind, "http");
+	return t;
+}
+
+static co_transport *open_root(void)
+{
+	return open_at(root, TOKEN);
+}
+
+static void assert_no_token(const char *text)
+{
+	if (text && strstr(text, TOKEN))
+		fail_msg("the token appears in: %s", text);
+}
+
+static void assert_err_clean(void)
+{
+	assert_no_token(err.message);
+	assert_no_token(err.detail);
+	assert_no_token(err.hint);
+}
+
+static long elapsed_ms(const struct timespec *a)
+{
+	struct timespec b;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a->tv_sec) * 1000 + (b.tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/* Lines of the access log equal to line. */
+static int log_count(const char *line)
+{
+	char *log = test_read_file(getenv("CUTOVER_TEST_HTTP_LOG"), NULL);
+	assert_non_null(log);
+	int n = 0;
+	size_t ll = strlen(line);
+	for (char *p = log; (p = strstr(p, line)) != NULL; p += ll)
+		if ((p == log || p[-1] == '\n') && (p[ll] == '\n' || p[ll] == '\0'))
+			n++;
+	free(log);
+	return n;
+}
+
+/* nginx writes a request's log line after the answer has gone out: wait
+ * (at most 3 s) until at least want lines are there, then a little more
+ * so that a line too many would show. */
+static int log_wait(const char *line, int want)
+{
+	int n = 0;
+	for (int i = 0; i < 300 && (n = log_count(line)) < want; i++)
+		usleep(10000);
+	usleep(200000);
+	return log_count(line);
+}
+
+/* --- round trips ------------------------------------------------------------ */
+
+static void get_put_del_round_trip_with_versions(void **state)
+{
+	(void)state;
+	co_transport *t = open_root();
+	char v1[CO_VERSION_LEN], v2[CO_VERSION_LEN], got[CO_VERSION_LEN], *data = NULL;
+	size_t len = 0;
+	const char *doc1 = "{\"users\":[]}", *doc2 = "{\"users\":[{\"id\":1}]}";
+
+	assert_int_equal(t->get(t, "identity/users.json", &data, &len, got, &err), CUTOVER_ENOTFOUND);
+	assert_null(data);
+	/* "" = only if absent; intermediate folders are made */
+	expect_ok(t->put(t, "identity/users.json", doc1, strlen(doc1), "", v1, &err));
+	assert_true(v1[0] != '\0');
+	expect_ok(t->get(t, "identity/users.json", &data, &len, got, &err));
+	assert_int_equal(len, strlen(doc1));
+	assert_memory_equal(data, doc1, len);
+	assert_string_equal(got, v1); /* the version put handed back is the one get sees */
+	assert_true(got[0] == '"');   /* nginx sends an ETag */
+	free(data);
+
+	expect_ok(t->put(t, "identity/users.json", doc2, strlen(doc2), v1, v2, &err));
+	assert_string_not_equal(v1, v2); /* nginx's ETag is mtime-size: the size changed */
+	expect_ok(t->get(t, "identity/users.json", &data, &len, got, &err));
+	assert_memory_equal(data, doc2, len);
+	assert_string_equal(got, v2);
+	free(data);
+
+	/* keys with characters that need escaping in a URL */
+	const char *odd = "odd/a b+c%d.json";
+	expect_ok(t->put(t, odd, "{}", 2, NULL, NULL, &err));
+	expect_ok(t->get(t, odd, &data, &len, got, &err));
+	assert_int_equal(len, 2);
+	free(data);
+
+	/* an empty document is a document */
+	expect_ok(t->put(t, "empty.json", "", 0, NULL, NULL, &err));
+	expect_ok(t->get(t, "empty.json", &data, &len, got, &err));
+	assert_int_equal(len, 0);
+	assert_string_equal(data, "");
+	free(data);
+
+	expect_ok(t->del(t, "identity/users.json", &err));
+	assert_int_equal(t->get(t, "identity/users.json", &data, &len, got, &err), CUTOVER_ENOTFOUND);
+	assert_int_equal(t->del(t, "identity/users.json", &err), CUTOVER_ENOTFOUND);
+	assert_non_null(strstr(err.message, "identity/users.json"));
+
+	/* keys that would escape the root are refused before any request */
+	assert_int_equal(t->get(t, "../etc/passwd", &data, &len, got, &err), CUTOVER_EINVALID);
+	assert_int_equal(t->get(t, "/abs.json", &data, &len, got, &err), CUTOVER_EINVALID);
+	assert_int_equal(t->put(t, "a//b.json", "{}", 2, NULL, NULL, &err), CUTOVER_EINVALID);
+	t->free(t);
+}
+
+/* nginx's dav module does not evaluate If-Match / If-None-Match on PUT.
+ * This test pins that down: if a future nginx starts honouring them, it
+ * fails, and the docs (last writer wins over nginx) must be updated. */
+static void conditional_put_over_nginx_is_last_writer_wins(void **state)
+{
+	(void)state;
+	co_transport *a = open_root(), *b = open_root();
+	char va[CO_VERSION_LEN], vb[CO_VERSION_LEN], *data = NULL;
+	size_t len;
+	expect_ok(a->put(a, "race.json", "{\"n\":0}", 7, NULL, NULL, &err));
+	expect_ok(a->get(a, "race.json", &data, &len, va, &err)); /* writer A reads */
+	free(data);
+	expect_ok(b->get(b, "race.json", &data, &len, vb, &err)); /* writer B reads the same version */
+	free(data);
+	expect_ok(b->put(b, "race.json", "{\"n\":2222}", 10, vb, NULL, &err)); /* B writes */
+	/* A writes against the version it read. With If-Match honoured this
+	 * would be CUTOVER_EBUSY; nginx ignores it, and B's write is lost. */
+	int rc = a->put(a, "race.json", "{\"n\":1}", 7, va, NULL, &err);
+	assert_int_equal(rc, CUTOVER_OK);
+	expect_ok(a->get(a, "race.json", &data, &len, va, &err));
+	assert_string_equal(data, "{\"n\":1}");
+	free(data);
+	/* "only if absent" over an existing document: also not enforced */
+	assert_int_equal(a->put(a, "race.json", "{\"n\":3}", 7, "", NULL, &err), CUTOVER_OK);
+	/* the headers were sent: the access log shows both PUTs reached nginx
+	 * (the transport does not pre-check and refuse on its own) */
+	char line[300];
+	const char *path = strstr(root, "/state");
+	snprintf(line, sizeof line, "PUT %s/race.json 204", path);
+	assert_true(log_wait(line, 3) >= 3);
+	a->free(a);
+	b->free(b);
+}
+
+/* A server that does honour preconditions answers 412: that is EBUSY. */
+static void precondition_failed_is_busy(void **state)
+{
+	(void)state;
+	char url[300];
+	snprintf(url, sizeof url, "%s/status412", getenv("CUTOVER_TEST_HTTP_BASE"));
+	co_transport *t = open_at(url, TOKEN);
+	assert_int_equal(t->put(t, "identity/users.json", "{}", 2, "\"abc-1\"", NULL, &err), CUTOVER_EBUSY);
+	assert_non_null(strstr(err.message, "changed by another writer"));
+	assert_err_clean();
+	t->free(t);
+}
+
+static void unauthorized_is_a_configuration_error(void **state)
+{
+	(void)state;
+	char url[300];
+	snprintf(url, sizeof url, "%s/status401", getenv("CUTOVER_TEST_HTTP_BASE"));
+	co_transport *t = open_at(url, TOKEN);
+	char *data = NULL, v[CO_VERSION_LEN];
+	size_t len;
+	assert_int_equal(t->get(t, "identity/users.json", &data, &len, v, &err), CUTOVER_ECONFIG);
+	assert_non_null(strstr(err.hint, "CUTOVER_JSON_TOKEN"));
+	assert_err_clean();
+	t->free(t);
+}
+
+static void list_names_the_files_of_a_folder_sorted(void **state)
+{
+	(void)state;
+	co_transport *t = open_root();
+	const char *names[] = {"telemetry/events/2026-01-03.ndjson", "telemetry/events/2026-01-01.ndjson",
+	                       "telemetry/events/2026-01-02.ndjson", "telemetry/events/.hidden",
+	                       "telemetry/events/sub/2026-01-04.ndjson", "telemetry/incidents.json"};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		expect_ok(t->put(t, names[i], "{}\n", 3, NULL, NULL, &err));
+	char **keys = NULL;
+	size_t n = 0;
+	expect_ok(t->list(t, "telemetry/events/", &keys, &n, &err));
+	assert_int_equal(n, 3);
+	assert_string_equal(keys[0], "telemetry/events/2026-01-01.ndjson");
+	assert_string_equal(keys[1], "telemetry/events/2026-01-02.ndjson");
+	assert_string_equal(keys[2], "telemetry/events/2026-01-03.ndjson");
+	co_keys_free(keys, n);
+	/* an absent folder has no documents */
+	expect_ok(t->list(t, "nothing/here/", &keys, &n, &err));
+	assert_int_equal(n, 0);
+	assert_int_equal(t->list(t, "telemetry", &keys, &n, &err), CUTOVER_EINVALID);
+	/* the stream fallback reads through get */
+	FILE *f = NULL;
+	expect_ok(co_transport_stream(t, "telemetry/incidents.json", &f, &err));
+	char buf[8] = "";
+	assert_non_null(fgets(buf, sizeof buf, f));
+	assert_string_equal(buf, "{}\n");
+	fclose(f);
+	t->free(t);
+}
+
+/* --- failures ---------------------------------------------------------------- */
+
+static void five_hundreds_are_retried_then_reported(void **state)
+{
+	(void)state;
+	const char *fail = getenv("CUTOVER_TEST_HTTP_FAIL_ROOT");
+	co_transport *t = open_at(fail, TOKEN);
+	char *data = NULL, v[CO_VERSION_LEN];
+	size_t len;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	test_log_reset();
+	assert_int_equal(t->get(t, "retry-get.json", &data, &len, v, &err), CUTOVER_EUNAVAILABLE);
+	long ms = elapsed_ms(&t0);
+	assert_non_null(strstr(err.message, "/fail503"));
+	assert_non_null(strstr(err.message, "503"));
+	assert_err_clean();
+	/* one attempt and three retries, 100 + 200 + 400 ms apart */
+	assert_int_equal(log_wait("GET /fail503/retry-get.json 503", 4), 4);
+	assert_true(ms >= 650 && ms < 5000);
+	assert_non_null(strstr(test_log_text(), "retrying in 400 ms"));
+	assert_no_token(test_log_text());
+	/* a full-document PUT is retried the same way (see docs/architecture.md) */
+	assert_int_equal(t->put(t, "retry-put.json", "{}", 2, NULL, NULL, &err), CUTOVER_EUNAVAILABLE);
+	assert_int_equal(log_wait("PUT /fail503/retry-put.json 503", 4), 4);
+	/* 4xx are never retried */
+	assert_int_equal(t->del(t, "x.json", &err), CUTOVER_EUNAVAILABLE);
+	t->free(t);
+	char url[300];
+	snprintf(url, sizeof url, "%s/status401", getenv("CUTOVER_TEST_HTTP_BASE"));
+	t = open_at(url, TOKEN);
+	assert_int_equal(t->get(t, "once.json", &data, &len, v, &err), CUTOVER_ECONFIG);
+	assert_int_equal(log_wait("GET /status401/once.json 401", 1), 1);
+	t->free(t);
+}
+
+static void run_cutover(const char *url, const char *args, int want_exit)
+{
+	char cmd[1500];
+	snprintf(cmd, sizeof cmd,
+	         "CUTOVER_JSON_ROOT='%s' CUTOVER_JSON_TOKEN='%s' CUTOVER_HTTP_CONNECT_TIMEOUT=1 CUTOVER_HTTP_TIMEOUT=3 "
+	         "IDENTITY_STORE=json '%s' %s 2>&1",
+	         url, TOKEN, cutover_exe, args);
+	int status = 0;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	char *out = test_run_capture(cmd, &status);
+	long ms = elapsed_ms(&t0);
+	if (status != want_exit || !strstr(out, "cannot be reached"))
+		fail_msg("cutover %s exited %d (want %d):\n%s", args, status, want_exit, out);
+	assert_no_token(out);
+	assert_null(strstr(out, "s3cret-pw"));
+	assert_true(ms < 3000 * 4 + 2000); /* each document read is bounded by CUTOVER_HTTP_TIMEOUT */
+	free(out);
+}
+
+static void a_stopped_server_is_unavailable_within_the_timeout(void **state)
+{
+	(void)state;
+	/* credentials in the URL are redacted wherever it is named */
+	const char *r = getenv("CUTOVER_TEST_HTTP_ROOT");
+	char url[600];
+	snprintf(url, sizeof url, "http://user:s3cret-pw@%s/stopped", r + strlen("http://"));
+	setenv("CUTOVER_HTTP_CONNECT_TIMEOUT", "1", 1);
+	setenv("CUTOVER_HTTP_TIMEOUT", "3", 1);
+	co_transport *t = open_at(url, TOKEN);
+	unsetenv("CUTOVER_HTTP_CONNECT_TIMEOUT");
+	unsetenv("CUTOVER_HTTP_TIMEOUT");
+	assert_null(strstr(t->describe(t), "s3cret-pw"));
+	assert_int_equal(test_shell(getenv("CUTOVER_TEST_HTTP_STOP")), 0);
+
+	char *data = NULL, v[CO_VERSION_LEN];
+	size_t len;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = t->get(t, "identity/users.json", &data, &len, v, &err);
+	long ms = elapsed_ms(&t0);
+	print_message("stopped server reported after %ld ms (limit 3000 ms)\n", ms);
+	assert_int_equal(rc, CUTOVER_EUNAVAILABLE);
+	assert_true(ms < 3000 + 1000); /* CUTOVER_HTTP_TIMEOUT bounds it, retries included */
+	assert_non_null(strstr(err.message, "cannot be reached"));
+	assert_non_null(strstr(err.message, "****@127.0.0.1"));
+	assert_null(strstr(err.message, "s3cret-pw"));
+	assert_null(strstr(err.detail, "s3cret-pw"));
+	assert_err_clean();
+	assert_int_equal(t->put(t, "identity/users.json", "{}", 2, NULL, NULL, &err), CUTOVER_EUNAVAILABLE);
+	t->free(t);
+
+	run_cutover(url, "status", 3);
+	run_cutover(url, "survey identity", 3);
+
+	assert_int_equal(test_shell(getenv("CUTOVER_TEST_HTTP_START")), 0);
+	t = open_root();
+	expect_ok(t->put(t, "back.json", "{}", 2, NULL, NULL, &err)); /* it serves again */
+	t->free(t);
+}
+
+/* A server that accepts the connection and never answers: the total
+ * timeout, not the connect timeout, ends the wait. */
+static void a_silent_server_times_out(void **state)
+{
+	(void)state;
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(s >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(s, 16), 0); /* the kernel completes handshakes; nobody reads */
+	socklen_t al = sizeof a;
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &al), 0);
+	char url[100];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/state", ntohs(a.sin_port));
+	setenv("CUTOVER_HTTP_TIMEOUT", "2", 1);
+	co_transport *t = open_at(url, TOKEN);
+	unsetenv("CUTOVER_HTTP_TIMEOUT");
+	char *data = NULL, v[CO_VERSION_LEN];
+	size_t len;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(t->get(t, "identity/users.json", &data, &len, v, &err), CUTOVER_EUNAVAILABLE);
+	long ms = elapsed_ms(&t0);
+	print_message("silent server reported after %ld ms (limit 2000 ms)\n", ms);
+	assert_true(ms >= 1900 && ms < 2000 + 1000);
+	assert_err_clean();
+	t->free(t);
+	close(s);
+}
+
+static void bad_configuration_is_refused_at_open(void **state)
+{
+	(void)state;
+	co_transport *t = NULL;
+	setenv("CUTOVER_HTTP_TIMEOUT", "soon", 1);
+	assert_int_equal(co_transport_open(&t, root, TOKEN, &err), CUTOVER_ECONFIG);
+	assert_non_null(strstr(err.message, "CUTOVER_HTTP_TIMEOUT"));
+	unsetenv("CUTOVER_HTTP_TIMEOUT");
+	setenv("CUTOVER_HTTP_CONNECT_TIMEOUT", "0", 1);
+	assert_int_equal(co_transport_open(&t, root, TOKEN, &err), CUTOVER_ECONFIG);
+	unsetenv("CUTOVER_HTTP_CONNECT_TIMEOUT");
+	assert_int_equal(co_transport_open(&t, root, "line\nbreak", &err), CUTOVER_ECONFIG);
+	assert_int_equal(co_transport_open(&t, "http://127.0.0.1:1/x?token=" TOKEN, NULL, &err), CUTOVER_ECONFIG);
+	assert_null(t);
+	/* Supabase Storage URLs: a bucket is required (no request is made) */
+	assert_int_equal(co_transport_open(&t, "https://p.supabase.co/storage/v1/object/", TOKEN, &err), CUTOVER_ECONFIG);
+	assert_non_null(strstr(err.hint, "/storage/v1/object/<bucket>"));
+	assert_int_equal(co_transport_open(&t, "https://p.supabase.co/storage/v1/object/public/b", TOKEN, &err),
+	                 CUTOVER_ECONFIG);
+	expect_ok(co_transport_open(&t, "https://p.supabase.co/storage/v1/object/state/app", TOKEN, &err));
+	assert_string_equal(t->describe(t), "https://p.supabase.co/storage/v1/object/state/app");
+	assert_null(t->lock);
+	t->free(t);
+}
+
+/* Nothing the server logged carries the token (it goes in a header, and
+ * nginx's logs name only method, path and status here; the error log names
+ * requests too). */
+static void the_token_never_reaches_a_log(void **state)
+{
+	(void)state;
+	assert_no_token(test_log_text());
+	char *log = test_read_file(getenv("CUTOVER_TEST_HTTP_LOG"), NULL);
+	assert_non_null(log);
+	assert_no_token(log);
+	free(log);
+	log = test_read_file(getenv("CUTOVER_TEST_HTTP_ERROR_LOG"), NULL);
+	assert_no_token(log);
+	free(log);
+}
+
+int main(int argc, char **argv)
+{
+	const char *r = getenv("CUTOVER_TEST_HTTP_ROOT");
+	if (argc < 2 || !r) {
+		fprintf(stderr, "usage: tests/with-nginx.sh tests/with-postgres.sh test_http_transport CUTOVER_EXE\n");
+		return 3;
+	}
+	cutover_exe = argv[1];
+	snprintf(root, sizeof root, "%s/transport-%d", r, (int)getpid());
+	unsetenv("CUTOVER_HTTP_TIMEOUT");
+	unsetenv("CUTOVER_HTTP_CONNECT_TIMEOUT");
+	unsetenv("CUTOVER_HTTP_CA_FILE");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(get_put_del_round_trip_with_versions),
+		cmocka_unit_test(conditional_put_over_nginx_is_last_writer_wins),
+		cmocka_unit_test(precondition_failed_is_busy),
+		cmocka_unit_test(unauthorized_is_a_configuration_error),
+		cmocka_unit_test(list_names_the_files_of_a_folder_sorted),
+		cmocka_unit_test(five_hundreds_are_retried_then_reported),
+		cmocka_unit_test(a_stopped_server_is_unavailable_within_the_timeout),
+		cmocka_unit_test(a_silent_server_times_out),
+		cmocka_unit_test(bad_configuration_is_refused_at_open),
+		cmocka_unit_test(the_token_never_reaches_a_log),
+	};
+	test_log_capture();
+	int failed = cmocka_run_group_tests_name("json transport over HTTP (nginx)", tests, NULL, NULL);
+	test_log_reset();
+	return failed ? 1 : 0;
+}
