@@ -114,6 +114,18 @@ void test_sql(const test_env *e, const char *sql)
 	PQfinish(c);
 }
 
+void test_sql_params(const test_env *e, const char *sql, int n, const char *const *params)
+{
+	PGconn *c = admin_conn(e->dbname);
+	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "test: SQL failed: %s\n%s", sql, PQerrorMessage(c));
+		exit(3);
+	}
+	PQclear(r);
+	PQfinish(c);
+}
+
 char *test_sql_value(const test_env *e, const char *sql)
 {
 	PGconn *c = admin_conn(e->dbname);

@@ -35,6 +35,8 @@ void test_env_fini(test_env *e);
 void test_sql(const test_env *e, const char *sql);
 /* Same, returning the first value of the first row as a malloc'd string. */
 char *test_sql_value(const test_env *e, const char *sql);
+/* Constant SQL with text parameters ($1, $2, ...) on the env's database. */
+void test_sql_params(const test_env *e, const char *sql, int n, const char *const *params);
 
 /* Captured library reports (cutover_set_log). */
 void test_log_capture(void);

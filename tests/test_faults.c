@@ -261,7 +261,7 @@ static void shadow_reports_a_report_and_a_portfolio_changed_behind_its_back(void
 	cutover_identity *ids = open_stage(&e, "shadow");
 	int64_t uid = add_user(ids, "author@example.com");
 	cutover_identity_free(ids);
-	char sql[300], key[64];
+	char key[64], id_text[24];
 	cutover_stats st;
 
 	cutover_reports *reps = NULL;
@@ -273,10 +273,10 @@ static void shadow_reports_a_report_and_a_portfolio_changed_behind_its_back(void
 	expect_ok(cutover_reports_create(reps, &r, &in, &err));
 	int64_t rid = r->id;
 	cutover_report_free(r);
-	snprintf(sql, sizeof sql,
-		 "UPDATE operations.reports SET title = 'Tampered title', content = 'Tampered content' WHERE id = %lld",
-		 (long long)rid);
-	test_sql(&e, sql);
+	snprintf(id_text, sizeof id_text, "%lld", (long long)rid);
+	const char *rid_param[] = {id_text};
+	test_sql_params(&e, "UPDATE operations.reports SET title = 'Tampered title', content = 'Tampered content' "
+			    "WHERE id = $1::int8", 1, rid_param);
 	test_log_reset();
 	expect_ok(cutover_reports_get(reps, &r, rid, &err));
 	assert_string_equal(r->title, "Original title"); /* json is authoritative in shadow */
@@ -301,9 +301,10 @@ static void shadow_reports_a_report_and_a_portfolio_changed_behind_its_back(void
 	cutover_portfolio *p = NULL;
 	expect_ok(cutover_profile_put(prof, &p, &pin, &err));
 	cutover_portfolio_free(p);
-	snprintf(sql, sizeof sql, "UPDATE content.portfolio_profiles SET headline = 'Tampered headline' WHERE user_id = %lld",
-		 (long long)uid);
-	test_sql(&e, sql);
+	snprintf(id_text, sizeof id_text, "%lld", (long long)uid);
+	const char *uid_param[] = {id_text};
+	test_sql_params(&e, "UPDATE content.portfolio_profiles SET headline = 'Tampered headline' WHERE user_id = $1::int8",
+			1, uid_param);
 	test_log_reset();
 	expect_ok(cutover_profile_get(prof, &p, uid, &err));
 	assert_string_equal(p->headline, "Original headline");
