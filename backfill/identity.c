@@ -29,6 +29,7 @@
 #include "legacy_identity.h"
 #include "loader.h"
 #include "opkit.h"
+#include "pipeline.h"
 #include "rejects.h"
 
 #define USERS_KEY "identity/users.json"
@@ -507,136 +508,29 @@ static void stage_prefix(co_buf *b, uint64_t pos)
 	co_buf_put(b, "\t", 1);
 }
 
-/* What the current batch needs to report a row by position. */
-typedef struct row_meta {
-	uint64_t pos, offset, line;
-	size_t bytes_at, len;
-	char key[96];
-	size_t links;
-} row_meta;
-
-/* A batch and what is needed to report its rows by position. */
-typedef struct batch_slot {
-	co_batch batch;
-	row_meta *meta;
-	size_t nmeta, cap;
-	co_buf raw; /* the batch's records' original bytes */
-} batch_slot;
-
-typedef struct table_run {
-	const co_load_spec *spec;
-	const char *file, *collection;
-	batch_slot slots[2];
-	int fill;               /* the slot being filled */
-	int flight;             /* the slot whose COPY is in flight, or -1 */
-	co_load_counts counts;
-	uint64_t links_total, links_not_new;
-	uint64_t walk_rejects;
-	uint64_t differ_printed;
-} table_run;
-
 typedef struct load_ctx {
-	cli_ctx *ctx;
-	const op_opts *o;
-	co_pg *pg;
-	co_load_mode mode;
-	co_rejects *rejects;
-	table_run users, sessions;
-	table_run *cur;           /* the table whose batch is being reported */
-	batch_slot *cur_slot;     /* and that batch */
-	uint64_t since_pump;
-	int printed;
+	co_run_env env;
+	co_run users, sessions;
 	bool verify;              /* classification is a check, not a plan */
 	uint64_t pg_links;        /* verify: oauth rows postgres holds for the staged users */
 } load_ctx;
 
-static int remember(batch_slot *tr, const co_scan_item *it, const char *key, size_t links)
-{
-	if (tr->nmeta == tr->cap) {
-		size_t cap = tr->cap ? tr->cap * 2 : 1024;
-		row_meta *m = realloc(tr->meta, cap * sizeof(*m));
-		if (!m)
-			return CUTOVER_EINTERNAL;
-		tr->meta = m;
-		tr->cap = cap;
-	}
-	row_meta *m = &tr->meta[tr->nmeta++];
-	m->pos = it->position;
-	m->offset = it->offset;
-	m->line = it->line;
-	m->bytes_at = tr->raw.len;
-	m->len = it->len;
-	m->links = links;
-	snprintf(m->key, sizeof(m->key), "%s", key);
-	co_buf_put(&tr->raw, it->bytes, it->len);
-	return tr->raw.failed ? CUTOVER_EINTERNAL : CUTOVER_OK;
-}
-
-static const row_meta *meta_of(const batch_slot *tr, int64_t pos)
-{
-	size_t lo = 0, hi = tr->nmeta;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if ((int64_t)tr->meta[mid].pos < pos)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < tr->nmeta && (int64_t)tr->meta[lo].pos == pos ? &tr->meta[lo] : NULL;
-}
-
 static int load_reject(void *ud, const char *file, const char *coll, const co_scan_item *it, const char *key,
 		       const char *reason, cutover_error *err)
 {
+	(void)coll;
 	load_ctx *lc = ud;
-	if (strcmp(file, USERS_KEY) == 0)
-		lc->users.walk_rejects++;
-	else
-		lc->sessions.walk_rejects++;
-	if (lc->printed++ < lc->o->max_print)
-		fprintf(stderr, "  reject: %s record %llu (line %llu, %s): %s\n", file, (unsigned long long)it->position,
-			(unsigned long long)it->line, key, reason);
-	return co_rejects_add(lc->rejects, file, coll, it, key, reason, err);
-}
-
-/* The loader's report of a row it did not insert. */
-static int on_report(void *ud, int64_t pos, const char *state, const char *detail, cutover_error *err)
-{
-	load_ctx *lc = ud;
-	table_run *tr = lc->cur;
-	batch_slot *bs = lc->cur_slot;
-	const row_meta *m = meta_of(bs, pos);
-	if (!m)
-		return co_err(err, CUTOVER_EINTERNAL, "%s: the loader reported an unknown record %lld", tr->spec->what,
-			      (long long)pos);
-	tr->links_not_new += m->links;
-	if (strcmp(state, "reject") == 0 && lc->verify)
-		return CUTOVER_OK; /* counted; the backfill reported it with its bytes */
-	if (strcmp(state, "reject") == 0) {
-		co_scan_item it = {.kind = CO_SCAN_RECORD, .bytes = bs->raw.data + m->bytes_at, .len = m->len,
-				   .position = m->pos, .offset = m->offset, .line = m->line};
-		if (lc->printed++ < lc->o->max_print)
-			fprintf(stderr, "  reject: %s record %llu (line %llu, %s): %s\n", tr->file,
-				(unsigned long long)m->pos, (unsigned long long)m->line, m->key, detail);
-		return co_rejects_add(lc->rejects, tr->file, tr->collection, &it, m->key, detail, err);
-	}
-	if (strcmp(state, "differ") == 0 && tr->differ_printed++ < (uint64_t)lc->o->max_print)
-		fprintf(stderr, "  %s: %s record %llu (%s) differs in postgres: %s\n",
-			lc->verify ? "mismatch" : "left alone", tr->file, (unsigned long long)m->pos, m->key, detail);
-	return CUTOVER_OK;
-}
-
-static void slot_reset(batch_slot *bs)
-{
-	co_batch_reset(&bs->batch);
-	bs->nmeta = 0;
-	bs->raw.len = 0;
+	co_run *r = strcmp(file, USERS_KEY) == 0 ? &lc->users : &lc->sessions;
+	return co_run_reject(r, file, it, key, reason, err);
 }
 
 /* verify: the stage still holds this batch; count postgres's links of these users */
-static int count_links(load_ctx *lc, cutover_error *err)
+static int count_links(void *ud, cutover_error *err)
 {
-	PGresult *r = co_pg_exec(lc->pg, "verify oauth links",
+	load_ctx *lc = ud;
+	if (!lc->verify)
+		return CUTOVER_OK;
+	PGresult *r = co_pg_exec(lc->env.pg, "verify oauth links",
 				 "SELECT count(*) FROM identity.user_oauth o JOIN stage_users s ON s.id = o.user_id", 0,
 				 NULL, err);
 	if (!r)
@@ -646,67 +540,10 @@ static int count_links(load_ctx *lc, cutover_error *err)
 	return CUTOVER_OK;
 }
 
-/* Collect the batch in flight, if any. */
-static int land(load_ctx *lc, table_run *tr, cutover_error *err)
-{
-	if (tr->flight < 0)
-		return CUTOVER_OK;
-	batch_slot *bs = &tr->slots[tr->flight];
-	lc->cur = tr;
-	lc->cur_slot = bs;
-	int rc = co_load_finish(lc->pg, tr->spec, &bs->batch, on_report, lc, &tr->counts, err);
-	slot_reset(bs);
-	tr->flight = -1;
-	return rc;
-}
-
-/* The filling batch is complete. With --apply it is sent without waiting
- * (after landing the previous one) so the server loads it while the walk
- * builds the next; otherwise it is classified at once. */
-static int flush(load_ctx *lc, table_run *tr, cutover_error *err)
-{
-	batch_slot *bs = &tr->slots[tr->fill];
-	if (bs->batch.groups == 0)
-		return CUTOVER_OK;
-	int rc = land(lc, tr, err);
-	if (rc)
-		return rc;
-	lc->cur = tr;
-	lc->cur_slot = bs;
-	if (lc->mode == CO_LOAD_APPLY) {
-		rc = co_load_start(lc->pg, tr->spec, &bs->batch, err);
-		if (rc == CUTOVER_OK) {
-			tr->flight = tr->fill;
-			tr->fill = 1 - tr->fill;
-		}
-		return rc;
-	}
-	rc = co_load_batch(lc->pg, tr->spec, &bs->batch, lc->mode, on_report, lc, &tr->counts, err);
-	if (rc == CUTOVER_OK && lc->verify && tr == &lc->users)
-		rc = count_links(lc, err);
-	slot_reset(bs);
-	return rc;
-}
-
-/* Everything of a table is sent and landed. */
-static int drain(load_ctx *lc, table_run *tr, cutover_error *err)
-{
-	int rc = flush(lc, tr, err);
-	return rc ? rc : land(lc, tr, err);
-}
-
-static void pump(load_ctx *lc)
-{
-	if (++lc->since_pump % 64 == 0 && (lc->users.flight >= 0 || lc->sessions.flight >= 0))
-		co_pg_copy_pump(lc->pg);
-}
-
 static int load_user(void *ud, const cutover_user *u, const co_scan_item *it, const char *key, cutover_error *err)
 {
 	load_ctx *lc = ud;
-	table_run *tr = &lc->users;
-	batch_slot *bs = &tr->slots[tr->fill];
-	co_batch *b = &bs->batch;
+	co_batch *b = co_run_batch(&lc->users);
 	user_row(&b->target[0], u);
 	stage_prefix(&b->stage[0], it->position);
 	user_row(&b->stage[0], u);
@@ -715,18 +552,14 @@ static int load_user(void *ud, const cutover_user *u, const co_scan_item *it, co
 		stage_prefix(&b->stage[1], it->position);
 		oauth_row(&b->stage[1], u, i);
 	}
-	tr->links_total += u->n_oauth;
-	b->groups++;
-	if (remember(bs, it, key, u->n_oauth))
-		return co_err_oom(err);
-	pump(lc);
-	return b->groups >= lc->o->batch ? flush(lc, tr, err) : CUTOVER_OK;
+	uint64_t children[CO_RUN_CHILDREN] = {u->n_oauth};
+	return co_run_added(&lc->users, it->position, it, NULL, key, children, err);
 }
 
 static int users_done(void *ud, cutover_error *err)
 {
 	load_ctx *lc = ud;
-	return drain(lc, &lc->users, err); /* sessions need their users committed */
+	return co_run_drain(&lc->users, err); /* sessions need their users committed */
 }
 
 static int load_session(void *ud, const cutover_session *s, const co_scan_item *it, const char *key, bool in_legacy,
@@ -734,57 +567,29 @@ static int load_session(void *ud, const cutover_session *s, const co_scan_item *
 {
 	(void)in_legacy; /* a user only postgres has is fine; the classification checks */
 	load_ctx *lc = ud;
-	table_run *tr = &lc->sessions;
-	batch_slot *bs = &tr->slots[tr->fill];
-	session_row(&bs->batch.target[0], s);
-	stage_prefix(&bs->batch.stage[0], it->position);
-	session_row(&bs->batch.stage[0], s);
-	bs->batch.groups++;
-	if (remember(bs, it, key, 0))
-		return co_err_oom(err);
-	pump(lc);
-	return bs->batch.groups >= lc->o->batch ? flush(lc, tr, err) : CUTOVER_OK;
+	co_batch *b = co_run_batch(&lc->sessions);
+	session_row(&b->target[0], s);
+	stage_prefix(&b->stage[0], it->position);
+	session_row(&b->stage[0], s);
+	return co_run_added(&lc->sessions, it->position, it, NULL, key, NULL, err);
 }
 
-static void table_free(table_run *tr)
-{
-	for (int i = 0; i < 2; i++) {
-		co_batch_free(&tr->slots[i].batch);
-		free(tr->slots[i].meta);
-		co_buf_free(&tr->slots[i].raw);
-	}
-}
-
-static int open_load(cli_ctx *ctx, const op_opts *o, load_ctx *lc, co_load_mode mode, bool verify, cutover_error *err)
+static int open_load(const op_opts *o, load_ctx *lc, co_load_mode mode, bool verify, cutover_error *err)
 {
 	memset(lc, 0, sizeof(*lc));
-	lc->ctx = ctx;
-	lc->o = o;
-	lc->mode = mode;
 	lc->verify = verify;
-	lc->users = (table_run){.spec = &users_spec, .file = USERS_KEY, .collection = "users", .flight = -1};
-	lc->sessions = (table_run){.spec = &sessions_spec, .file = SESSIONS_KEY, .collection = "sessions", .flight = -1};
-	int rc = co_pg_connect(&lc->pg, o->st->database_url, err);
-	co_seq_health h[4];
-	size_t nh;
-	if (rc == CUTOVER_OK) /* also proves the schema is there (hint: cutover migrate) */
-		rc = co_pg_sequence_health(lc->pg, CUTOVER_DOMAIN_IDENTITY, h, 4, &nh, err);
-	if (rc == CUTOVER_OK)
-		rc = op_take_lock(lc->pg, CUTOVER_DOMAIN_IDENTITY, o->no_wait, err);
-	if (rc == CUTOVER_OK)
-		rc = co_load_prepare(lc->pg, &users_spec, err);
-	if (rc == CUTOVER_OK)
-		rc = co_rejects_open(&lc->rejects, verify ? NULL : o->rejects_dir, CUTOVER_DOMAIN_IDENTITY, err);
-	return rc;
+	co_run_init(&lc->users, &lc->env, &users_spec, USERS_KEY, "users", o->batch);
+	lc->users.classified = count_links;
+	lc->users.ud = lc;
+	co_run_init(&lc->sessions, &lc->env, &sessions_spec, SESSIONS_KEY, "sessions", o->batch);
+	return co_run_env_open(&lc->env, o, CUTOVER_DOMAIN_IDENTITY, &users_spec, mode, verify, err);
 }
 
 static void close_load(load_ctx *lc)
 {
-	cutover_error ignore;
-	co_rejects_close(lc->rejects, &ignore);
-	table_free(&lc->users);
-	table_free(&lc->sessions);
-	co_pg_close(lc->pg);
+	co_run_free(&lc->users);
+	co_run_free(&lc->sessions);
+	co_run_env_close(&lc->env);
 }
 
 /* --- backfill ---------------------------------------------------------------------- */
@@ -793,14 +598,14 @@ int identity_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 {
 	load_ctx lc;
 	cutover_error err;
-	int rc = open_load(ctx, o, &lc, o->apply ? CO_LOAD_APPLY : CO_LOAD_CLASSIFY, false, &err);
+	int rc = open_load(o, &lc, o->apply ? CO_LOAD_APPLY : CO_LOAD_CLASSIFY, false, &err);
 	walk_stats ws;
 	walk_cb cb = {.user = load_user, .users_done = users_done, .session = load_session, .reject = load_reject,
 		      .ud = &lc};
 	if (rc == CUTOVER_OK)
 		rc = walk(ctx, o, &cb, &ws, &err);
 	if (rc == CUTOVER_OK)
-		rc = drain(&lc, &lc.sessions, &err);
+		rc = co_run_drain(&lc.sessions, &err);
 	if (rc) {
 		int code = cli_fail(&err);
 		if (lc.users.counts.inserted || lc.sessions.counts.inserted)
@@ -811,23 +616,23 @@ int identity_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	}
 	uint64_t user_rejects = lc.users.walk_rejects + lc.users.counts.rejected;
 	uint64_t session_rejects = lc.sessions.walk_rejects + lc.sessions.counts.rejected;
-	co_load_counts links = {.inserted = lc.users.links_total - lc.users.links_not_new};
+	co_load_counts links = {.inserted = lc.users.children_total[0] - lc.users.children_not_new[0]};
 	const char *verb = o->apply ? "inserted" : "would insert";
 
 	/* sequences: print the repair; run it with --repair-sequences */
 	op_sequences seqs;
-	op_sequences_repair(lc.pg, CUTOVER_DOMAIN_IDENTITY, o, &seqs);
+	op_sequences_repair(lc.env.pg, CUTOVER_DOMAIN_IDENTITY, o, &seqs);
 	if (out) {
 		cJSON_AddStringToObject(out, "mode", o->apply ? "apply" : "dry-run");
 		cJSON *tables = cJSON_AddArrayToObject(out, "tables");
 		cJSON_AddItemToArray(tables, op_table_json("identity.users", USERS_KEY, ws.user_records, &lc.users.counts,
 							user_rejects));
-		cJSON_AddItemToArray(tables, op_table_json("identity.user_oauth", NULL, lc.users.links_total, &links, 0));
+		cJSON_AddItemToArray(tables, op_table_json("identity.user_oauth", NULL, lc.users.children_total[0], &links, 0));
 		cJSON_AddItemToArray(tables, op_table_json("identity.sessions", SESSIONS_KEY, ws.session_records,
 							&lc.sessions.counts, session_rejects));
 		op_count(out, "rejected", user_rejects + session_rejects);
-		if (co_rejects_dir(lc.rejects) && user_rejects + session_rejects)
-			cJSON_AddStringToObject(out, "rejects_dir", co_rejects_dir(lc.rejects));
+		if (co_rejects_dir(lc.env.rejects) && user_rejects + session_rejects)
+			cJSON_AddStringToObject(out, "rejects_dir", co_rejects_dir(lc.env.rejects));
 		op_sequences_json(&seqs, out);
 	} else {
 		printf("%s %s\n", o->apply ? "backfill identity (apply)" : "backfill identity (dry run: nothing is written)",
@@ -836,16 +641,16 @@ int identity_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 		       (unsigned long long)ws.user_records, verb, (unsigned long long)lc.users.counts.inserted,
 		       (unsigned long long)lc.users.counts.equal, (unsigned long long)lc.users.counts.differ,
 		       (unsigned long long)user_rejects);
-		printf("  %llu oauth links of mappable users; %s %llu\n", (unsigned long long)lc.users.links_total, verb,
+		printf("  %llu oauth links of mappable users; %s %llu\n", (unsigned long long)lc.users.children_total[0], verb,
 		       (unsigned long long)links.inserted);
 		printf("  %llu legacy sessions to migrate; %s %llu; unchanged %llu; differ %llu; rejected %llu\n",
 		       (unsigned long long)ws.session_records, verb, (unsigned long long)lc.sessions.counts.inserted,
 		       (unsigned long long)lc.sessions.counts.equal, (unsigned long long)lc.sessions.counts.differ,
 		       (unsigned long long)session_rejects);
 		if (user_rejects + session_rejects) {
-			if (co_rejects_dir(lc.rejects))
+			if (co_rejects_dir(lc.env.rejects))
 				printf("  rejected records (original bytes) and reasons: %s/identity/\n",
-				       co_rejects_dir(lc.rejects));
+				       co_rejects_dir(lc.env.rejects));
 			else
 				printf("  pass --rejects DIR to keep the rejected records and their reasons\n");
 		}
@@ -867,27 +672,27 @@ int identity_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	cutover_error err;
 	op_opts vo = *o;
 	vo.only_users = NULL;
-	int rc = open_load(ctx, &vo, &lc, CO_LOAD_CLASSIFY, true, &err);
+	int rc = open_load(&vo, &lc, CO_LOAD_CLASSIFY, true, &err);
 	walk_stats ws;
 	walk_cb cb = {.user = load_user, .users_done = users_done, .session = load_session, .reject = NULL, .ud = &lc};
 	if (rc == CUTOVER_OK)
 		rc = walk(ctx, &vo, &cb, &ws, &err);
 	if (rc == CUTOVER_OK)
-		rc = drain(&lc, &lc.sessions, &err);
+		rc = co_run_drain(&lc.sessions, &err);
 	long long orphan_sessions = -1, orphan_links = -1, rls = -1;
 	if (rc == CUTOVER_OK &&
-	    ((orphan_sessions = op_count_of(lc.pg, "SELECT count(*) FROM identity.sessions s WHERE NOT EXISTS "
+	    ((orphan_sessions = op_count_of(lc.env.pg, "SELECT count(*) FROM identity.sessions s WHERE NOT EXISTS "
 					      "(SELECT 1 FROM identity.users u WHERE u.id = s.user_id)", &err)) < 0 ||
-	     (orphan_links = op_count_of(lc.pg, "SELECT count(*) FROM identity.user_oauth o WHERE NOT EXISTS "
+	     (orphan_links = op_count_of(lc.env.pg, "SELECT count(*) FROM identity.user_oauth o WHERE NOT EXISTS "
 					    "(SELECT 1 FROM identity.users u WHERE u.id = o.user_id)", &err)) < 0 ||
-	     (rls = op_count_of(lc.pg, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	     (rls = op_count_of(lc.env.pg, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 				   "WHERE n.nspname = 'identity' AND c.relname IN ('users', 'user_oauth', 'sessions') "
 				   "AND c.relrowsecurity", &err)) < 0))
 		rc = err.code;
 	co_seq_health h[4];
 	size_t nh = 0;
 	if (rc == CUTOVER_OK)
-		rc = co_pg_sequence_health(lc.pg, CUTOVER_DOMAIN_IDENTITY, h, 4, &nh, &err);
+		rc = co_pg_sequence_health(lc.env.pg, CUTOVER_DOMAIN_IDENTITY, h, 4, &nh, &err);
 	if (rc) {
 		int code = cli_fail(&err);
 		close_load(&lc);

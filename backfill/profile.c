@@ -35,6 +35,7 @@
 #include "opkit.h"
 #include "profile.h"
 #include "profile_sql.h"
+#include "pipeline.h"
 #include "rejects.h"
 
 #define PROFILES_KEY "profile/profiles.json"
@@ -451,122 +452,26 @@ static void rows(co_batch *b, const cutover_portfolio *p, uint64_t pos)
 	}
 }
 
-/* What the current batch needs to report a row by position. */
-typedef struct row_meta {
-	uint64_t pos, offset, line;
-	size_t bytes_at, len;
-	char key[64];
-	uint64_t children[K_CHILDREN];
-} row_meta;
-
-typedef struct batch_slot {
-	co_batch batch;
-	row_meta *meta;
-	size_t nmeta, cap;
-	co_buf raw; /* the batch's records' original bytes */
-} batch_slot;
-
 typedef struct load_ctx {
-	const op_opts *o;
-	co_pg *pg;
-	co_load_mode mode;
-	co_rejects *rejects;
+	co_run_env env;
+	co_run run;
 	bool verify;
-	batch_slot slots[2];
-	int fill, flight;       /* the slot being filled; the one in flight or -1 */
-	batch_slot *cur_slot;   /* the batch being reported */
-	co_load_counts counts;
-	uint64_t walk_rejects, differ_printed, since_pump;
-	uint64_t children_not_new[K_CHILDREN], children_rejected[K_CHILDREN];
 	uint64_t pg_children[K_CHILDREN]; /* verify: rows postgres holds for the staged users */
-	int printed;
 } load_ctx;
-
-static int remember(batch_slot *bs, const co_scan_item *it, const char *key, const cutover_portfolio *p)
-{
-	if (bs->nmeta == bs->cap) {
-		size_t cap = bs->cap ? bs->cap * 2 : 1024;
-		row_meta *m = realloc(bs->meta, cap * sizeof(*m));
-		if (!m)
-			return CUTOVER_EINTERNAL;
-		bs->meta = m;
-		bs->cap = cap;
-	}
-	row_meta *m = &bs->meta[bs->nmeta++];
-	m->pos = it->position;
-	m->offset = it->offset;
-	m->line = it->line;
-	m->bytes_at = bs->raw.len;
-	m->len = it->len;
-	children_of(p, m->children);
-	snprintf(m->key, sizeof(m->key), "%s", key);
-	co_buf_put(&bs->raw, it->bytes, it->len);
-	return bs->raw.failed ? CUTOVER_EINTERNAL : CUTOVER_OK;
-}
-
-static const row_meta *meta_of(const batch_slot *bs, int64_t pos)
-{
-	size_t lo = 0, hi = bs->nmeta;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if ((int64_t)bs->meta[mid].pos < pos)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < bs->nmeta && (int64_t)bs->meta[lo].pos == pos ? &bs->meta[lo] : NULL;
-}
 
 static int load_reject(void *ud, const co_scan_item *it, const char *key, const char *reason, cutover_error *err)
 {
 	load_ctx *lc = ud;
-	lc->walk_rejects++;
-	if (lc->printed++ < lc->o->max_print)
-		fprintf(stderr, "  reject: %s record %llu (line %llu, %s): %s\n", PROFILES_KEY,
-			(unsigned long long)it->position, (unsigned long long)it->line, key, reason);
-	return co_rejects_add(lc->rejects, PROFILES_KEY, PROFILES_COLL, it, key, reason, err);
-}
-
-static int on_report(void *ud, int64_t pos, const char *state, const char *detail, cutover_error *err)
-{
-	load_ctx *lc = ud;
-	batch_slot *bs = lc->cur_slot;
-	const row_meta *m = meta_of(bs, pos);
-	if (!m)
-		return co_err(err, CUTOVER_EINTERNAL, "profiles: the loader reported an unknown record %lld", (long long)pos);
-	bool rejected = strcmp(state, "reject") == 0;
-	for (int k = 0; k < K_CHILDREN; k++) {
-		lc->children_not_new[k] += m->children[k];
-		if (rejected)
-			lc->children_rejected[k] += m->children[k];
-	}
-	if (rejected && lc->verify)
-		return CUTOVER_OK; /* counted; the backfill reported it with its bytes */
-	if (rejected) {
-		co_scan_item it = {.kind = CO_SCAN_RECORD, .bytes = bs->raw.data + m->bytes_at, .len = m->len,
-				   .position = m->pos, .offset = m->offset, .line = m->line};
-		if (lc->printed++ < lc->o->max_print)
-			fprintf(stderr, "  reject: %s record %llu (line %llu, %s): %s\n", PROFILES_KEY,
-				(unsigned long long)m->pos, (unsigned long long)m->line, m->key, detail);
-		return co_rejects_add(lc->rejects, PROFILES_KEY, PROFILES_COLL, &it, m->key, detail, err);
-	}
-	if (strcmp(state, "differ") == 0 && lc->differ_printed++ < (uint64_t)lc->o->max_print)
-		fprintf(stderr, "  %s: %s record %llu (%s) differs in postgres: %s\n", lc->verify ? "mismatch" : "left alone",
-			PROFILES_KEY, (unsigned long long)m->pos, m->key, detail);
-	return CUTOVER_OK;
-}
-
-static void slot_reset(batch_slot *bs)
-{
-	co_batch_reset(&bs->batch);
-	bs->nmeta = 0;
-	bs->raw.len = 0;
+	return co_run_reject(&lc->run, NULL, it, key, reason, err);
 }
 
 /* verify: the stage still holds this batch; count postgres's rows of these users */
-static int count_children(load_ctx *lc, cutover_error *err)
+static int count_children(void *ud, cutover_error *err)
 {
-	PGresult *r = co_pg_exec(lc->pg, "verify profile lists",
+	load_ctx *lc = ud;
+	if (!lc->verify)
+		return CUTOVER_OK;
+	PGresult *r = co_pg_exec(lc->env.pg, "verify profile lists",
 				 "SELECT (SELECT count(*) FROM content.profile_specialties x JOIN stage_profiles s"
 				 " ON s.user_id = x.user_id),"
 				 " (SELECT count(*) FROM content.profile_tools x JOIN stage_profiles s ON s.user_id = x.user_id),"
@@ -583,87 +488,32 @@ static int count_children(load_ctx *lc, cutover_error *err)
 	return CUTOVER_OK;
 }
 
-static int land(load_ctx *lc, cutover_error *err)
-{
-	if (lc->flight < 0)
-		return CUTOVER_OK;
-	batch_slot *bs = &lc->slots[lc->flight];
-	lc->cur_slot = bs;
-	int rc = co_load_finish(lc->pg, &profiles_spec, &bs->batch, on_report, lc, &lc->counts, err);
-	slot_reset(bs);
-	lc->flight = -1;
-	return rc;
-}
-
-static int flush(load_ctx *lc, cutover_error *err)
-{
-	batch_slot *bs = &lc->slots[lc->fill];
-	if (bs->batch.groups == 0)
-		return CUTOVER_OK;
-	int rc = land(lc, err);
-	if (rc)
-		return rc;
-	lc->cur_slot = bs;
-	if (lc->mode == CO_LOAD_APPLY) {
-		rc = co_load_start(lc->pg, &profiles_spec, &bs->batch, err);
-		if (rc == CUTOVER_OK) {
-			lc->flight = lc->fill;
-			lc->fill = 1 - lc->fill;
-		}
-		return rc;
-	}
-	rc = co_load_batch(lc->pg, &profiles_spec, &bs->batch, lc->mode, on_report, lc, &lc->counts, err);
-	if (rc == CUTOVER_OK && lc->verify)
-		rc = count_children(lc, err);
-	slot_reset(bs);
-	return rc;
-}
-
 static int load_profile(void *ud, const cutover_portfolio *p, const co_scan_item *it, const char *key, cutover_error *err)
 {
 	load_ctx *lc = ud;
-	batch_slot *bs = &lc->slots[lc->fill];
-	rows(&bs->batch, p, 0);
-	rows(&bs->batch, p, it->position);
-	bs->batch.groups++;
-	if (remember(bs, it, key, p))
-		return co_err_oom(err);
-	if (++lc->since_pump % 64 == 0 && lc->flight >= 0)
-		co_pg_copy_pump(lc->pg);
-	return bs->batch.groups >= lc->o->batch ? flush(lc, err) : CUTOVER_OK;
+	co_batch *b = co_run_batch(&lc->run);
+	rows(b, p, 0);
+	rows(b, p, it->position);
+	_Static_assert(K_CHILDREN <= CO_RUN_CHILDREN, "a profile's lists are the loader's parts after the first");
+	uint64_t children[CO_RUN_CHILDREN] = {0};
+	children_of(p, children);
+	return co_run_added(&lc->run, it->position, it, NULL, key, children, err);
 }
 
 static int open_load(const op_opts *o, load_ctx *lc, co_load_mode mode, bool verify, cutover_error *err)
 {
 	memset(lc, 0, sizeof(*lc));
-	lc->o = o;
-	lc->mode = mode;
 	lc->verify = verify;
-	lc->flight = -1;
-	int rc = co_pg_connect(&lc->pg, o->st->database_url, err);
-	co_seq_health h[4];
-	size_t nh;
-	if (rc == CUTOVER_OK) /* also proves the schema is there (hint: cutover migrate) */
-		rc = co_pg_sequence_health(lc->pg, CUTOVER_DOMAIN_PROFILE, h, 4, &nh, err);
-	if (rc == CUTOVER_OK)
-		rc = op_take_lock(lc->pg, CUTOVER_DOMAIN_PROFILE, o->no_wait, err);
-	if (rc == CUTOVER_OK)
-		rc = co_load_prepare(lc->pg, &profiles_spec, err);
-	if (rc == CUTOVER_OK)
-		rc = co_rejects_open(&lc->rejects, verify ? NULL : o->rejects_dir, CUTOVER_DOMAIN_PROFILE, err);
-	return rc;
+	co_run_init(&lc->run, &lc->env, &profiles_spec, PROFILES_KEY, PROFILES_COLL, o->batch);
+	lc->run.classified = count_children;
+	lc->run.ud = lc;
+	return co_run_env_open(&lc->env, o, CUTOVER_DOMAIN_PROFILE, &profiles_spec, mode, verify, err);
 }
 
 static void close_load(load_ctx *lc)
 {
-	cutover_error ignore;
-	co_rejects_close(lc->rejects, &ignore);
-	for (int i = 0; i < 2; i++) {
-		co_batch_free(&lc->slots[i].batch);
-		free(lc->slots[i].meta);
-		co_buf_free(&lc->slots[i].raw);
-	}
-	co_pg_close(lc->pg);
+	co_run_free(&lc->run);
+	co_run_env_close(&lc->env);
 }
 
 /* Walk, load every batch, land the last one. */
@@ -671,11 +521,7 @@ static int load_all(cli_ctx *ctx, const op_opts *o, load_ctx *lc, walk_stats *ws
 {
 	walk_cb cb = {.profile = load_profile, .reject = lc->verify ? NULL : load_reject, .ud = lc};
 	int rc = walk(ctx, o, &cb, ws, err);
-	if (!rc)
-		rc = flush(lc, err);
-	if (!rc)
-		rc = land(lc, err);
-	return rc;
+	return rc ? rc : co_run_drain(&lc->run, err);
 }
 
 /* --- backfill ---------------------------------------------------------------------- */
@@ -691,47 +537,47 @@ int profile_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 		rc = load_all(ctx, o, &lc, &ws, &err);
 	if (rc) {
 		int code = cli_fail(&err);
-		if (lc.counts.inserted)
+		if (lc.run.counts.inserted)
 			fprintf(stderr, "cutover: batches committed before the failure stay; run the same command again to "
 					"resume\n");
 		close_load(&lc);
 		return code;
 	}
-	uint64_t rejects = lc.walk_rejects + lc.counts.rejected;
+	uint64_t rejects = lc.run.walk_rejects + lc.run.counts.rejected;
 	const char *verb = o->apply ? "inserted" : "would insert";
 	op_sequences seqs;
-	op_sequences_repair(lc.pg, CUTOVER_DOMAIN_PROFILE, o, &seqs);
+	op_sequences_repair(lc.env.pg, CUTOVER_DOMAIN_PROFILE, o, &seqs);
 	if (out) {
 		cJSON_AddStringToObject(out, "mode", o->apply ? "apply" : "dry-run");
 		cJSON *tables = cJSON_AddArrayToObject(out, "tables");
 		cJSON_AddItemToArray(tables, op_table_json("content.portfolio_profiles", PROFILES_KEY, ws.records,
-							   &lc.counts, rejects));
+							   &lc.run.counts, rejects));
 		for (int k = 0; k < K_CHILDREN; k++) {
-			co_load_counts c = {.inserted = ws.children[k] - lc.children_not_new[k]};
+			co_load_counts c = {.inserted = ws.children[k] - lc.run.children_not_new[k]};
 			cJSON_AddItemToArray(tables, op_table_json(child_tables[k], NULL, ws.children[k], &c, 0));
 		}
 		op_count(out, "rejected", rejects);
-		if (co_rejects_dir(lc.rejects) && rejects)
-			cJSON_AddStringToObject(out, "rejects_dir", co_rejects_dir(lc.rejects));
+		if (co_rejects_dir(lc.env.rejects) && rejects)
+			cJSON_AddStringToObject(out, "rejects_dir", co_rejects_dir(lc.env.rejects));
 		op_sequences_json(&seqs, out);
 	} else {
 		printf("%s %s\n", o->apply ? "backfill profile (apply)" : "backfill profile (dry run: nothing is written)",
 		       o->only_users ? "[rehearsal: selected users only]" : "");
 		printf("  %llu legacy profiles to migrate; %s %llu; unchanged %llu; differ %llu; rejected %llu\n",
-		       (unsigned long long)ws.records, verb, (unsigned long long)lc.counts.inserted,
-		       (unsigned long long)lc.counts.equal, (unsigned long long)lc.counts.differ,
+		       (unsigned long long)ws.records, verb, (unsigned long long)lc.run.counts.inserted,
+		       (unsigned long long)lc.run.counts.equal, (unsigned long long)lc.run.counts.differ,
 		       (unsigned long long)rejects);
 		for (int k = 0; k < K_CHILDREN; k++)
 			printf("  %llu %s of mappable profiles (%s); %s %llu\n", (unsigned long long)ws.children[k],
 			       child_names[k], child_tables[k], verb,
-			       (unsigned long long)(ws.children[k] - lc.children_not_new[k]));
+			       (unsigned long long)(ws.children[k] - lc.run.children_not_new[k]));
 		if (rejects) {
-			if (co_rejects_dir(lc.rejects))
-				printf("  rejected records (original bytes) and reasons: %s/profile/\n", co_rejects_dir(lc.rejects));
+			if (co_rejects_dir(lc.env.rejects))
+				printf("  rejected records (original bytes) and reasons: %s/profile/\n", co_rejects_dir(lc.env.rejects));
 			else
 				printf("  pass --rejects DIR to keep the rejected records and their reasons\n");
 		}
-		if (lc.counts.differ)
+		if (lc.run.counts.differ)
 			printf("  profiles that differ were left as they are (backfill only adds); see `cutover verify "
 			       "profile`\n");
 		op_sequences_print(&seqs, o);
@@ -757,7 +603,7 @@ int profile_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 		rc = load_all(ctx, &vo, &lc, &ws, &err);
 	long long orphans = -1, rls = -1, gaps = -1;
 	if (rc == CUTOVER_OK &&
-	    ((orphans = op_count_of(lc.pg,
+	    ((orphans = op_count_of(lc.env.pg,
 				    "SELECT (SELECT count(*) FROM content.portfolio_profiles p WHERE NOT EXISTS"
 				    " (SELECT 1 FROM identity.users u WHERE u.id = p.user_id))"
 				    " + (SELECT count(*) FROM content.profile_specialties x WHERE NOT EXISTS"
@@ -770,7 +616,7 @@ int profile_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 				    " (SELECT 1 FROM content.portfolio_profiles p WHERE p.user_id = x.user_id))",
 				    &err)) < 0 ||
 	     /* every list's positions are 0..n-1: order is all a position says */
-	     (gaps = op_count_of(lc.pg,
+	     (gaps = op_count_of(lc.env.pg,
 				 "SELECT count(*) FROM (SELECT user_id FROM content.profile_specialties GROUP BY user_id"
 				 " HAVING max(position) <> count(*) - 1 UNION ALL SELECT user_id FROM content.profile_tools"
 				 " GROUP BY user_id HAVING max(position) <> count(*) - 1 UNION ALL SELECT user_id FROM"
@@ -778,7 +624,7 @@ int profile_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 				 " UNION ALL SELECT user_id FROM content.portfolio_education GROUP BY user_id"
 				 " HAVING max(position) <> count(*) - 1) g",
 				 &err)) < 0 ||
-	     (rls = op_count_of(lc.pg,
+	     (rls = op_count_of(lc.env.pg,
 				"SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
 				" WHERE n.nspname = 'content' AND c.relname IN ('portfolio_profiles', 'profile_specialties',"
 				" 'profile_tools', 'portfolio_certifications', 'portfolio_education') AND c.relrowsecurity",
@@ -787,14 +633,14 @@ int profile_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	co_seq_health h[4];
 	size_t nh = 0;
 	if (rc == CUTOVER_OK)
-		rc = co_pg_sequence_health(lc.pg, CUTOVER_DOMAIN_PROFILE, h, 4, &nh, &err);
+		rc = co_pg_sequence_health(lc.env.pg, CUTOVER_DOMAIN_PROFILE, h, 4, &nh, &err);
 	if (rc) {
 		int code = cli_fail(&err);
 		close_load(&lc);
 		return code;
 	}
 	op_checks c = {.arr = out ? cJSON_AddArrayToObject(out, "checks") : NULL};
-	const co_load_counts *n = &lc.counts;
+	const co_load_counts *n = &lc.run.counts;
 	uint64_t mappable = ws.ok - n->rejected, unmappable = ws.records - mappable, present = n->equal + n->differ;
 	op_check(&c, present == mappable, "content.portfolio_profiles count",
 		 "%llu legacy records - %llu unmappable = %llu; postgres holds %llu of them%s",
@@ -804,7 +650,7 @@ int profile_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 		 "%llu of %llu profiles differ from their legacy record (fields, or any list's entries or order)",
 		 (unsigned long long)n->differ, (unsigned long long)present);
 	for (int k = 0; k < K_CHILDREN; k++) {
-		uint64_t want = ws.children[k] - lc.children_rejected[k];
+		uint64_t want = ws.children[k] - lc.run.children_rejected[k];
 		char name[80];
 		snprintf(name, sizeof name, "%s count", child_tables[k]);
 		op_check(&c, lc.pg_children[k] == want, name, "%llu legacy %s of mappable profiles; postgres holds %llu for those users",

@@ -28,6 +28,7 @@
 #include "legacy_reports.h"
 #include "loader.h"
 #include "opkit.h"
+#include "pipeline.h"
 #include "rejects.h"
 #include "reports.h"
 #include "reports_sql.h"
@@ -381,116 +382,27 @@ static void stage_prefix(co_buf *b, uint64_t pos)
 	co_buf_put(b, "\t", 1);
 }
 
-typedef struct row_meta {
-	uint64_t pos, offset, line;
-	size_t bytes_at, len, actions;
-	char key[64];
-} row_meta;
-
-typedef struct batch_slot {
-	co_batch batch;
-	row_meta *meta;
-	size_t nmeta, cap;
-	co_buf raw; /* the batch's records' original bytes */
-} batch_slot;
-
 typedef struct load_ctx {
-	const op_opts *o;
-	co_pg *pg;
-	co_load_mode mode;
+	co_run_env env;
+	co_run run;
 	bool verify;
-	co_rejects *rejects;
-	batch_slot slots[2];
-	int fill, flight;
-	batch_slot *cur;
-	co_load_counts counts;
-	uint64_t actions_total, actions_not_new, walk_rejects, differ_printed, since_pump;
 	uint64_t pg_actions; /* verify: trail rows postgres holds for the staged reports */
-	uint64_t actions_rejected; /* in the trails of reports the classification rejected */
-	int printed;
 	co_buf lit;
 } load_ctx;
-
-static int remember(batch_slot *bs, const co_scan_item *it, const char *key, size_t actions)
-{
-	if (bs->nmeta == bs->cap) {
-		size_t cap = bs->cap ? bs->cap * 2 : 1024;
-		row_meta *m = realloc(bs->meta, cap * sizeof *m);
-		if (!m)
-			return CUTOVER_EINTERNAL;
-		bs->meta = m;
-		bs->cap = cap;
-	}
-	row_meta *m = &bs->meta[bs->nmeta++];
-	m->pos = it->position;
-	m->offset = it->offset;
-	m->line = it->line;
-	m->bytes_at = bs->raw.len;
-	m->len = it->len;
-	m->actions = actions;
-	snprintf(m->key, sizeof m->key, "%s", key);
-	co_buf_put(&bs->raw, it->bytes, it->len);
-	return bs->raw.failed ? CUTOVER_EINTERNAL : CUTOVER_OK;
-}
-
-static const row_meta *meta_of(const batch_slot *bs, int64_t pos)
-{
-	size_t lo = 0, hi = bs->nmeta;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if ((int64_t)bs->meta[mid].pos < pos)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < bs->nmeta && (int64_t)bs->meta[lo].pos == pos ? &bs->meta[lo] : NULL;
-}
 
 static int load_reject(void *ud, const co_scan_item *it, const char *key, const char *reason, cutover_error *err)
 {
 	load_ctx *lc = ud;
-	lc->walk_rejects++;
-	if (lc->printed++ < lc->o->max_print)
-		fprintf(stderr, "  reject: %s record %llu (line %llu, %s): %s\n", REPORTS_KEY,
-			(unsigned long long)it->position, (unsigned long long)it->line, key, reason);
-	return co_rejects_add(lc->rejects, REPORTS_KEY, "reports", it, key, reason, err);
+	return co_run_reject(&lc->run, NULL, it, key, reason, err);
 }
 
-static int on_report(void *ud, int64_t pos, const char *state, const char *detail, cutover_error *err)
+/* verify: the stage still holds this batch; count postgres's trail rows of these reports */
+static int count_actions(void *ud, cutover_error *err)
 {
 	load_ctx *lc = ud;
-	batch_slot *bs = lc->cur;
-	const row_meta *m = meta_of(bs, pos);
-	if (!m)
-		return co_err(err, CUTOVER_EINTERNAL, "reports: the loader reported an unknown record %lld", (long long)pos);
-	lc->actions_not_new += m->actions;
-	if (strcmp(state, "reject") == 0) {
-		lc->actions_rejected += m->actions;
-		if (lc->verify)
-			return CUTOVER_OK; /* counted; the backfill reported it with its bytes */
-		co_scan_item it = {.kind = CO_SCAN_RECORD, .bytes = bs->raw.data + m->bytes_at, .len = m->len,
-				   .position = m->pos, .offset = m->offset, .line = m->line};
-		if (lc->printed++ < lc->o->max_print)
-			fprintf(stderr, "  reject: %s record %llu (line %llu, %s): %s\n", REPORTS_KEY,
-				(unsigned long long)m->pos, (unsigned long long)m->line, m->key, detail);
-		return co_rejects_add(lc->rejects, REPORTS_KEY, "reports", &it, m->key, detail, err);
-	}
-	if (strcmp(state, "differ") == 0 && lc->differ_printed++ < (uint64_t)lc->o->max_print)
-		fprintf(stderr, "  %s: %s record %llu (%s) differs in postgres: %s\n", lc->verify ? "mismatch" : "left alone",
-			REPORTS_KEY, (unsigned long long)m->pos, m->key, detail);
-	return CUTOVER_OK;
-}
-
-static void slot_reset(batch_slot *bs)
-{
-	co_batch_reset(&bs->batch);
-	bs->nmeta = 0;
-	bs->raw.len = 0;
-}
-
-static int count_actions(load_ctx *lc, cutover_error *err)
-{
-	PGresult *r = co_pg_exec(lc->pg, "verify report actions",
+	if (!lc->verify)
+		return CUTOVER_OK;
+	PGresult *r = co_pg_exec(lc->env.pg, "verify report actions",
 				 "SELECT count(*) FROM operations.report_actions a JOIN stage_reports s ON s.id = a.report_id",
 				 0, NULL, err);
 	if (!r)
@@ -500,47 +412,10 @@ static int count_actions(load_ctx *lc, cutover_error *err)
 	return CUTOVER_OK;
 }
 
-static int land(load_ctx *lc, cutover_error *err)
-{
-	if (lc->flight < 0)
-		return CUTOVER_OK;
-	batch_slot *bs = &lc->slots[lc->flight];
-	lc->cur = bs;
-	int rc = co_load_finish(lc->pg, &reports_spec, &bs->batch, on_report, lc, &lc->counts, err);
-	slot_reset(bs);
-	lc->flight = -1;
-	return rc;
-}
-
-static int flush(load_ctx *lc, cutover_error *err)
-{
-	batch_slot *bs = &lc->slots[lc->fill];
-	if (bs->batch.groups == 0)
-		return CUTOVER_OK;
-	int rc = land(lc, err);
-	if (rc)
-		return rc;
-	lc->cur = bs;
-	if (lc->mode == CO_LOAD_APPLY) {
-		rc = co_load_start(lc->pg, &reports_spec, &bs->batch, err);
-		if (rc == CUTOVER_OK) {
-			lc->flight = lc->fill;
-			lc->fill = 1 - lc->fill;
-		}
-		return rc;
-	}
-	rc = co_load_batch(lc->pg, &reports_spec, &bs->batch, lc->mode, on_report, lc, &lc->counts, err);
-	if (rc == CUTOVER_OK && lc->verify)
-		rc = count_actions(lc, err);
-	slot_reset(bs);
-	return rc;
-}
-
 static int load_report(void *ud, const cutover_report *r, const co_scan_item *it, const char *key, cutover_error *err)
 {
 	load_ctx *lc = ud;
-	batch_slot *bs = &lc->slots[lc->fill];
-	co_batch *b = &bs->batch;
+	co_batch *b = co_run_batch(&lc->run);
 	report_row(&b->target[0], r, &lc->lit);
 	stage_prefix(&b->stage[0], it->position);
 	report_row(&b->stage[0], r, &lc->lit);
@@ -549,47 +424,25 @@ static int load_report(void *ud, const cutover_report *r, const co_scan_item *it
 		stage_prefix(&b->stage[1], it->position);
 		action_row(&b->stage[1], r, i);
 	}
-	lc->actions_total += r->n_actions;
-	b->groups++;
-	if (remember(bs, it, key, r->n_actions))
-		return co_err_oom(err);
-	if (++lc->since_pump % 64 == 0 && lc->flight >= 0)
-		co_pg_copy_pump(lc->pg);
-	return b->groups >= lc->o->batch ? flush(lc, err) : CUTOVER_OK;
+	uint64_t children[CO_RUN_CHILDREN] = {r->n_actions};
+	return co_run_added(&lc->run, it->position, it, NULL, key, children, err);
 }
 
 static int open_load(const op_opts *o, load_ctx *lc, co_load_mode mode, bool verify, cutover_error *err)
 {
 	memset(lc, 0, sizeof *lc);
-	lc->o = o;
-	lc->mode = mode;
 	lc->verify = verify;
-	lc->flight = -1;
-	int rc = co_pg_connect(&lc->pg, o->st->database_url, err);
-	co_seq_health h[4];
-	size_t nh;
-	if (rc == CUTOVER_OK) /* also proves the schema is there (hint: cutover migrate) */
-		rc = co_pg_sequence_health(lc->pg, CUTOVER_DOMAIN_REPORTS, h, 4, &nh, err);
-	if (rc == CUTOVER_OK)
-		rc = op_take_lock(lc->pg, CUTOVER_DOMAIN_REPORTS, o->no_wait, err);
-	if (rc == CUTOVER_OK)
-		rc = co_load_prepare(lc->pg, &reports_spec, err);
-	if (rc == CUTOVER_OK)
-		rc = co_rejects_open(&lc->rejects, verify ? NULL : o->rejects_dir, CUTOVER_DOMAIN_REPORTS, err);
-	return rc;
+	co_run_init(&lc->run, &lc->env, &reports_spec, REPORTS_KEY, "reports", o->batch);
+	lc->run.classified = count_actions;
+	lc->run.ud = lc;
+	return co_run_env_open(&lc->env, o, CUTOVER_DOMAIN_REPORTS, &reports_spec, mode, verify, err);
 }
 
 static void close_load(load_ctx *lc)
 {
-	cutover_error ignore;
-	co_rejects_close(lc->rejects, &ignore);
-	for (int i = 0; i < 2; i++) {
-		co_batch_free(&lc->slots[i].batch);
-		free(lc->slots[i].meta);
-		co_buf_free(&lc->slots[i].raw);
-	}
+	co_run_free(&lc->run);
 	co_buf_free(&lc->lit);
-	co_pg_close(lc->pg);
+	co_run_env_close(&lc->env);
 }
 
 /* --- backfill ------------------------------------------------------------------------ */
@@ -609,45 +462,45 @@ int reports_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	walk_cb cb = {.report = load_report, .reject = load_reject, .ud = &lc};
 	if (rc == CUTOVER_OK)
 		rc = walk(ctx, o, &cb, &ws, &err);
-	if (rc == CUTOVER_OK && (rc = flush(&lc, &err)) == CUTOVER_OK)
-		rc = land(&lc, &err);
+	if (rc == CUTOVER_OK)
+		rc = co_run_drain(&lc.run, &err);
 	if (rc) {
 		int code = cli_fail(&err);
-		if (lc.counts.inserted)
+		if (lc.run.counts.inserted)
 			fprintf(stderr, "cutover: batches committed before the failure stay; run the same command again to "
 					"resume\n");
 		close_load(&lc);
 		return code;
 	}
-	uint64_t rejects = lc.walk_rejects + lc.counts.rejected;
-	co_load_counts acts = {.inserted = lc.actions_total - lc.actions_not_new};
+	uint64_t rejects = lc.run.walk_rejects + lc.run.counts.rejected;
+	co_load_counts acts = {.inserted = lc.run.children_total[0] - lc.run.children_not_new[0]};
 	const char *verb = o->apply ? "inserted" : "would insert";
 	op_sequences seqs;
-	op_sequences_repair(lc.pg, CUTOVER_DOMAIN_REPORTS, o, &seqs);
+	op_sequences_repair(lc.env.pg, CUTOVER_DOMAIN_REPORTS, o, &seqs);
 	if (out) {
 		cJSON_AddStringToObject(out, "mode", o->apply ? "apply" : "dry-run");
 		cJSON *tables = cJSON_AddArrayToObject(out, "tables");
-		cJSON_AddItemToArray(tables, op_table_json("operations.reports", REPORTS_KEY, ws.records, &lc.counts, rejects));
-		cJSON_AddItemToArray(tables, op_table_json("operations.report_actions", NULL, lc.actions_total, &acts, 0));
+		cJSON_AddItemToArray(tables, op_table_json("operations.reports", REPORTS_KEY, ws.records, &lc.run.counts, rejects));
+		cJSON_AddItemToArray(tables, op_table_json("operations.report_actions", NULL, lc.run.children_total[0], &acts, 0));
 		op_count(out, "rejected", rejects);
-		if (co_rejects_dir(lc.rejects) && rejects)
-			cJSON_AddStringToObject(out, "rejects_dir", co_rejects_dir(lc.rejects));
+		if (co_rejects_dir(lc.env.rejects) && rejects)
+			cJSON_AddStringToObject(out, "rejects_dir", co_rejects_dir(lc.env.rejects));
 		op_sequences_json(&seqs, out);
 	} else {
 		printf("%s\n", o->apply ? "backfill reports (apply)" : "backfill reports (dry run: nothing is written)");
 		printf("  %llu legacy reports to migrate; %s %llu; unchanged %llu; differ %llu; rejected %llu\n",
-		       (unsigned long long)ws.records, verb, (unsigned long long)lc.counts.inserted,
-		       (unsigned long long)lc.counts.equal, (unsigned long long)lc.counts.differ,
+		       (unsigned long long)ws.records, verb, (unsigned long long)lc.run.counts.inserted,
+		       (unsigned long long)lc.run.counts.equal, (unsigned long long)lc.run.counts.differ,
 		       (unsigned long long)rejects);
-		printf("  %llu actions in the trails of mappable reports; %s %llu\n", (unsigned long long)lc.actions_total,
+		printf("  %llu actions in the trails of mappable reports; %s %llu\n", (unsigned long long)lc.run.children_total[0],
 		       verb, (unsigned long long)acts.inserted);
 		if (rejects) {
-			if (co_rejects_dir(lc.rejects))
-				printf("  rejected records (original bytes) and reasons: %s/reports/\n", co_rejects_dir(lc.rejects));
+			if (co_rejects_dir(lc.env.rejects))
+				printf("  rejected records (original bytes) and reasons: %s/reports/\n", co_rejects_dir(lc.env.rejects));
 			else
 				printf("  pass --rejects DIR to keep the rejected records and their reasons\n");
 		}
-		if (lc.counts.differ)
+		if (lc.run.counts.differ)
 			printf("  rows that differ were left as they are (backfill only adds); see `cutover verify reports`\n");
 		op_sequences_print(&seqs, o);
 	}
@@ -670,32 +523,32 @@ int reports_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	if (rc == CUTOVER_OK)
 		rc = walk(ctx, o, &cb, &ws, &err);
 	if (rc == CUTOVER_OK)
-		rc = flush(&lc, &err);
+		rc = co_run_flush(&lc.run, &err);
 	long long orphan_reports = -1, orphan_actions = -1, rls = -1;
 	if (rc == CUTOVER_OK &&
-	    ((orphan_reports = op_count_of(lc.pg, "SELECT count(*) FROM operations.reports r WHERE NOT EXISTS "
+	    ((orphan_reports = op_count_of(lc.env.pg, "SELECT count(*) FROM operations.reports r WHERE NOT EXISTS "
 						  "(SELECT 1 FROM identity.users u WHERE u.id = r.author_id) OR "
 						  "(r.incident_id IS NOT NULL AND NOT EXISTS "
 						  "(SELECT 1 FROM operations.incidents i WHERE i.id = r.incident_id))", &err)) < 0 ||
-	     (orphan_actions = op_count_of(lc.pg, "SELECT count(*) FROM operations.report_actions a WHERE NOT EXISTS "
+	     (orphan_actions = op_count_of(lc.env.pg, "SELECT count(*) FROM operations.report_actions a WHERE NOT EXISTS "
 						  "(SELECT 1 FROM operations.reports r WHERE r.id = a.report_id) OR "
 						  "(a.actor_id IS NOT NULL AND NOT EXISTS "
 						  "(SELECT 1 FROM identity.users u WHERE u.id = a.actor_id))", &err)) < 0 ||
-	     (rls = op_count_of(lc.pg, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	     (rls = op_count_of(lc.env.pg, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 				   "WHERE n.nspname = 'operations' AND c.relname IN ('reports', 'report_actions') "
 				   "AND c.relrowsecurity", &err)) < 0))
 		rc = err.code;
 	co_seq_health h[4];
 	size_t nh = 0;
 	if (rc == CUTOVER_OK)
-		rc = co_pg_sequence_health(lc.pg, CUTOVER_DOMAIN_REPORTS, h, 4, &nh, &err);
+		rc = co_pg_sequence_health(lc.env.pg, CUTOVER_DOMAIN_REPORTS, h, 4, &nh, &err);
 	if (rc) {
 		int code = cli_fail(&err);
 		close_load(&lc);
 		return code;
 	}
 	op_checks c = {.arr = out ? cJSON_AddArrayToObject(out, "checks") : NULL};
-	const co_load_counts *k = &lc.counts;
+	const co_load_counts *k = &lc.run.counts;
 	/* unmappable: refused by the walk, or by the tables (a reference postgres does not hold) */
 	uint64_t mappable = ws.ok - k->rejected, unmappable = ws.records - mappable, present = k->equal + k->differ;
 	op_check(&c, present == mappable, "operations.reports count",
@@ -705,7 +558,7 @@ int reports_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	op_check(&c, k->differ == 0, "operations.reports fidelity",
 		 "%llu of %llu rows differ from their legacy record (tags and trail included)",
 		 (unsigned long long)k->differ, (unsigned long long)present);
-	uint64_t want_actions = ws.actions - lc.actions_rejected;
+	uint64_t want_actions = ws.actions - lc.run.children_rejected[0];
 	op_check(&c, lc.pg_actions == want_actions, "operations.report_actions count",
 		 "%llu legacy actions of mappable reports; postgres holds %llu for those reports",
 		 (unsigned long long)want_actions, (unsigned long long)lc.pg_actions);

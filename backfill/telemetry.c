@@ -30,6 +30,7 @@
 #include "legacy_telemetry.h"
 #include "loader.h"
 #include "opkit.h"
+#include "pipeline.h"
 #include "rejects.h"
 #include "telemetry.h"
 #include "telemetry_sql.h"
@@ -583,176 +584,17 @@ static int event_row(co_buf *b, const co_event_view *v, const co_scan_item *it, 
 }
 
 /* What a batch needs to report a row by its pos. */
-typedef struct row_meta {
-	uint64_t pos, position, offset, line;
-	size_t bytes_at, len;
-	char file[64], key[32];
-} row_meta;
-
-typedef struct batch_slot {
-	co_batch batch;
-	row_meta *meta;
-	size_t nmeta, cap;
-	co_buf raw; /* the batch's records' original bytes */
-} batch_slot;
-
-typedef struct table_run {
-	const co_load_spec *spec;
-	const char *collection; /* NULL for NDJSON */
-	batch_slot slots[2];
-	int fill, flight;
-	co_load_counts counts;
-	uint64_t walk_rejects, differ_printed;
-} table_run;
-
 typedef struct load_ctx {
-	cli_ctx *ctx;
-	const op_opts *o;
-	co_pg *pg;
-	co_load_mode mode;
-	co_rejects *rejects;
-	table_run incidents, events;
-	table_run *cur;
-	batch_slot *cur_slot;
+	co_run_env env;
+	co_run incidents, events;
 	uint64_t pos;        /* a running number for every staged row */
-	uint64_t since_pump;
-	int printed;
-	bool verify;
 } load_ctx;
-
-static int remember(batch_slot *bs, uint64_t pos, const co_scan_item *it, const char *file, const char *key)
-{
-	if (bs->nmeta == bs->cap) {
-		size_t cap = bs->cap ? bs->cap * 2 : 1024;
-		row_meta *m = realloc(bs->meta, cap * sizeof(*m));
-		if (!m)
-			return CUTOVER_EINTERNAL;
-		bs->meta = m;
-		bs->cap = cap;
-	}
-	row_meta *m = &bs->meta[bs->nmeta++];
-	m->pos = pos;
-	m->position = it->position;
-	m->offset = it->offset;
-	m->line = it->line;
-	m->bytes_at = bs->raw.len;
-	m->len = it->len;
-	size_t fl = strnlen(file, sizeof m->file - 1), kl = strnlen(key, sizeof m->key - 1);
-	memcpy(m->file, file, fl);
-	m->file[fl] = '\0';
-	memcpy(m->key, key, kl);
-	m->key[kl] = '\0';
-	co_buf_put(&bs->raw, it->bytes, it->len);
-	return bs->raw.failed ? CUTOVER_EINTERNAL : CUTOVER_OK;
-}
-
-static const row_meta *meta_of(const batch_slot *bs, int64_t pos)
-{
-	size_t lo = 0, hi = bs->nmeta;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if ((int64_t)bs->meta[mid].pos < pos)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < bs->nmeta && (int64_t)bs->meta[lo].pos == pos ? &bs->meta[lo] : NULL;
-}
 
 static int load_reject(void *ud, const char *file, const char *coll, const co_scan_item *it, const char *key,
 		       const char *reason, cutover_error *err)
 {
 	load_ctx *lc = ud;
-	(coll ? &lc->incidents : &lc->events)->walk_rejects++;
-	if (lc->printed++ < lc->o->max_print)
-		fprintf(stderr, "  reject: %s %s %llu%s%s%s: %s\n", file, coll ? "record" : "line",
-			(unsigned long long)(coll ? it->position : it->line), KEY_SHOWN(key), reason);
-	return co_rejects_add(lc->rejects, file, coll, it, key, reason, err);
-}
-
-/* The loader's report of a row it did not insert. */
-static int on_report(void *ud, int64_t pos, const char *state, const char *detail, cutover_error *err)
-{
-	load_ctx *lc = ud;
-	table_run *tr = lc->cur;
-	const row_meta *m = meta_of(lc->cur_slot, pos);
-	if (!m)
-		return co_err(err, CUTOVER_EINTERNAL, "%s: the loader reported an unknown row %lld", tr->spec->what,
-			      (long long)pos);
-	bool ndjson = !tr->collection;
-	if (strcmp(state, "reject") == 0) {
-		if (lc->verify)
-			return CUTOVER_OK; /* counted; the backfill reported it with its bytes */
-		co_scan_item it = {.kind = CO_SCAN_RECORD, .bytes = lc->cur_slot->raw.data + m->bytes_at, .len = m->len,
-				   .position = m->position, .offset = m->offset, .line = m->line};
-		if (lc->printed++ < lc->o->max_print)
-			fprintf(stderr, "  reject: %s %s %llu (%s): %s\n", m->file, ndjson ? "line" : "record",
-				(unsigned long long)(ndjson ? m->line : m->position), m->key, detail);
-		return co_rejects_add(lc->rejects, m->file, tr->collection, &it, m->key, detail, err);
-	}
-	if (strcmp(state, "differ") == 0 && tr->differ_printed++ < (uint64_t)lc->o->max_print)
-		fprintf(stderr, "  %s: %s %s %llu (%s) differs in postgres: %s\n", lc->verify ? "mismatch" : "left alone",
-			m->file, ndjson ? "line" : "record", (unsigned long long)(ndjson ? m->line : m->position), m->key,
-			detail);
-	return CUTOVER_OK;
-}
-
-static void slot_reset(batch_slot *bs)
-{
-	co_batch_reset(&bs->batch);
-	bs->nmeta = 0;
-	bs->raw.len = 0;
-}
-
-static int land(load_ctx *lc, table_run *tr, cutover_error *err)
-{
-	if (tr->flight < 0)
-		return CUTOVER_OK;
-	batch_slot *bs = &tr->slots[tr->flight];
-	lc->cur = tr;
-	lc->cur_slot = bs;
-	int rc = co_load_finish(lc->pg, tr->spec, &bs->batch, on_report, lc, &tr->counts, err);
-	slot_reset(bs);
-	tr->flight = -1;
-	return rc;
-}
-
-/* With --apply a full batch is sent without waiting (after landing the
- * previous one) so Postgres loads it while the walk builds the next;
- * otherwise it is classified at once. */
-static int flush(load_ctx *lc, table_run *tr, cutover_error *err)
-{
-	batch_slot *bs = &tr->slots[tr->fill];
-	if (bs->batch.groups == 0)
-		return CUTOVER_OK;
-	int rc = land(lc, tr, err);
-	if (rc)
-		return rc;
-	lc->cur = tr;
-	lc->cur_slot = bs;
-	if (lc->mode == CO_LOAD_APPLY) {
-		rc = co_load_start(lc->pg, tr->spec, &bs->batch, err);
-		if (rc == CUTOVER_OK) {
-			tr->flight = tr->fill;
-			tr->fill = 1 - tr->fill;
-		}
-		return rc;
-	}
-	rc = co_load_batch(lc->pg, tr->spec, &bs->batch, lc->mode, on_report, lc, &tr->counts, err);
-	slot_reset(bs);
-	return rc;
-}
-
-static int drain(load_ctx *lc, table_run *tr, cutover_error *err)
-{
-	int rc = flush(lc, tr, err);
-	return rc ? rc : land(lc, tr, err);
-}
-
-static void pump(load_ctx *lc)
-{
-	if (++lc->since_pump % 64 == 0 && (lc->incidents.flight >= 0 || lc->events.flight >= 0))
-		co_pg_copy_pump(lc->pg);
+	return co_run_reject(coll ? &lc->incidents : &lc->events, file, it, key, reason, err);
 }
 
 /* A staged row: pos (and for events, where it came from), then the target row. */
@@ -781,83 +623,47 @@ static int load_incident(void *ud, const cutover_incident *i, const co_scan_item
 			 cutover_error *err)
 {
 	load_ctx *lc = ud;
-	table_run *tr = &lc->incidents;
-	batch_slot *bs = &tr->slots[tr->fill];
+	co_batch *b = co_run_batch(&lc->incidents);
 	uint64_t pos = ++lc->pos;
-	size_t from = bs->batch.target[0].len;
-	incident_row(&bs->batch.target[0], true, i);
-	stage_copy(&bs->batch, from, pos, NULL, 0);
-	bs->batch.groups++;
-	if (remember(bs, pos, it, CO_INCIDENTS_KEY, key))
-		return co_err_oom(err);
-	pump(lc);
-	return bs->batch.groups >= lc->o->batch ? flush(lc, tr, err) : CUTOVER_OK;
+	size_t from = b->target[0].len;
+	incident_row(&b->target[0], true, i);
+	stage_copy(b, from, pos, NULL, 0);
+	return co_run_added(&lc->incidents, pos, it, NULL, key, NULL, err);
 }
 
 static int incidents_done(void *ud, cutover_error *err)
 {
 	load_ctx *lc = ud;
-	return drain(lc, &lc->incidents, err); /* events need their incidents committed */
+	return co_run_drain(&lc->incidents, err); /* events need their incidents committed */
 }
 
 static int load_event(void *ud, const co_event_view *e, const co_scan_item *it, const char *file, const char *date,
 		      const char *key, cutover_error *err)
 {
 	load_ctx *lc = ud;
-	table_run *tr = &lc->events;
-	batch_slot *bs = &tr->slots[tr->fill];
+	co_batch *b = co_run_batch(&lc->events);
 	uint64_t pos = ++lc->pos;
-	size_t from = bs->batch.target[0].len;
-	int rc = event_row(&bs->batch.target[0], e, it, date, err);
+	size_t from = b->target[0].len;
+	int rc = event_row(&b->target[0], e, it, date, err);
 	if (rc)
 		return rc;
-	stage_copy(&bs->batch, from, pos, file, it->line);
-	bs->batch.groups++;
-	if (remember(bs, pos, it, file, key))
-		return co_err_oom(err);
-	pump(lc);
-	return bs->batch.groups >= lc->o->batch ? flush(lc, tr, err) : CUTOVER_OK;
+	stage_copy(b, from, pos, file, it->line);
+	return co_run_added(&lc->events, pos, it, file, key, NULL, err);
 }
 
-static void table_free(table_run *tr)
-{
-	for (int i = 0; i < 2; i++) {
-		co_batch_free(&tr->slots[i].batch);
-		free(tr->slots[i].meta);
-		co_buf_free(&tr->slots[i].raw);
-	}
-}
-
-static int open_load(cli_ctx *ctx, const op_opts *o, load_ctx *lc, co_load_mode mode, bool verify, cutover_error *err)
+static int open_load(const op_opts *o, load_ctx *lc, co_load_mode mode, bool verify, cutover_error *err)
 {
 	memset(lc, 0, sizeof(*lc));
-	lc->ctx = ctx;
-	lc->o = o;
-	lc->mode = mode;
-	lc->verify = verify;
-	lc->incidents = (table_run){.spec = &incidents_spec, .collection = CO_INCIDENTS_COLL, .flight = -1};
-	lc->events = (table_run){.spec = verify ? &events_verify_spec : &events_spec, .collection = NULL, .flight = -1};
-	int rc = co_pg_connect(&lc->pg, o->st->database_url, err);
-	co_seq_health h[4];
-	size_t nh;
-	if (rc == CUTOVER_OK) /* also proves the schema is there (hint: cutover migrate) */
-		rc = co_pg_sequence_health(lc->pg, CUTOVER_DOMAIN_TELEMETRY, h, 4, &nh, err);
-	if (rc == CUTOVER_OK)
-		rc = op_take_lock(lc->pg, CUTOVER_DOMAIN_TELEMETRY, o->no_wait, err);
-	if (rc == CUTOVER_OK)
-		rc = co_load_prepare(lc->pg, &events_spec, err);
-	if (rc == CUTOVER_OK)
-		rc = co_rejects_open(&lc->rejects, verify ? NULL : o->rejects_dir, CUTOVER_DOMAIN_TELEMETRY, err);
-	return rc;
+	co_run_init(&lc->incidents, &lc->env, &incidents_spec, CO_INCIDENTS_KEY, CO_INCIDENTS_COLL, o->batch);
+	co_run_init(&lc->events, &lc->env, verify ? &events_verify_spec : &events_spec, NULL, NULL, o->batch);
+	return co_run_env_open(&lc->env, o, CUTOVER_DOMAIN_TELEMETRY, &events_spec, mode, verify, err);
 }
 
 static void close_load(load_ctx *lc)
 {
-	cutover_error ignore;
-	co_rejects_close(lc->rejects, &ignore);
-	table_free(&lc->incidents);
-	table_free(&lc->events);
-	co_pg_close(lc->pg);
+	co_run_free(&lc->incidents);
+	co_run_free(&lc->events);
+	co_run_env_close(&lc->env);
 }
 
 static int run_load(cli_ctx *ctx, const op_opts *o, load_ctx *lc, walk_stats *ws, bool with_rejects,
@@ -866,7 +672,7 @@ static int run_load(cli_ctx *ctx, const op_opts *o, load_ctx *lc, walk_stats *ws
 	walk_cb cb = {.incident = load_incident, .incidents_done = incidents_done, .event = load_event,
 		      .reject = with_rejects ? load_reject : NULL, .ud = lc};
 	int rc = walk(ctx, o, &cb, ws, err);
-	return rc ? rc : drain(lc, &lc->events, err);
+	return rc ? rc : co_run_drain(&lc->events, err);
 }
 
 /* --- backfill ---------------------------------------------------------------------------- */
@@ -886,7 +692,7 @@ int telemetry_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	if (o->only_users)
 		fprintf(stderr, "cutover: --users selects identity users; telemetry has no per-user subset and loads "
 				"everything\n");
-	int rc = open_load(ctx, o, &lc, o->apply ? CO_LOAD_APPLY : CO_LOAD_CLASSIFY, false, &err);
+	int rc = open_load(o, &lc, o->apply ? CO_LOAD_APPLY : CO_LOAD_CLASSIFY, false, &err);
 	walk_stats ws;
 	if (rc == CUTOVER_OK)
 		rc = run_load(ctx, o, &lc, &ws, true, &err);
@@ -902,7 +708,7 @@ int telemetry_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	uint64_t ev_rejects = lc.events.walk_rejects + lc.events.counts.rejected;
 	const char *verb = o->apply ? "inserted" : "would insert";
 	op_sequences seqs;
-	op_sequences_repair(lc.pg, CUTOVER_DOMAIN_TELEMETRY, o, &seqs);
+	op_sequences_repair(lc.env.pg, CUTOVER_DOMAIN_TELEMETRY, o, &seqs);
 	if (out) {
 		cJSON_AddStringToObject(out, "mode", o->apply ? "apply" : "dry-run");
 		cJSON *tables = cJSON_AddArrayToObject(out, "tables");
@@ -913,8 +719,8 @@ int telemetry_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 		op_count(t, "files", ws.files);
 		cJSON_AddItemToArray(tables, t);
 		op_count(out, "rejected", inc_rejects + ev_rejects);
-		if (co_rejects_dir(lc.rejects) && inc_rejects + ev_rejects)
-			cJSON_AddStringToObject(out, "rejects_dir", co_rejects_dir(lc.rejects));
+		if (co_rejects_dir(lc.env.rejects) && inc_rejects + ev_rejects)
+			cJSON_AddStringToObject(out, "rejects_dir", co_rejects_dir(lc.env.rejects));
 		op_sequences_json(&seqs, out);
 	} else {
 		printf("%s\n", o->apply ? "backfill telemetry (apply)" : "backfill telemetry (dry run: nothing is written)");
@@ -923,9 +729,9 @@ int telemetry_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 		snprintf(files, sizeof files, " (%llu daily files)", (unsigned long long)ws.files);
 		counts_line("events", ws.event_records, verb, &lc.events.counts, ev_rejects, files);
 		if (inc_rejects + ev_rejects) {
-			if (co_rejects_dir(lc.rejects))
+			if (co_rejects_dir(lc.env.rejects))
 				printf("  rejected records (original bytes) and reasons: %s/telemetry/\n",
-				       co_rejects_dir(lc.rejects));
+				       co_rejects_dir(lc.env.rejects));
 			else
 				printf("  pass --rejects DIR to keep the rejected records and their reasons\n");
 		}
@@ -946,16 +752,16 @@ int telemetry_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 {
 	load_ctx lc;
 	cutover_error err;
-	int rc = open_load(ctx, o, &lc, CO_LOAD_CLASSIFY, true, &err);
+	int rc = open_load(o, &lc, CO_LOAD_CLASSIFY, true, &err);
 	walk_stats ws;
 	if (rc == CUTOVER_OK)
 		rc = run_load(ctx, o, &lc, &ws, false, &err);
 	long long orphans = -1, rls = -1;
 	if (rc == CUTOVER_OK &&
-	    ((orphans = op_count_of(lc.pg, "SELECT count(*) FROM operations.telemetry_events e WHERE e.incident_id IS NOT "
+	    ((orphans = op_count_of(lc.env.pg, "SELECT count(*) FROM operations.telemetry_events e WHERE e.incident_id IS NOT "
 					   "NULL AND NOT EXISTS (SELECT 1 FROM operations.incidents i WHERE i.id = e.incident_id)",
 				    &err)) < 0 ||
-	     (rls = op_count_of(lc.pg, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	     (rls = op_count_of(lc.env.pg, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 				       "WHERE n.nspname = 'operations' AND c.relname IN ('incidents', 'telemetry_events') "
 				       "AND c.relrowsecurity",
 				&err)) < 0))
@@ -963,7 +769,7 @@ int telemetry_verify(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	co_seq_health h[4];
 	size_t nh = 0;
 	if (rc == CUTOVER_OK)
-		rc = co_pg_sequence_health(lc.pg, CUTOVER_DOMAIN_TELEMETRY, h, 4, &nh, &err);
+		rc = co_pg_sequence_health(lc.env.pg, CUTOVER_DOMAIN_TELEMETRY, h, 4, &nh, &err);
 	if (rc) {
 		int code = cli_fail(&err);
 		close_load(&lc);
