@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <libpq-fe.h>
 
 #include "json_store.h"
@@ -208,4 +209,51 @@ char *test_read_file(const char *path, size_t *len)
 	if (len)
 		*len = b.len;
 	return b.data ? b.data : strdup("");
+}
+
+const char *test_cutover_bin;
+
+int test_cutover(const test_env *e, char **out, const char *args)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd), "CUTOVER_JSON_ROOT='%s' DATABASE_URL='%s' '%s' %s %s", e->root, e->conninfo,
+		 test_cutover_bin, args, strncmp(args, "--json", 6) == 0 ? "2>/dev/null" : "2>&1");
+	int status;
+	char *text = test_run_capture(cmd, &status);
+	if (out)
+		*out = text;
+	else
+		free(text);
+	return status;
+}
+
+void test_generate(const test_env *e, const char *gen_bin, const char *args)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "'%s' --out '%s' --quiet %s", gen_bin, e->root, args);
+	assert_int_equal(test_shell(cmd), 0);
+}
+
+long long test_count(const test_env *e, const char *sql)
+{
+	char *v = test_sql_value(e, sql);
+	long long n = v ? atoll(v) : -1;
+	free(v);
+	return n;
+}
+
+int test_manifest_int(const test_env *e, const char *file, const char *obj, const char *field)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", e->root, file);
+	char *text = test_read_file(path, NULL);
+	cJSON *m = cJSON_Parse(text);
+	free(text);
+	const cJSON *o = obj ? cJSON_GetObjectItem(m, obj) : m;
+	const cJSON *v = cJSON_GetObjectItem(o, field);
+	if (!cJSON_IsNumber(v))
+		fail_msg("%s: no number at %s.%s", path, obj ? obj : "", field);
+	int n = v->valueint;
+	cJSON_Delete(m);
+	return n;
 }

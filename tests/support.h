@@ -53,4 +53,19 @@ char *test_read_file(const char *path, size_t *len);
 /* Run a shell command; returns its exit status. */
 int test_shell(const char *cmd);
 
+/* The operator program under test (set by the test's main from argv). */
+extern const char *test_cutover_bin;
+/* Run `cutover ARGS` against an env's state root and database; returns the
+ * exit status and, when out is not NULL, stdout and stderr in *out (stdout
+ * only when ARGS start with --json, so the document parses). */
+int test_cutover(const test_env *e, char **out, const char *args);
+/* Run a legacy-state generator into the env's root (--out ROOT --quiet ARGS). */
+void test_generate(const test_env *e, const char *gen_bin, const char *args);
+/* The first value of a one-row query as a number (-1 when there is none). */
+long long test_count(const test_env *e, const char *sql);
+/* A number from a generator's manifest under the root (file "manifest.json",
+ * "manifest-telemetry.json", ...): obj.field, or field at the top when obj
+ * is NULL. */
+int test_manifest_int(const test_env *e, const char *file, const char *obj, const char *field);
+
 #endif

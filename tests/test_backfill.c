@@ -26,38 +26,7 @@
 
 #include "support.h"
 
-static const char *cutover_bin, *gen_bin;
-
-/* Run cutover against an env; returns the exit status, stdout and stderr in
- * *out (stdout only for --json runs, so the document parses). */
-static int cutover(const test_env *e, char **out, const char *args)
-{
-	char cmd[2048];
-	snprintf(cmd, sizeof(cmd), "CUTOVER_JSON_ROOT='%s' DATABASE_URL='%s' '%s' %s %s", e->root, e->conninfo,
-		 cutover_bin, args, strncmp(args, "--json", 6) == 0 ? "2>/dev/null" : "2>&1");
-	int status;
-	char *text = test_run_capture(cmd, &status);
-	if (out)
-		*out = text;
-	else
-		free(text);
-	return status;
-}
-
-static void generate(const test_env *e, const char *args)
-{
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "'%s' --out '%s' --quiet %s", gen_bin, e->root, args);
-	assert_int_equal(test_shell(cmd), 0);
-}
-
-static long long count(const test_env *e, const char *table_sql)
-{
-	char *v = test_sql_value(e, table_sql);
-	long long n = v ? atoll(v) : -1;
-	free(v);
-	return n;
-}
+static const char *gen_bin;
 
 /* A digest of every identity row, to compare two databases. */
 static char *digest(const test_env *e)
@@ -68,49 +37,36 @@ static char *digest(const test_env *e)
 				 "(SELECT string_agg(s::text, '|' ORDER BY token_hash) FROM identity.sessions s)))");
 }
 
-static int manifest_int(const test_env *e, const char *obj, const char *field)
-{
-	char path[512];
-	snprintf(path, sizeof(path), "%s/manifest.json", e->root);
-	char *text = test_read_file(path, NULL);
-	cJSON *m = cJSON_Parse(text);
-	free(text);
-	const cJSON *o = obj ? cJSON_GetObjectItem(m, obj) : m;
-	int v = cJSON_GetObjectItem(o, field)->valueint;
-	cJSON_Delete(m);
-	return v;
-}
-
 static void dirty_corpus_end_to_end(void **state)
 {
 	(void)state;
 	test_env e;
 	test_env_init(&e, "bfdirty");
-	generate(&e, "--users 300 --dirty --seed 11");
-	int clean_users = manifest_int(&e, "users", "clean"), clean_sessions = manifest_int(&e, "sessions", "clean");
-	int bad = manifest_int(&e, "users", "rejects") + manifest_int(&e, "sessions", "rejects");
+	test_generate(&e, gen_bin, "--users 300 --dirty --seed 11");
+	int clean_users = test_manifest_int(&e, "manifest.json", "users", "clean"), clean_sessions = test_manifest_int(&e, "manifest.json", "sessions", "clean");
+	int bad = test_manifest_int(&e, "manifest.json", "users", "rejects") + test_manifest_int(&e, "manifest.json", "sessions", "rejects");
 
 	char *out = NULL;
-	assert_int_equal(cutover(&e, &out, "survey identity"), 1);
+	assert_int_equal(test_cutover(&e, &out, "survey identity"), 1);
 	assert_non_null(strstr(out, "records 315, mappable 300"));
 	free(out);
 
 	/* the dry run says what it would do and writes nothing */
-	assert_int_equal(cutover(&e, &out, "backfill identity"), 1);
+	assert_int_equal(test_cutover(&e, &out, "backfill identity"), 1);
 	assert_non_null(strstr(out, "dry run"));
 	assert_non_null(strstr(out, "would insert 300"));
 	free(out);
-	assert_int_equal(count(&e, "SELECT count(*) FROM identity.users"), 0);
-	assert_int_equal(count(&e, "SELECT count(*) FROM identity.sessions"), 0);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.users"), 0);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.sessions"), 0);
 
 	char rej[400];
 	snprintf(rej, sizeof(rej), "backfill identity --apply --rejects '%s/rejects'", e.root);
-	assert_int_equal(cutover(&e, &out, rej), 1);
+	assert_int_equal(test_cutover(&e, &out, rej), 1);
 	assert_non_null(strstr(out, "inserted 300"));
 	free(out);
-	assert_int_equal(count(&e, "SELECT count(*) FROM identity.users"), clean_users);
-	assert_int_equal(count(&e, "SELECT count(*) FROM identity.sessions"), clean_sessions);
-	assert_int_equal(count(&e, "SELECT count(*) FROM identity.user_oauth"), manifest_int(&e, NULL, "oauth_links"));
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.users"), clean_users);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.sessions"), clean_sessions);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.user_oauth"), test_manifest_int(&e, "manifest.json", NULL, "oauth_links"));
 
 	/* exactly the injected records were rejected, each kept byte for byte */
 	char path[512];
@@ -148,11 +104,11 @@ static void dirty_corpus_end_to_end(void **state)
 	free(expected);
 	free(reasons);
 
-	assert_int_equal(cutover(&e, &out, "backfill identity --apply --repair-sequences"), 1);
+	assert_int_equal(test_cutover(&e, &out, "backfill identity --apply --repair-sequences"), 1);
 	assert_non_null(strstr(out, "inserted 0; unchanged 300"));
 	assert_non_null(strstr(out, "sequence repair (done)"));
 	free(out);
-	int rc = cutover(&e, &out, "verify identity");
+	int rc = test_cutover(&e, &out, "verify identity");
 	if (rc != 0)
 		fprintf(stderr, "%s", out);
 	assert_int_equal(rc, 0);
@@ -166,12 +122,12 @@ static void second_apply_writes_nothing(void **state)
 	(void)state;
 	test_env e;
 	test_env_init(&e, "bftwice");
-	generate(&e, "--users 500 --seed 3");
-	assert_int_equal(cutover(&e, NULL, "backfill identity --apply"), 0);
+	test_generate(&e, gen_bin, "--users 500 --seed 3");
+	assert_int_equal(test_cutover(&e, NULL, "backfill identity --apply"), 0);
 	char *before = digest(&e);
 	char *xmin = test_sql_value(&e, "SELECT max(xmin::text::bigint) FROM identity.users");
 	char *out = NULL;
-	assert_int_equal(cutover(&e, &out, "backfill identity --apply"), 0);
+	assert_int_equal(test_cutover(&e, &out, "backfill identity --apply"), 0);
 	assert_non_null(strstr(out, "inserted 0; unchanged 500"));
 	assert_non_null(strstr(out, "inserted 0; unchanged 1500"));
 	free(out);
@@ -192,10 +148,10 @@ static void kill_9_then_rerun_equals_a_clean_run(void **state)
 	test_env a, b;
 	test_env_init(&a, "bfkill");
 	test_env_init(&b, "bfclean");
-	generate(&a, "--users 6000 --seed 5");
-	generate(&b, "--users 6000 --seed 5");
-	assert_int_equal(cutover(&b, NULL, "backfill identity --apply --batch 100"), 0);
-	long long total_sessions = count(&b, "SELECT count(*) FROM identity.sessions");
+	test_generate(&a, gen_bin, "--users 6000 --seed 5");
+	test_generate(&b, gen_bin, "--users 6000 --seed 5");
+	assert_int_equal(test_cutover(&b, NULL, "backfill identity --apply --batch 100"), 0);
+	long long total_sessions = test_count(&b, "SELECT count(*) FROM identity.sessions");
 
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -205,7 +161,7 @@ static void kill_9_then_rerun_equals_a_clean_run(void **state)
 		int devnull = open("/dev/null", 1);
 		dup2(devnull, 1);
 		dup2(devnull, 2);
-		execl(cutover_bin, cutover_bin, "backfill", "identity", "--apply", "--batch", "100", (char *)NULL);
+		execl(test_cutover_bin, test_cutover_bin, "backfill", "identity", "--apply", "--batch", "100", (char *)NULL);
 		_exit(127);
 	}
 	/* wait until some batches are committed, then kill it (bounded: 60 s) */
@@ -213,17 +169,17 @@ static void kill_9_then_rerun_equals_a_clean_run(void **state)
 	for (int i = 0; i < 6000 && seen == 0; i++) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
-		seen = count(&a, "SELECT count(*) FROM identity.users");
+		seen = test_count(&a, "SELECT count(*) FROM identity.users");
 	}
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	int st;
 	waitpid(pid, &st, 0);
 	assert_true(WIFSIGNALED(st));
-	long long partial = count(&a, "SELECT count(*) FROM identity.sessions");
+	long long partial = test_count(&a, "SELECT count(*) FROM identity.sessions");
 	assert_true(seen > 0);
 	assert_true(partial < total_sessions); /* it really was interrupted */
 
-	assert_int_equal(cutover(&a, NULL, "backfill identity --apply --batch 100"), 0);
+	assert_int_equal(test_cutover(&a, NULL, "backfill identity --apply --batch 100"), 0);
 	char *da = digest(&a), *db = digest(&b);
 	assert_string_equal(da, db);
 	free(da);
@@ -237,22 +193,22 @@ static void two_concurrent_applies_end_like_one(void **state)
 	(void)state;
 	test_env e;
 	test_env_init(&e, "bfconc");
-	generate(&e, "--users 3000 --seed 9");
+	test_generate(&e, gen_bin, "--users 3000 --seed 9");
 	char cmd[2048];
 	snprintf(cmd, sizeof(cmd),
 		 "export CUTOVER_JSON_ROOT='%s' DATABASE_URL='%s'; "
 		 "'%s' backfill identity --apply --batch 200 >%s/one.log 2>&1 & one=$!; "
 		 "'%s' backfill identity --apply --batch 200 >%s/two.log 2>&1 & two=$!; "
 		 "wait $one; a=$?; wait $two; b=$?; test $a = 0 && test $b = 0",
-		 e.root, e.conninfo, cutover_bin, e.root, cutover_bin, e.root);
+		 e.root, e.conninfo, test_cutover_bin, e.root, test_cutover_bin, e.root);
 	assert_int_equal(test_shell(cmd), 0);
-	assert_int_equal(count(&e, "SELECT count(*) FROM identity.users"), 3000);
-	assert_int_equal(count(&e, "SELECT count(*) FROM identity.sessions"), 9000);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.users"), 3000);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.sessions"), 9000);
 	char *out = NULL;
-	assert_int_equal(cutover(&e, &out, "backfill identity --apply --repair-sequences"), 0);
+	assert_int_equal(test_cutover(&e, &out, "backfill identity --apply --repair-sequences"), 0);
 	assert_non_null(strstr(out, "inserted 0; unchanged 3000"));
 	free(out);
-	assert_int_equal(cutover(&e, NULL, "verify identity"), 0);
+	assert_int_equal(test_cutover(&e, NULL, "verify identity"), 0);
 	test_env_fini(&e);
 }
 
@@ -261,14 +217,14 @@ static void verify_fails_on_an_altered_row_and_a_sequence_behind(void **state)
 	(void)state;
 	test_env e;
 	test_env_init(&e, "bfverify");
-	generate(&e, "--users 200 --seed 21");
-	assert_int_equal(cutover(&e, NULL, "backfill identity --apply --repair-sequences"), 0);
-	assert_int_equal(cutover(&e, NULL, "verify identity"), 0);
+	test_generate(&e, gen_bin, "--users 200 --seed 21");
+	assert_int_equal(test_cutover(&e, NULL, "backfill identity --apply --repair-sequences"), 0);
+	assert_int_equal(test_cutover(&e, NULL, "verify identity"), 0);
 
 	test_sql(&e, "UPDATE identity.users SET display_name = 'Someone Else', password_hash = 'HASH-MUST-NOT-PRINT' "
 		     "WHERE id = 5");
 	char *out = NULL;
-	assert_int_equal(cutover(&e, &out, "verify identity"), 1);
+	assert_int_equal(test_cutover(&e, &out, "verify identity"), 1);
 	assert_non_null(strstr(out, "\xe2\x9c\x97 identity.users fidelity: 1 of 200 rows differ"));
 	assert_non_null(strstr(out, "display_name,password_hash"));
 	assert_null(strstr(out, "HASH-MUST-NOT-PRINT"));
@@ -276,7 +232,7 @@ static void verify_fails_on_an_altered_row_and_a_sequence_behind(void **state)
 	free(out);
 
 	test_sql(&e, "SELECT setval('identity.users_id_seq', 10)");
-	assert_int_equal(cutover(&e, &out, "--json verify identity"), 1);
+	assert_int_equal(test_cutover(&e, &out, "--json verify identity"), 1);
 	cJSON *j = cJSON_Parse(out);
 	assert_non_null(j);
 	const cJSON *checks = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "identity"), "checks"), *c;
@@ -295,10 +251,10 @@ static void rehearsal_loads_only_the_chosen_users(void **state)
 	(void)state;
 	test_env e;
 	test_env_init(&e, "bfsubset");
-	generate(&e, "--users 100 --seed 4");
-	assert_int_equal(cutover(&e, NULL, "backfill identity --apply --users 2,3,5"), 0);
-	assert_int_equal(count(&e, "SELECT count(*) FROM identity.users"), 3);
-	assert_int_equal(count(&e, "SELECT count(*) FROM identity.users WHERE id IN (2, 3, 5)"), 3);
+	test_generate(&e, gen_bin, "--users 100 --seed 4");
+	assert_int_equal(test_cutover(&e, NULL, "backfill identity --apply --users 2,3,5"), 0);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.users"), 3);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.users WHERE id IN (2, 3, 5)"), 3);
 	/* exactly their sessions */
 	char path[512];
 	snprintf(path, sizeof(path), "%s/identity/sessions.json", e.root);
@@ -312,8 +268,8 @@ static void rehearsal_loads_only_the_chosen_users(void **state)
 		want += uid == 2 || uid == 3 || uid == 5;
 	}
 	cJSON_Delete(doc);
-	assert_int_equal(count(&e, "SELECT count(*) FROM identity.sessions"), want);
-	assert_int_equal(count(&e, "SELECT count(*) FROM identity.sessions WHERE user_id NOT IN (2, 3, 5)"), 0);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.sessions"), want);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.sessions WHERE user_id NOT IN (2, 3, 5)"), 0);
 	test_env_fini(&e);
 }
 
@@ -325,16 +281,16 @@ static void one_bad_row_does_not_sink_its_batch(void **state)
 	(void)state;
 	test_env e;
 	test_env_init(&e, "bfisolate");
-	generate(&e, "--users 50 --seed 8");
+	test_generate(&e, gen_bin, "--users 50 --seed 8");
 	test_sql(&e, "ALTER TABLE identity.users ADD CONSTRAINT not_user_7 CHECK (id <> 7)");
 	char *out = NULL, args[400];
 	snprintf(args, sizeof(args), "backfill identity --apply --rejects '%s/rejects'", e.root);
-	assert_int_equal(cutover(&e, &out, args), 1);
+	assert_int_equal(test_cutover(&e, &out, args), 1);
 	assert_non_null(strstr(out, "inserted 49; unchanged 0; differ 0; rejected 1"));
 	assert_non_null(strstr(out, "not_user_7"));
 	free(out);
-	assert_int_equal(count(&e, "SELECT count(*) FROM identity.users"), 49);
-	assert_int_equal(count(&e, "SELECT count(*) FROM identity.users WHERE id = 7"), 0);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.users"), 49);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.users WHERE id = 7"), 0);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/rejects/identity/users.json", e.root);
 	char *rejected = test_read_file(path, NULL);
@@ -350,7 +306,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: test_backfill PATH-TO-cutover PATH-TO-cutover-gen-legacy\n");
 		return 2;
 	}
-	cutover_bin = argv[1];
+	test_cutover_bin = argv[1];
 	gen_bin = argv[2];
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(dirty_corpus_end_to_end),

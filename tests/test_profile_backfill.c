@@ -29,39 +29,17 @@
 
 #include "support.h"
 
-static const char *cutover_bin, *gen_legacy_bin, *gen_profile_bin;
-
-static int cutover(const test_env *e, char **out, const char *args)
-{
-	char cmd[2048];
-	snprintf(cmd, sizeof(cmd), "CUTOVER_JSON_ROOT='%s' DATABASE_URL='%s' '%s' %s %s", e->root, e->conninfo,
-		 cutover_bin, args, strncmp(args, "--json", 6) == 0 ? "2>/dev/null" : "2>&1");
-	int status;
-	char *text = test_run_capture(cmd, &status);
-	if (out)
-		*out = text;
-	else
-		free(text);
-	return status;
-}
+static const char *gen_legacy_bin, *gen_profile_bin;
 
 /* Users 1..n in identity/users.json and in Postgres, then the profiles. */
 static void generate(const test_env *e, int users, const char *args)
 {
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "'%s' --out '%s' --quiet --users %d --seed 7", gen_legacy_bin, e->root, users);
-	assert_int_equal(test_shell(cmd), 0);
-	assert_int_equal(cutover(e, NULL, "backfill identity --apply"), 0);
-	snprintf(cmd, sizeof(cmd), "'%s' --out '%s' --quiet --users %d %s", gen_profile_bin, e->root, users, args);
-	assert_int_equal(test_shell(cmd), 0);
-}
-
-static long long count(const test_env *e, const char *sql)
-{
-	char *v = test_sql_value(e, sql);
-	long long n = v ? atoll(v) : -1;
-	free(v);
-	return n;
+	char opts[512];
+	snprintf(opts, sizeof(opts), "--users %d --seed 7", users);
+	test_generate(e, gen_legacy_bin, opts);
+	assert_int_equal(test_cutover(e, NULL, "backfill identity --apply"), 0);
+	snprintf(opts, sizeof(opts), "--users %d %s", users, args);
+	test_generate(e, gen_profile_bin, opts);
 }
 
 static char *digest(const test_env *e)
@@ -142,7 +120,7 @@ static void dirty_corpus_end_to_end(void **state)
 	long long bad = manifest(&e, "profiles", "rejects");
 
 	char *out = NULL, want[160];
-	assert_int_equal(cutover(&e, &out, "survey profile"), 1);
+	assert_int_equal(test_cutover(&e, &out, "survey profile"), 1);
 	snprintf(want, sizeof want, "records %lld, mappable %lld", records, clean); /* the dangling user is an orphan */
 	if (!strstr(out, want))
 		fail_msg("survey: expected \"%s\" in:\n%s", want, out);
@@ -151,29 +129,29 @@ static void dirty_corpus_end_to_end(void **state)
 	free(out);
 
 	/* the dry run says what it would do and writes nothing */
-	assert_int_equal(cutover(&e, &out, "backfill profile"), 1);
+	assert_int_equal(test_cutover(&e, &out, "backfill profile"), 1);
 	assert_non_null(strstr(out, "dry run"));
 	snprintf(want, sizeof want, "%lld legacy profiles to migrate; would insert %lld; unchanged 0; differ 0; rejected %lld",
 		 records, clean, bad);
 	if (!strstr(out, want))
 		fail_msg("dry run: expected \"%s\" in:\n%s", want, out);
 	free(out);
-	assert_int_equal(count(&e, "SELECT count(*) FROM content.portfolio_profiles"), 0);
-	assert_int_equal(count(&e, "SELECT count(*) FROM content.portfolio_certifications"), 0);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM content.portfolio_profiles"), 0);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM content.portfolio_certifications"), 0);
 
 	char rej[400];
 	snprintf(rej, sizeof(rej), "backfill profile --apply --rejects '%s/rejects'", e.root);
-	assert_int_equal(cutover(&e, &out, rej), 1);
+	assert_int_equal(test_cutover(&e, &out, rej), 1);
 	snprintf(want, sizeof want, "inserted %lld; unchanged 0; differ 0; rejected %lld", clean, bad);
 	if (!strstr(out, want))
 		fail_msg("apply: expected \"%s\" in:\n%s", want, out);
 	free(out);
-	assert_int_equal(count(&e, "SELECT count(*) FROM content.portfolio_profiles"), clean);
-	assert_int_equal(count(&e, "SELECT count(*) FROM content.profile_specialties"), manifest(&e, NULL, "specialties"));
-	assert_int_equal(count(&e, "SELECT count(*) FROM content.profile_tools"), manifest(&e, NULL, "tools"));
-	assert_int_equal(count(&e, "SELECT count(*) FROM content.portfolio_certifications"),
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM content.portfolio_profiles"), clean);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM content.profile_specialties"), manifest(&e, NULL, "specialties"));
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM content.profile_tools"), manifest(&e, NULL, "tools"));
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM content.portfolio_certifications"),
 			 manifest(&e, NULL, "certifications"));
-	assert_int_equal(count(&e, "SELECT count(*) FROM content.portfolio_education"), manifest(&e, NULL, "education"));
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM content.portfolio_education"), manifest(&e, NULL, "education"));
 
 	/* exactly the injected records were rejected, each kept byte for byte */
 	char path[512];
@@ -226,13 +204,13 @@ static void dirty_corpus_end_to_end(void **state)
 		if (d)
 			fail_msg("%s: %lld rows differ from the CSV baseline", tables[i].table, d);
 	}
-	assert_int_equal(count(&e, "SELECT count(*) FROM content.portfolio_profiles WHERE avatar_path LIKE '% '"),
-			 count(&e, "SELECT count(*) FROM content.portfolio_profiles WHERE avatar_path LIKE '%trailing space.png '"));
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM content.portfolio_profiles WHERE avatar_path LIKE '% '"),
+			 test_count(&e, "SELECT count(*) FROM content.portfolio_profiles WHERE avatar_path LIKE '%trailing space.png '"));
 
 	/* a second run writes nothing */
 	char *before = digest(&e);
 	char *xmin = test_sql_value(&e, "SELECT max(xmin::text::bigint) FROM content.portfolio_certifications");
-	assert_int_equal(cutover(&e, &out, "backfill profile --apply --repair-sequences"), 1);
+	assert_int_equal(test_cutover(&e, &out, "backfill profile --apply --repair-sequences"), 1);
 	snprintf(want, sizeof want, "inserted 0; unchanged %lld; differ 0", clean);
 	assert_non_null(strstr(out, want));
 	assert_non_null(strstr(out, "sequence repair (done)"));
@@ -246,7 +224,7 @@ static void dirty_corpus_end_to_end(void **state)
 	free(xmin);
 	free(xmin2);
 
-	int rc = cutover(&e, &out, "verify profile");
+	int rc = test_cutover(&e, &out, "verify profile");
 	if (rc != 0)
 		fprintf(stderr, "%s", out);
 	assert_int_equal(rc, 0);
@@ -261,8 +239,8 @@ static void verify_fails_on_a_changed_order_or_path(void **state)
 	test_env e;
 	test_env_init(&e, "pfverify");
 	generate(&e, 120, "--seed 5");
-	assert_int_equal(cutover(&e, NULL, "backfill profile --apply --repair-sequences"), 0);
-	assert_int_equal(cutover(&e, NULL, "verify profile"), 0);
+	assert_int_equal(test_cutover(&e, NULL, "backfill profile --apply --repair-sequences"), 0);
+	assert_int_equal(test_cutover(&e, NULL, "verify profile"), 0);
 
 	/* swap the first two certifications of one user (positions are deferrable) */
 	static const char swap[] =
@@ -273,18 +251,18 @@ static void verify_fails_on_a_changed_order_or_path(void **state)
 		"FROM u WHERE c.user_id = u.user_id AND c.position < 2; COMMIT";
 	test_sql(&e, swap);
 	char *out = NULL;
-	assert_int_equal(cutover(&e, &out, "verify profile"), 1);
+	assert_int_equal(test_cutover(&e, &out, "verify profile"), 1);
 	assert_non_null(strstr(out, "\xe2\x9c\x97 content.portfolio_profiles fidelity: 1 of"));
 	assert_non_null(strstr(out, "certifications"));
 	free(out);
 	test_sql(&e, swap); /* back as it was */
-	assert_int_equal(cutover(&e, NULL, "verify profile"), 0);
+	assert_int_equal(test_cutover(&e, NULL, "verify profile"), 0);
 
 	/* a trailing space trimmed off an avatar path is a difference too */
-	long long trailing = count(&e, "SELECT count(*) FROM content.portfolio_profiles WHERE avatar_path LIKE '% '");
+	long long trailing = test_count(&e, "SELECT count(*) FROM content.portfolio_profiles WHERE avatar_path LIKE '% '");
 	assert_true(trailing > 0);
 	test_sql(&e, "UPDATE content.portfolio_profiles SET avatar_path = rtrim(avatar_path) WHERE avatar_path LIKE '% '");
-	assert_int_equal(cutover(&e, &out, "verify profile"), 1);
+	assert_int_equal(test_cutover(&e, &out, "verify profile"), 1);
 	assert_non_null(strstr(out, "avatar_path"));
 	free(out);
 	test_env_fini(&e);
@@ -298,8 +276,8 @@ static void kill_9_then_rerun_equals_a_clean_run(void **state)
 	test_env_init(&b, "pfclean");
 	generate(&a, 3000, "--seed 5");
 	generate(&b, 3000, "--seed 5");
-	assert_int_equal(cutover(&b, NULL, "backfill profile --apply --batch 50"), 0);
-	long long total = count(&b, "SELECT count(*) FROM content.portfolio_profiles");
+	assert_int_equal(test_cutover(&b, NULL, "backfill profile --apply --batch 50"), 0);
+	long long total = test_count(&b, "SELECT count(*) FROM content.portfolio_profiles");
 
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -309,29 +287,29 @@ static void kill_9_then_rerun_equals_a_clean_run(void **state)
 		int devnull = open("/dev/null", 1);
 		dup2(devnull, 1);
 		dup2(devnull, 2);
-		execl(cutover_bin, cutover_bin, "backfill", "profile", "--apply", "--batch", "50", (char *)NULL);
+		execl(test_cutover_bin, test_cutover_bin, "backfill", "profile", "--apply", "--batch", "50", (char *)NULL);
 		_exit(127);
 	}
 	long long seen = 0;
 	for (int i = 0; i < 6000 && seen == 0; i++) { /* bounded: 60 s */
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
-		seen = count(&a, "SELECT count(*) FROM content.portfolio_profiles");
+		seen = test_count(&a, "SELECT count(*) FROM content.portfolio_profiles");
 	}
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	int st;
 	waitpid(pid, &st, 0);
-	long long partial = count(&a, "SELECT count(*) FROM content.portfolio_profiles");
+	long long partial = test_count(&a, "SELECT count(*) FROM content.portfolio_profiles");
 	assert_true(seen > 0);
 	if (WIFSIGNALED(st))
 		assert_true(partial < total); /* it really was interrupted */
-	assert_int_equal(cutover(&a, NULL, "backfill profile --apply --batch 50"), 0);
+	assert_int_equal(test_cutover(&a, NULL, "backfill profile --apply --batch 50"), 0);
 	char *da = digest(&a), *db = digest(&b);
 	assert_string_equal(da, db);
 	free(da);
 	free(db);
-	assert_int_equal(cutover(&a, NULL, "backfill profile --apply --repair-sequences"), 0);
-	assert_int_equal(cutover(&a, NULL, "verify profile"), 0);
+	assert_int_equal(test_cutover(&a, NULL, "backfill profile --apply --repair-sequences"), 0);
+	assert_int_equal(test_cutover(&a, NULL, "verify profile"), 0);
 	test_env_fini(&a);
 	test_env_fini(&b);
 }
@@ -342,10 +320,10 @@ static void rehearsal_loads_only_the_chosen_users(void **state)
 	test_env e;
 	test_env_init(&e, "pfsubset");
 	generate(&e, 60, "--seed 4");
-	assert_int_equal(cutover(&e, NULL, "backfill profile --apply --users 2,3"), 0);
-	assert_int_equal(count(&e, "SELECT count(*) FROM content.portfolio_profiles"), 2);
-	assert_int_equal(count(&e, "SELECT count(*) FROM content.portfolio_profiles WHERE user_id IN (2, 3)"), 2);
-	assert_int_equal(count(&e, "SELECT count(*) FROM content.portfolio_certifications WHERE user_id NOT IN (2, 3)"), 0);
+	assert_int_equal(test_cutover(&e, NULL, "backfill profile --apply --users 2,3"), 0);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM content.portfolio_profiles"), 2);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM content.portfolio_profiles WHERE user_id IN (2, 3)"), 2);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM content.portfolio_certifications WHERE user_id NOT IN (2, 3)"), 0);
 	test_env_fini(&e);
 }
 
@@ -355,7 +333,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: test_profile_backfill cutover cutover-gen-legacy cutover-gen-profile\n");
 		return 2;
 	}
-	cutover_bin = argv[1];
+	test_cutover_bin = argv[1];
 	gen_legacy_bin = argv[2];
 	gen_profile_bin = argv[3];
 	const struct CMUnitTest tests[] = {

@@ -30,59 +30,24 @@
 
 #include "support.h"
 
-static const char *cutover_bin, *gen_legacy_bin, *gen_reports_bin;
-
-static int cutover(const test_env *e, char **out, const char *args)
-{
-	char cmd[2048];
-	snprintf(cmd, sizeof(cmd), "CUTOVER_JSON_ROOT='%s' DATABASE_URL='%s' '%s' %s %s", e->root, e->conninfo,
-		 cutover_bin, args, strncmp(args, "--json", 6) == 0 ? "2>/dev/null" : "2>&1");
-	int status;
-	char *text = test_run_capture(cmd, &status);
-	if (out)
-		*out = text;
-	else
-		free(text);
-	return status;
-}
-
-static long long count(const test_env *e, const char *sql)
-{
-	char *v = test_sql_value(e, sql);
-	long long n = v ? atoll(v) : -1;
-	free(v);
-	return n;
-}
+static const char *gen_legacy_bin, *gen_reports_bin;
 
 /* Users 1..users in identity (legacy and postgres), incidents 1..incidents
  * in postgres, then the reports corpus. */
 static void prepare(const test_env *e, int users, int incidents, const char *report_args)
 {
-	char cmd[1024];
-	snprintf(cmd, sizeof cmd, "'%s' --out '%s' --quiet --users %d --seed 7", gen_legacy_bin, e->root, users);
-	assert_int_equal(test_shell(cmd), 0);
-	assert_int_equal(cutover(e, NULL, "backfill identity --apply --repair-sequences"), 0);
-	snprintf(cmd, sizeof cmd,
-		 "INSERT INTO operations.incidents (id, title, state, severity, opened_at) SELECT g, 'Incident ' || g, "
-		 "'open', 'high', '2026-01-01Z' FROM generate_series(1, %d) g",
-		 incidents);
-	test_sql(e, cmd);
-	snprintf(cmd, sizeof cmd, "'%s' --out '%s' --quiet --users %d --incidents %d %s", gen_reports_bin, e->root, users,
-		 incidents, report_args);
-	assert_int_equal(test_shell(cmd), 0);
-}
-
-static long long manifest(const test_env *e, const char *obj, const char *field)
-{
-	char path[512];
-	snprintf(path, sizeof(path), "%s/manifest-reports.json", e->root);
-	char *text = test_read_file(path, NULL);
-	cJSON *m = cJSON_Parse(text);
-	free(text);
-	const cJSON *o = obj ? cJSON_GetObjectItem(m, obj) : m;
-	long long v = (long long)cJSON_GetObjectItem(o, field)->valuedouble;
-	cJSON_Delete(m);
-	return v;
+	char opts[512], n[16];
+	snprintf(opts, sizeof opts, "--users %d --seed 7", users);
+	test_generate(e, gen_legacy_bin, opts);
+	assert_int_equal(test_cutover(e, NULL, "backfill identity --apply --repair-sequences"), 0);
+	snprintf(n, sizeof n, "%d", incidents);
+	const char *params[] = {n};
+	test_sql_params(e,
+			"INSERT INTO operations.incidents (id, title, state, severity, opened_at) SELECT g, 'Incident ' || g, "
+			"'open', 'high', '2026-01-01Z' FROM generate_series(1, $1::int) g",
+			1, params);
+	snprintf(opts, sizeof opts, "--users %d --incidents %d %s", users, incidents, report_args);
+	test_generate(e, gen_reports_bin, opts);
 }
 
 /* A digest of every reports row, to compare two databases. */
@@ -99,43 +64,43 @@ static void dirty_corpus_end_to_end(void **state)
 	test_env e;
 	test_env_init(&e, "rbdirty");
 	prepare(&e, 50, 8, "--reports 300 --dirty --seed 11");
-	long long clean = manifest(&e, "reports", "clean"), bad = manifest(&e, "reports", "rejects");
+	long long clean = test_manifest_int(&e, "manifest-reports.json", "reports", "clean"), bad = test_manifest_int(&e, "manifest-reports.json", "reports", "rejects");
 	assert_int_equal(clean, 300);
 	assert_int_equal(bad, 20);
 
 	char *out = NULL;
 	/* survey: 16 undecodable, 1 duplicate id, 2 orphans against users.json
 	 * (incidents.json is absent here, so the dangling incident shows later) */
-	assert_int_equal(cutover(&e, &out, "survey reports"), 1);
+	assert_int_equal(test_cutover(&e, &out, "survey reports"), 1);
 	if (!strstr(out, "records 320, mappable 301"))
 		fail_msg("survey said:\n%s", out);
 	assert_non_null(strstr(out, "author missing 1, action actor missing 1"));
 	assert_non_null(strstr(out, "incidents not checked"));
 	free(out);
 
-	assert_int_equal(cutover(&e, &out, "backfill reports"), 1);
+	assert_int_equal(test_cutover(&e, &out, "backfill reports"), 1);
 	assert_non_null(strstr(out, "dry run"));
 	if (!strstr(out, "would insert 300; unchanged 0; differ 0; rejected 20"))
 		fail_msg("dry run said:\n%s", out);
 	free(out);
-	assert_int_equal(count(&e, "SELECT count(*) FROM operations.reports"), 0);
-	assert_int_equal(count(&e, "SELECT count(*) FROM operations.report_actions"), 0);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM operations.reports"), 0);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM operations.report_actions"), 0);
 
 	char args[400];
 	snprintf(args, sizeof args, "backfill reports --apply --rejects '%s/rejects'", e.root);
-	assert_int_equal(cutover(&e, &out, args), 1);
+	assert_int_equal(test_cutover(&e, &out, args), 1);
 	if (!strstr(out, "320 legacy reports to migrate; inserted 300; unchanged 0; differ 0; rejected 20"))
 		fail_msg("apply said:\n%s", out);
 	free(out);
-	assert_int_equal(count(&e, "SELECT count(*) FROM operations.reports"), clean);
-	assert_int_equal(count(&e, "SELECT count(*) FROM operations.report_actions"), manifest(&e, NULL, "actions"));
-	assert_int_equal(count(&e, "SELECT count(*) FROM operations.reports WHERE status = 'archived'"),
-			 manifest(&e, "reports", "archived"));
-	assert_int_equal(count(&e, "SELECT count(*) FROM operations.reports WHERE id > 300"), 0);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM operations.reports"), clean);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM operations.report_actions"), test_manifest_int(&e, "manifest-reports.json", NULL, "actions"));
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM operations.reports WHERE status = 'archived'"),
+			 test_manifest_int(&e, "manifest-reports.json", "reports", "archived"));
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM operations.reports WHERE id > 300"), 0);
 	/* the tag rule: no empty, padded or repeated tags survive */
-	assert_int_equal(count(&e, "SELECT count(*) FROM operations.reports r, unnest(r.tags) t "
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM operations.reports r, unnest(r.tags) t "
 				   "WHERE t = '' OR t <> btrim(t)"), 0);
-	assert_int_equal(count(&e, "SELECT count(*) FROM operations.reports "
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM operations.reports "
 				   "WHERE cardinality(tags) <> (SELECT count(DISTINCT t) FROM unnest(tags) t)"), 0);
 
 	/* exactly the injected records were rejected, each kept byte for byte */
@@ -183,11 +148,11 @@ static void dirty_corpus_end_to_end(void **state)
 	free(expected);
 	free(reasons);
 
-	assert_int_equal(cutover(&e, &out, "backfill reports --apply --repair-sequences"), 1);
+	assert_int_equal(test_cutover(&e, &out, "backfill reports --apply --repair-sequences"), 1);
 	assert_non_null(strstr(out, "inserted 0; unchanged 300"));
 	assert_non_null(strstr(out, "sequence repair (done)"));
 	free(out);
-	int rc = cutover(&e, &out, "verify reports");
+	int rc = test_cutover(&e, &out, "verify reports");
 	if (rc != 0)
 		fprintf(stderr, "%s", out);
 	assert_int_equal(rc, 0);
@@ -202,11 +167,11 @@ static void second_apply_writes_nothing_and_verify_catches_drift(void **state)
 	test_env e;
 	test_env_init(&e, "rbtwice");
 	prepare(&e, 40, 5, "--reports 400 --seed 3");
-	assert_int_equal(cutover(&e, NULL, "backfill reports --apply --repair-sequences"), 0);
+	assert_int_equal(test_cutover(&e, NULL, "backfill reports --apply --repair-sequences"), 0);
 	char *before = digest(&e);
 	char *xmin = test_sql_value(&e, "SELECT max(xmin::text::bigint) FROM operations.reports");
 	char *out = NULL;
-	assert_int_equal(cutover(&e, &out, "backfill reports --apply"), 0);
+	assert_int_equal(test_cutover(&e, &out, "backfill reports --apply"), 0);
 	assert_non_null(strstr(out, "inserted 0; unchanged 400"));
 	free(out);
 	char *after = digest(&e);
@@ -217,12 +182,12 @@ static void second_apply_writes_nothing_and_verify_catches_drift(void **state)
 	free(after);
 	free(xmin);
 	free(xmin2);
-	assert_int_equal(cutover(&e, NULL, "verify reports"), 0);
+	assert_int_equal(test_cutover(&e, NULL, "verify reports"), 0);
 
 	test_sql(&e, "UPDATE operations.reports SET tags = tags || 'SECRET-TAG'::text WHERE id = 5");
 	test_sql(&e, "DELETE FROM operations.report_actions WHERE report_id = (SELECT min(report_id) FROM "
 		     "operations.report_actions)");
-	assert_int_equal(cutover(&e, &out, "verify reports"), 1);
+	assert_int_equal(test_cutover(&e, &out, "verify reports"), 1);
 	assert_non_null(strstr(out, "\xe2\x9c\x97 operations.reports fidelity: 2 of 400 rows differ"));
 	assert_non_null(strstr(out, "tags"));
 	assert_non_null(strstr(out, "actions"));
@@ -239,8 +204,8 @@ static void kill_9_then_rerun_equals_a_clean_run(void **state)
 	test_env_init(&b, "rbclean");
 	prepare(&a, 30, 5, "--reports 6000 --seed 5");
 	prepare(&b, 30, 5, "--reports 6000 --seed 5");
-	assert_int_equal(cutover(&b, NULL, "backfill reports --apply --batch 100"), 0);
-	long long total = count(&b, "SELECT count(*) FROM operations.reports");
+	assert_int_equal(test_cutover(&b, NULL, "backfill reports --apply --batch 100"), 0);
+	long long total = test_count(&b, "SELECT count(*) FROM operations.reports");
 	assert_int_equal(total, 6000);
 
 	pid_t pid = fork();
@@ -251,24 +216,24 @@ static void kill_9_then_rerun_equals_a_clean_run(void **state)
 		int devnull = open("/dev/null", O_WRONLY);
 		dup2(devnull, 1);
 		dup2(devnull, 2);
-		execl(cutover_bin, cutover_bin, "backfill", "reports", "--apply", "--batch", "100", (char *)NULL);
+		execl(test_cutover_bin, test_cutover_bin, "backfill", "reports", "--apply", "--batch", "100", (char *)NULL);
 		_exit(127);
 	}
 	long long seen = 0;
 	for (int i = 0; i < 6000 && seen == 0; i++) { /* bounded: 60 s */
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
-		seen = count(&a, "SELECT count(*) FROM operations.reports");
+		seen = test_count(&a, "SELECT count(*) FROM operations.reports");
 	}
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	int st;
 	waitpid(pid, &st, 0);
 	assert_true(WIFSIGNALED(st));
-	long long partial = count(&a, "SELECT count(*) FROM operations.reports");
+	long long partial = test_count(&a, "SELECT count(*) FROM operations.reports");
 	assert_true(seen > 0);
 	assert_true(partial < total); /* it really was interrupted */
 
-	assert_int_equal(cutover(&a, NULL, "backfill reports --apply --batch 100"), 0);
+	assert_int_equal(test_cutover(&a, NULL, "backfill reports --apply --batch 100"), 0);
 	char *da = digest(&a), *db = digest(&b);
 	assert_string_equal(da, db);
 	free(da);
@@ -283,7 +248,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: test_reports_backfill cutover cutover-gen-legacy cutover-gen-reports\n");
 		return 2;
 	}
-	cutover_bin = argv[1];
+	test_cutover_bin = argv[1];
 	gen_legacy_bin = argv[2];
 	gen_reports_bin = argv[3];
 	const struct CMUnitTest tests[] = {

@@ -28,57 +28,13 @@
 
 #include "support.h"
 
-static const char *cutover_bin, *gen_bin;
-
-/* Run cutover against an env; the exit status, and stdout + stderr in *out
- * (stdout only for --json runs). */
-static int cutover(const test_env *e, char **out, const char *args)
-{
-	char cmd[2048];
-	snprintf(cmd, sizeof(cmd), "CUTOVER_JSON_ROOT='%s' DATABASE_URL='%s' '%s' %s %s", e->root, e->conninfo,
-		 cutover_bin, args, strncmp(args, "--json", 6) == 0 ? "2>/dev/null" : "2>&1");
-	int status;
-	char *text = test_run_capture(cmd, &status);
-	if (out)
-		*out = text;
-	else
-		free(text);
-	return status;
-}
-
-static void generate(const test_env *e, const char *args)
-{
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "'%s' --out '%s' --quiet %s", gen_bin, e->root, args);
-	assert_int_equal(test_shell(cmd), 0);
-}
-
-static long long count(const test_env *e, const char *sql)
-{
-	char *v = test_sql_value(e, sql);
-	long long n = v ? atoll(v) : -1;
-	free(v);
-	return n;
-}
+static const char *gen_bin;
 
 static char *digest(const test_env *e)
 {
 	return test_sql_value(e, "SELECT md5(concat("
 				 "(SELECT string_agg(i::text, '|' ORDER BY id) FROM operations.incidents i),"
 				 "(SELECT string_agg(t::text, '|' ORDER BY id) FROM operations.telemetry_events t)))");
-}
-
-static int manifest_int(const test_env *e, const char *obj, const char *field)
-{
-	char path[512];
-	snprintf(path, sizeof(path), "%s/manifest-telemetry.json", e->root);
-	char *text = test_read_file(path, NULL);
-	cJSON *m = cJSON_Parse(text);
-	free(text);
-	const cJSON *o = obj ? cJSON_GetObjectItem(m, obj) : m;
-	int v = cJSON_GetObjectItem(o, field)->valueint;
-	cJSON_Delete(m);
-	return v;
 }
 
 static void expect_in(const char *text, const char *want)
@@ -92,14 +48,14 @@ static void dirty_corpus_end_to_end(void **state)
 	(void)state;
 	test_env e;
 	test_env_init(&e, "tbdirty");
-	generate(&e, "--events 3000 --incidents 40 --days 12 --dirty --seed 7");
-	int clean_events = manifest_int(&e, "events", "clean"), clean_incidents = manifest_int(&e, "incidents", "clean");
-	int records = manifest_int(&e, "events", "records"), inc_records = manifest_int(&e, "incidents", "records");
-	int bad = manifest_int(&e, "events", "rejects") + manifest_int(&e, "incidents", "rejects");
+	test_generate(&e, gen_bin, "--events 3000 --incidents 40 --days 12 --dirty --seed 7");
+	int clean_events = test_manifest_int(&e, "manifest-telemetry.json", "events", "clean"), clean_incidents = test_manifest_int(&e, "manifest-telemetry.json", "incidents", "clean");
+	int records = test_manifest_int(&e, "manifest-telemetry.json", "events", "records"), inc_records = test_manifest_int(&e, "manifest-telemetry.json", "incidents", "records");
+	int bad = test_manifest_int(&e, "manifest-telemetry.json", "events", "rejects") + test_manifest_int(&e, "manifest-telemetry.json", "incidents", "rejects");
 	char want[256];
 
 	char *out = NULL;
-	assert_int_equal(cutover(&e, &out, "survey telemetry"), 1);
+	assert_int_equal(test_cutover(&e, &out, "survey telemetry"), 1);
 	snprintf(want, sizeof want, "records %d, mappable %d", records, clean_events);
 	expect_in(out, want);
 	snprintf(want, sizeof want, "telemetry: %d unmappable records", bad);
@@ -108,7 +64,7 @@ static void dirty_corpus_end_to_end(void **state)
 	free(out);
 
 	/* the dry run says exactly what it would do and writes nothing */
-	assert_int_equal(cutover(&e, &out, "backfill telemetry --batch 500"), 1);
+	assert_int_equal(test_cutover(&e, &out, "backfill telemetry --batch 500"), 1);
 	expect_in(out, "dry run");
 	snprintf(want, sizeof want, "%d legacy events to migrate (13 daily files); would insert %d; unchanged 0; differ 0; "
 		 "rejected %d", records, clean_events, records - clean_events);
@@ -117,20 +73,20 @@ static void dirty_corpus_end_to_end(void **state)
 		 inc_records - clean_incidents);
 	expect_in(out, want);
 	free(out);
-	assert_int_equal(count(&e, "SELECT count(*) FROM operations.incidents"), 0);
-	assert_int_equal(count(&e, "SELECT count(*) FROM operations.telemetry_events"), 0);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM operations.incidents"), 0);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM operations.telemetry_events"), 0);
 
 	char args[600];
 	snprintf(args, sizeof args, "backfill telemetry --apply --batch 500 --rejects '%s/rejects'", e.root);
-	assert_int_equal(cutover(&e, &out, args), 1);
+	assert_int_equal(test_cutover(&e, &out, args), 1);
 	snprintf(want, sizeof want, "inserted %d; unchanged 0; differ 0; rejected %d", clean_events, records - clean_events);
 	expect_in(out, want);
 	free(out);
-	assert_int_equal(count(&e, "SELECT count(*) FROM operations.incidents"), clean_incidents);
-	assert_int_equal(count(&e, "SELECT count(*) FROM operations.telemetry_events"), clean_events);
-	assert_int_equal(count(&e, "SELECT count(*) FROM operations.telemetry_events WHERE incident_id IS NOT NULL"),
-			 manifest_int(&e, NULL, "linked_events"));
-	assert_int_equal(count(&e, "SELECT max(id) FROM operations.telemetry_events"), clean_events);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM operations.incidents"), clean_incidents);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM operations.telemetry_events"), clean_events);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM operations.telemetry_events WHERE incident_id IS NOT NULL"),
+			 test_manifest_int(&e, "manifest-telemetry.json", NULL, "linked_events"));
+	assert_int_equal(test_count(&e, "SELECT max(id) FROM operations.telemetry_events"), clean_events);
 
 	/* exactly the injected records were rejected, each kept byte for byte */
 	char path[512];
@@ -175,7 +131,7 @@ static void dirty_corpus_end_to_end(void **state)
 	char *xmin = test_sql_value(&e, "SELECT max(xmin::text::bigint) FROM operations.telemetry_events");
 	snprintf(args, sizeof args, "backfill telemetry --apply --batch 500 --repair-sequences --rejects '%s/rejects2'",
 		 e.root);
-	assert_int_equal(cutover(&e, &out, args), 1);
+	assert_int_equal(test_cutover(&e, &out, args), 1);
 	snprintf(want, sizeof want, "inserted 0; unchanged %d; differ 0; rejected %d", clean_events, records - clean_events);
 	expect_in(out, want);
 	snprintf(want, sizeof want, "inserted 0; unchanged %d", clean_incidents);
@@ -190,7 +146,7 @@ static void dirty_corpus_end_to_end(void **state)
 	free(after);
 	free(xmin);
 	free(xmin2);
-	int rc = cutover(&e, &out, "verify telemetry");
+	int rc = test_cutover(&e, &out, "verify telemetry");
 	if (rc != 0)
 		fprintf(stderr, "%s", out);
 	assert_int_equal(rc, 0);
@@ -198,7 +154,7 @@ static void dirty_corpus_end_to_end(void **state)
 	free(out);
 
 	/* status counts both sides */
-	assert_int_equal(cutover(&e, &out, "status"), 0);
+	assert_int_equal(test_cutover(&e, &out, "status"), 0);
 	snprintf(want, sizeof want, "postgres %d", clean_events);
 	expect_in(out, want);
 	free(out);
@@ -211,22 +167,22 @@ static void exact_copy_is_unchanged(void **state)
 	(void)state;
 	test_env e;
 	test_env_init(&e, "tbcopy");
-	generate(&e, "--events 100 --days 2 --seed 5");
+	test_generate(&e, gen_bin, "--events 100 --days 2 --seed 5");
 	char cmd[1024];
 	snprintf(cmd, sizeof cmd, "head -n 1 '%s/telemetry/events/2026-01-02.ndjson' >> '%s/telemetry/events/2026-01-02.ndjson'",
 		 e.root, e.root);
 	assert_int_equal(test_shell(cmd), 0);
 	char *out = NULL;
-	assert_int_equal(cutover(&e, &out, "survey telemetry"), 0);
+	assert_int_equal(test_cutover(&e, &out, "survey telemetry"), 0);
 	expect_in(out, "exact copies 1");
 	free(out);
-	assert_int_equal(cutover(&e, &out, "backfill telemetry"), 0);
+	assert_int_equal(test_cutover(&e, &out, "backfill telemetry"), 0);
 	expect_in(out, "101 legacy events to migrate (2 daily files); would insert 100; unchanged 1; differ 0; rejected 0");
 	free(out);
-	assert_int_equal(cutover(&e, &out, "backfill telemetry --apply --repair-sequences"), 0);
+	assert_int_equal(test_cutover(&e, &out, "backfill telemetry --apply --repair-sequences"), 0);
 	expect_in(out, "inserted 100; unchanged 1; differ 0; rejected 0");
 	free(out);
-	assert_int_equal(cutover(&e, NULL, "verify telemetry"), 0);
+	assert_int_equal(test_cutover(&e, NULL, "verify telemetry"), 0);
 	test_env_fini(&e);
 }
 
@@ -236,9 +192,9 @@ static void kill_9_then_rerun_equals_a_clean_run(void **state)
 	test_env a, b;
 	test_env_init(&a, "tbkill");
 	test_env_init(&b, "tbclean");
-	generate(&a, "--events 40000 --days 20 --seed 3");
-	generate(&b, "--events 40000 --days 20 --seed 3");
-	assert_int_equal(cutover(&b, NULL, "backfill telemetry --apply --batch 200"), 0);
+	test_generate(&a, gen_bin, "--events 40000 --days 20 --seed 3");
+	test_generate(&b, gen_bin, "--events 40000 --days 20 --seed 3");
+	assert_int_equal(test_cutover(&b, NULL, "backfill telemetry --apply --batch 200"), 0);
 
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -248,7 +204,7 @@ static void kill_9_then_rerun_equals_a_clean_run(void **state)
 		int devnull = open("/dev/null", O_WRONLY);
 		dup2(devnull, 1);
 		dup2(devnull, 2);
-		execl(cutover_bin, cutover_bin, "backfill", "telemetry", "--apply", "--batch", "200", (char *)NULL);
+		execl(test_cutover_bin, test_cutover_bin, "backfill", "telemetry", "--apply", "--batch", "200", (char *)NULL);
 		_exit(127);
 	}
 	/* wait until some events are committed, then kill it (bounded: 60 s) */
@@ -256,18 +212,18 @@ static void kill_9_then_rerun_equals_a_clean_run(void **state)
 	for (int i = 0; i < 6000 && seen == 0; i++) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
-		seen = count(&a, "SELECT count(*) FROM operations.telemetry_events");
+		seen = test_count(&a, "SELECT count(*) FROM operations.telemetry_events");
 	}
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	int st;
 	waitpid(pid, &st, 0);
 	assert_true(WIFSIGNALED(st));
-	long long partial = count(&a, "SELECT count(*) FROM operations.telemetry_events");
+	long long partial = test_count(&a, "SELECT count(*) FROM operations.telemetry_events");
 	assert_true(seen > 0);
 	assert_true(partial < 40000); /* it really was interrupted */
 
 	char *out = NULL;
-	assert_int_equal(cutover(&a, &out, "backfill telemetry --apply --batch 200"), 0);
+	assert_int_equal(test_cutover(&a, &out, "backfill telemetry --apply --batch 200"), 0);
 	char want[200];
 	snprintf(want, sizeof want, "unchanged %lld", partial);
 	expect_in(out, want);
@@ -307,13 +263,13 @@ static void payload_text_as_written_or_canonical(void **state)
 	      f);
 	fclose(f);
 	char *out = NULL;
-	int rc = cutover(&e, &out, "backfill telemetry --apply --repair-sequences");
+	int rc = test_cutover(&e, &out, "backfill telemetry --apply --repair-sequences");
 	if (rc)
 		fprintf(stderr, "%s", out);
 	assert_int_equal(rc, 0);
 	expect_in(out, "inserted 5; unchanged 0; differ 0; rejected 0");
 	free(out);
-	assert_int_equal(cutover(&e, NULL, "verify telemetry"), 0);
+	assert_int_equal(test_cutover(&e, NULL, "verify telemetry"), 0);
 	/* jsonb kept the big integer as written (raw text), and the lenient ones as canonical */
 	char *v = test_sql_value(&e, "SELECT payload->>'big' FROM operations.telemetry_events WHERE id = 2");
 	assert_string_equal(v, "12345678901234567890");
@@ -350,13 +306,13 @@ static void verify_fails_on_an_altered_row(void **state)
 	(void)state;
 	test_env e;
 	test_env_init(&e, "tbverify");
-	generate(&e, "--events 300 --days 3 --seed 21");
-	assert_int_equal(cutover(&e, NULL, "backfill telemetry --apply --repair-sequences"), 0);
-	assert_int_equal(cutover(&e, NULL, "verify telemetry"), 0);
+	test_generate(&e, gen_bin, "--events 300 --days 3 --seed 21");
+	assert_int_equal(test_cutover(&e, NULL, "backfill telemetry --apply --repair-sequences"), 0);
+	assert_int_equal(test_cutover(&e, NULL, "verify telemetry"), 0);
 
 	test_sql(&e, "UPDATE operations.telemetry_events SET payload = '{\"secret\": \"MUST-NOT-PRINT\"}' WHERE id = 5");
 	char *out = NULL;
-	assert_int_equal(cutover(&e, &out, "verify telemetry"), 1);
+	assert_int_equal(test_cutover(&e, &out, "verify telemetry"), 1);
 	expect_in(out, "\xe2\x9c\x97 operations.telemetry_events fidelity: 1 of 300 rows differ");
 	expect_in(out, "line 5 (id 5) differs in postgres: payload");
 	assert_null(strstr(out, "MUST-NOT-PRINT"));
@@ -364,7 +320,7 @@ static void verify_fails_on_an_altered_row(void **state)
 	/* a link made in postgres only: the same event, linked differently */
 	test_sql(&e, "UPDATE operations.telemetry_events SET incident_id = 1 WHERE id = (SELECT min(id) FROM "
 		     "operations.telemetry_events WHERE incident_id IS NULL AND id <> 5)");
-	assert_int_equal(cutover(&e, &out, "verify telemetry"), 1);
+	assert_int_equal(test_cutover(&e, &out, "verify telemetry"), 1);
 	expect_in(out, "differs in postgres: incident_id");
 	free(out);
 	test_env_fini(&e);
@@ -376,7 +332,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: test_telemetry_backfill PATH-TO-cutover PATH-TO-cutover-gen-telemetry\n");
 		return 2;
 	}
-	cutover_bin = argv[1];
+	test_cutover_bin = argv[1];
 	gen_bin = argv[2];
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(dirty_corpus_end_to_end),
