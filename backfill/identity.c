@@ -607,61 +607,23 @@ int identity_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	if (rc == CUTOVER_OK)
 		rc = co_run_drain(&lc.sessions, &err);
 	if (rc) {
-		int code = cli_fail(&err);
-		if (lc.users.counts.inserted || lc.sessions.counts.inserted)
-			fprintf(stderr, "cutover: batches committed before the failure stay; run the same command again to "
-					"resume\n");
+		int code = op_backfill_failed(&err, lc.users.counts.inserted || lc.sessions.counts.inserted);
 		close_load(&lc);
 		return code;
 	}
-	uint64_t user_rejects = lc.users.walk_rejects + lc.users.counts.rejected;
-	uint64_t session_rejects = lc.sessions.walk_rejects + lc.sessions.counts.rejected;
 	co_load_counts links = {.inserted = lc.users.children_total[0] - lc.users.children_not_new[0]};
-	const char *verb = o->apply ? "inserted" : "would insert";
-
-	/* sequences: print the repair; run it with --repair-sequences */
-	op_sequences seqs;
-	op_sequences_repair(lc.env.pg, CUTOVER_DOMAIN_IDENTITY, o, &seqs);
-	if (out) {
-		cJSON_AddStringToObject(out, "mode", o->apply ? "apply" : "dry-run");
-		cJSON *tables = cJSON_AddArrayToObject(out, "tables");
-		cJSON_AddItemToArray(tables, op_table_json("identity.users", USERS_KEY, ws.user_records, &lc.users.counts,
-							user_rejects));
-		cJSON_AddItemToArray(tables, op_table_json("identity.user_oauth", NULL, lc.users.children_total[0], &links, 0));
-		cJSON_AddItemToArray(tables, op_table_json("identity.sessions", SESSIONS_KEY, ws.session_records,
-							&lc.sessions.counts, session_rejects));
-		op_count(out, "rejected", user_rejects + session_rejects);
-		if (co_rejects_dir(lc.env.rejects) && user_rejects + session_rejects)
-			cJSON_AddStringToObject(out, "rejects_dir", co_rejects_dir(lc.env.rejects));
-		op_sequences_json(&seqs, out);
-	} else {
-		printf("%s %s\n", o->apply ? "backfill identity (apply)" : "backfill identity (dry run: nothing is written)",
-		       o->only_users ? "[rehearsal: selected users only]" : "");
-		printf("  %llu legacy users to migrate; %s %llu; unchanged %llu; differ %llu; rejected %llu\n",
-		       (unsigned long long)ws.user_records, verb, (unsigned long long)lc.users.counts.inserted,
-		       (unsigned long long)lc.users.counts.equal, (unsigned long long)lc.users.counts.differ,
-		       (unsigned long long)user_rejects);
-		printf("  %llu oauth links of mappable users; %s %llu\n", (unsigned long long)lc.users.children_total[0], verb,
-		       (unsigned long long)links.inserted);
-		printf("  %llu legacy sessions to migrate; %s %llu; unchanged %llu; differ %llu; rejected %llu\n",
-		       (unsigned long long)ws.session_records, verb, (unsigned long long)lc.sessions.counts.inserted,
-		       (unsigned long long)lc.sessions.counts.equal, (unsigned long long)lc.sessions.counts.differ,
-		       (unsigned long long)session_rejects);
-		if (user_rejects + session_rejects) {
-			if (co_rejects_dir(lc.env.rejects))
-				printf("  rejected records (original bytes) and reasons: %s/identity/\n",
-				       co_rejects_dir(lc.env.rejects));
-			else
-				printf("  pass --rejects DIR to keep the rejected records and their reasons\n");
-		}
-		if (lc.users.counts.differ + lc.sessions.counts.differ)
-			printf("  rows that differ were left as they are (backfill only adds); see `cutover verify identity`\n");
-		op_sequences_print(&seqs, o);
-	}
+	const op_line lines[] = {
+		{.table = "identity.users", .source = USERS_KEY, .what = "users", .records = ws.user_records,
+		 .counts = lc.users.counts, .rejected = lc.users.walk_rejects + lc.users.counts.rejected},
+		{.table = "identity.user_oauth", .what = "oauth links of mappable users",
+		 .records = lc.users.children_total[0], .counts = links},
+		{.table = "identity.sessions", .source = SESSIONS_KEY, .what = "sessions", .records = ws.session_records,
+		 .counts = lc.sessions.counts, .rejected = lc.sessions.walk_rejects + lc.sessions.counts.rejected},
+	};
+	int code = op_backfill_report(CUTOVER_DOMAIN_IDENTITY, o, out, lc.env.pg, lc.env.rejects, lines,
+				      sizeof(lines) / sizeof(lines[0]));
 	close_load(&lc);
-	if (seqs.rc != CUTOVER_OK)
-		return cli_fail(&seqs.err);
-	return user_rejects + session_rejects ? EXIT_CHECKS : EXIT_OK;
+	return code;
 }
 
 /* --- verify -------------------------------------------------------------------------- */

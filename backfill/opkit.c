@@ -134,3 +134,66 @@ long long op_count_of(co_pg *pg, const char *sql, cutover_error *err)
 	PQclear(r);
 	return n;
 }
+
+int op_backfill_failed(const cutover_error *err, bool committed)
+{
+	int code = cli_fail(err);
+	if (committed)
+		fprintf(stderr, "cutover: batches committed before the failure stay; run the same command again to resume\n");
+	return code;
+}
+
+int op_backfill_report(cutover_domain d, const op_opts *o, cJSON *out, co_pg *pg, const co_rejects *rejects,
+		       const op_line *lines, size_t n)
+{
+	const char *name = cutover_domain_name(d);
+	const char *dir = co_rejects_dir(rejects);
+	uint64_t rejected = 0, differ = 0;
+	for (size_t i = 0; i < n; i++) {
+		rejected += lines[i].rejected;
+		differ += lines[i].source ? lines[i].counts.differ : 0;
+	}
+	op_sequences seqs;
+	op_sequences_repair(pg, d, o, &seqs);
+	if (out) {
+		cJSON_AddStringToObject(out, "mode", o->apply ? "apply" : "dry-run");
+		cJSON *tables = cJSON_AddArrayToObject(out, "tables");
+		for (size_t i = 0; i < n; i++) {
+			cJSON *t = op_table_json(lines[i].table, lines[i].source, lines[i].records, &lines[i].counts,
+						 lines[i].rejected);
+			if (lines[i].json_key)
+				op_count(t, lines[i].json_key, lines[i].json_value);
+			cJSON_AddItemToArray(tables, t);
+		}
+		op_count(out, "rejected", rejected);
+		if (dir && rejected)
+			cJSON_AddStringToObject(out, "rejects_dir", dir);
+		op_sequences_json(&seqs, out);
+	} else {
+		const char *verb = o->apply ? "inserted" : "would insert";
+		printf("backfill %s (%s)%s\n", name, o->apply ? "apply" : "dry run: nothing is written",
+		       o->only_users ? " [rehearsal: selected users only]" : "");
+		for (size_t i = 0; i < n; i++) {
+			const op_line *l = &lines[i];
+			if (!l->source) {
+				printf("  %llu %s; %s %llu\n", (unsigned long long)l->records, l->what, verb,
+				       (unsigned long long)l->counts.inserted);
+				continue;
+			}
+			printf("  %llu legacy %s to migrate%s; %s %llu; unchanged %llu; differ %llu; rejected %llu\n",
+			       (unsigned long long)l->records, l->what, l->extra ? l->extra : "", verb,
+			       (unsigned long long)l->counts.inserted, (unsigned long long)l->counts.equal,
+			       (unsigned long long)l->counts.differ, (unsigned long long)l->rejected);
+		}
+		if (rejected && dir)
+			printf("  rejected records (original bytes) and reasons: %s/%s/\n", dir, name);
+		else if (rejected)
+			printf("  pass --rejects DIR to keep the rejected records and their reasons\n");
+		if (differ)
+			printf("  rows that differ were left as they are (backfill only adds); see `cutover verify %s`\n", name);
+		op_sequences_print(&seqs, o);
+	}
+	if (seqs.rc != CUTOVER_OK)
+		return cli_fail(&seqs.err);
+	return rejected ? EXIT_CHECKS : EXIT_OK;
+}

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "loader.h"
 #include "pg.h"
+#include "rejects.h"
 
 /* Add a count to a JSON object. */
 void op_count(cJSON *o, const char *name, uint64_t v);
@@ -36,6 +37,31 @@ typedef struct op_sequences {
 void op_sequences_repair(co_pg *pg, cutover_domain d, const op_opts *o, op_sequences *s);
 void op_sequences_print(const op_sequences *s, const op_opts *o);
 void op_sequences_json(const op_sequences *s, cJSON *out);
+
+/* One table of a backfill report. A main table's records come from a legacy
+ * file ("N legacy <what> to migrate; inserted N; unchanged N; differ N;
+ * rejected N"); a child table's rows come with another table's records
+ * ("N <what>; inserted N"). */
+typedef struct op_line {
+	const char *table;      /* "identity.users" */
+	const char *source;     /* the legacy file or folder; NULL for a child table */
+	const char *what;       /* "users"; for a child: "oauth links of mappable users" */
+	const char *extra;      /* printed after "to migrate", e.g. " (13 daily files)"; may be NULL */
+	uint64_t records, rejected;
+	co_load_counts counts;  /* a child uses only inserted */
+	const char *json_key;   /* optional number in the table's JSON ("files") */
+	uint64_t json_value;
+} op_line;
+
+/* The end of every backfill: the sequence step, then the report (text or
+ * --json) with the reject files and rows left alone, then the exit code:
+ * EXIT_CHECKS when anything was rejected, a runtime failure of the
+ * sequence step, else EXIT_OK. */
+int op_backfill_report(cutover_domain d, const op_opts *o, cJSON *out, co_pg *pg, const co_rejects *rejects,
+		       const op_line *lines, size_t n);
+/* A backfill that failed part-way: print the error and, when batches were
+ * committed, that they stay and a re-run resumes. Returns the exit code. */
+int op_backfill_failed(const cutover_error *err, bool committed);
 
 /* verify: one ✓/✗ line per check (or a JSON array with --json). */
 typedef struct op_checks {

@@ -536,56 +536,24 @@ int profile_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	if (rc == CUTOVER_OK)
 		rc = load_all(ctx, o, &lc, &ws, &err);
 	if (rc) {
-		int code = cli_fail(&err);
-		if (lc.run.counts.inserted)
-			fprintf(stderr, "cutover: batches committed before the failure stay; run the same command again to "
-					"resume\n");
+		int code = op_backfill_failed(&err, lc.run.counts.inserted > 0);
 		close_load(&lc);
 		return code;
 	}
-	uint64_t rejects = lc.run.walk_rejects + lc.run.counts.rejected;
-	const char *verb = o->apply ? "inserted" : "would insert";
-	op_sequences seqs;
-	op_sequences_repair(lc.env.pg, CUTOVER_DOMAIN_PROFILE, o, &seqs);
-	if (out) {
-		cJSON_AddStringToObject(out, "mode", o->apply ? "apply" : "dry-run");
-		cJSON *tables = cJSON_AddArrayToObject(out, "tables");
-		cJSON_AddItemToArray(tables, op_table_json("content.portfolio_profiles", PROFILES_KEY, ws.records,
-							   &lc.run.counts, rejects));
-		for (int k = 0; k < K_CHILDREN; k++) {
-			co_load_counts c = {.inserted = ws.children[k] - lc.run.children_not_new[k]};
-			cJSON_AddItemToArray(tables, op_table_json(child_tables[k], NULL, ws.children[k], &c, 0));
-		}
-		op_count(out, "rejected", rejects);
-		if (co_rejects_dir(lc.env.rejects) && rejects)
-			cJSON_AddStringToObject(out, "rejects_dir", co_rejects_dir(lc.env.rejects));
-		op_sequences_json(&seqs, out);
-	} else {
-		printf("%s %s\n", o->apply ? "backfill profile (apply)" : "backfill profile (dry run: nothing is written)",
-		       o->only_users ? "[rehearsal: selected users only]" : "");
-		printf("  %llu legacy profiles to migrate; %s %llu; unchanged %llu; differ %llu; rejected %llu\n",
-		       (unsigned long long)ws.records, verb, (unsigned long long)lc.run.counts.inserted,
-		       (unsigned long long)lc.run.counts.equal, (unsigned long long)lc.run.counts.differ,
-		       (unsigned long long)rejects);
-		for (int k = 0; k < K_CHILDREN; k++)
-			printf("  %llu %s of mappable profiles (%s); %s %llu\n", (unsigned long long)ws.children[k],
-			       child_names[k], child_tables[k], verb,
-			       (unsigned long long)(ws.children[k] - lc.run.children_not_new[k]));
-		if (rejects) {
-			if (co_rejects_dir(lc.env.rejects))
-				printf("  rejected records (original bytes) and reasons: %s/profile/\n", co_rejects_dir(lc.env.rejects));
-			else
-				printf("  pass --rejects DIR to keep the rejected records and their reasons\n");
-		}
-		if (lc.run.counts.differ)
-			printf("  profiles that differ were left as they are (backfill only adds); see `cutover verify "
-			       "profile`\n");
-		op_sequences_print(&seqs, o);
+	op_line lines[1 + K_CHILDREN] = {
+		{.table = "content.portfolio_profiles", .source = PROFILES_KEY, .what = "profiles", .records = ws.records,
+		 .counts = lc.run.counts, .rejected = lc.run.walk_rejects + lc.run.counts.rejected},
+	};
+	char what[K_CHILDREN][96];
+	for (int k = 0; k < K_CHILDREN; k++) {
+		snprintf(what[k], sizeof(what[k]), "%s of mappable profiles (%s)", child_names[k], child_tables[k]);
+		lines[1 + k] = (op_line){.table = child_tables[k], .what = what[k], .records = ws.children[k],
+					 .counts = {.inserted = ws.children[k] - lc.run.children_not_new[k]}};
 	}
+	int code = op_backfill_report(CUTOVER_DOMAIN_PROFILE, o, out, lc.env.pg, lc.env.rejects, lines,
+				      sizeof(lines) / sizeof(lines[0]));
 	close_load(&lc);
-	if (seqs.rc != CUTOVER_OK)
-		return cli_fail(&seqs.err);
-	return rejects ? EXIT_CHECKS : EXIT_OK;
+	return code;
 }
 
 /* --- verify -------------------------------------------------------------------------- */

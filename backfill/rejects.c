@@ -217,7 +217,7 @@ size_t co_rejects_of(const co_rejects *r, const char *file)
 
 const char *co_rejects_dir(const co_rejects *r)
 {
-	return r->dir;
+	return r ? r->dir : NULL;
 }
 
 int co_rejects_close(co_rejects *r, cutover_error *err)

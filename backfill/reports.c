@@ -465,49 +465,21 @@ int reports_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	if (rc == CUTOVER_OK)
 		rc = co_run_drain(&lc.run, &err);
 	if (rc) {
-		int code = cli_fail(&err);
-		if (lc.run.counts.inserted)
-			fprintf(stderr, "cutover: batches committed before the failure stay; run the same command again to "
-					"resume\n");
+		int code = op_backfill_failed(&err, lc.run.counts.inserted > 0);
 		close_load(&lc);
 		return code;
 	}
-	uint64_t rejects = lc.run.walk_rejects + lc.run.counts.rejected;
-	co_load_counts acts = {.inserted = lc.run.children_total[0] - lc.run.children_not_new[0]};
-	const char *verb = o->apply ? "inserted" : "would insert";
-	op_sequences seqs;
-	op_sequences_repair(lc.env.pg, CUTOVER_DOMAIN_REPORTS, o, &seqs);
-	if (out) {
-		cJSON_AddStringToObject(out, "mode", o->apply ? "apply" : "dry-run");
-		cJSON *tables = cJSON_AddArrayToObject(out, "tables");
-		cJSON_AddItemToArray(tables, op_table_json("operations.reports", REPORTS_KEY, ws.records, &lc.run.counts, rejects));
-		cJSON_AddItemToArray(tables, op_table_json("operations.report_actions", NULL, lc.run.children_total[0], &acts, 0));
-		op_count(out, "rejected", rejects);
-		if (co_rejects_dir(lc.env.rejects) && rejects)
-			cJSON_AddStringToObject(out, "rejects_dir", co_rejects_dir(lc.env.rejects));
-		op_sequences_json(&seqs, out);
-	} else {
-		printf("%s\n", o->apply ? "backfill reports (apply)" : "backfill reports (dry run: nothing is written)");
-		printf("  %llu legacy reports to migrate; %s %llu; unchanged %llu; differ %llu; rejected %llu\n",
-		       (unsigned long long)ws.records, verb, (unsigned long long)lc.run.counts.inserted,
-		       (unsigned long long)lc.run.counts.equal, (unsigned long long)lc.run.counts.differ,
-		       (unsigned long long)rejects);
-		printf("  %llu actions in the trails of mappable reports; %s %llu\n", (unsigned long long)lc.run.children_total[0],
-		       verb, (unsigned long long)acts.inserted);
-		if (rejects) {
-			if (co_rejects_dir(lc.env.rejects))
-				printf("  rejected records (original bytes) and reasons: %s/reports/\n", co_rejects_dir(lc.env.rejects));
-			else
-				printf("  pass --rejects DIR to keep the rejected records and their reasons\n");
-		}
-		if (lc.run.counts.differ)
-			printf("  rows that differ were left as they are (backfill only adds); see `cutover verify reports`\n");
-		op_sequences_print(&seqs, o);
-	}
+	const op_line lines[] = {
+		{.table = "operations.reports", .source = REPORTS_KEY, .what = "reports", .records = ws.records,
+		 .counts = lc.run.counts, .rejected = lc.run.walk_rejects + lc.run.counts.rejected},
+		{.table = "operations.report_actions", .what = "actions in the trails of mappable reports",
+		 .records = lc.run.children_total[0],
+		 .counts = {.inserted = lc.run.children_total[0] - lc.run.children_not_new[0]}},
+	};
+	int code = op_backfill_report(CUTOVER_DOMAIN_REPORTS, o, out, lc.env.pg, lc.env.rejects, lines,
+				      sizeof(lines) / sizeof(lines[0]));
 	close_load(&lc);
-	if (seqs.rc != CUTOVER_OK)
-		return cli_fail(&seqs.err);
-	return rejects ? EXIT_CHECKS : EXIT_OK;
+	return code;
 }
 
 /* --- verify -------------------------------------------------------------------------- */

@@ -677,14 +677,6 @@ static int run_load(cli_ctx *ctx, const op_opts *o, load_ctx *lc, walk_stats *ws
 
 /* --- backfill ---------------------------------------------------------------------------- */
 
-static void counts_line(const char *what, uint64_t records, const char *verb, const co_load_counts *c,
-			uint64_t rejected, const char *extra)
-{
-	printf("  %llu legacy %s to migrate%s; %s %llu; unchanged %llu; differ %llu; rejected %llu\n",
-	       (unsigned long long)records, what, extra, verb, (unsigned long long)c->inserted,
-	       (unsigned long long)c->equal, (unsigned long long)c->differ, (unsigned long long)rejected);
-}
-
 int telemetry_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 {
 	load_ctx lc;
@@ -697,53 +689,25 @@ int telemetry_backfill(cli_ctx *ctx, const op_opts *o, cJSON *out)
 	if (rc == CUTOVER_OK)
 		rc = run_load(ctx, o, &lc, &ws, true, &err);
 	if (rc) {
-		int code = cli_fail(&err);
-		if (lc.incidents.counts.inserted || lc.events.counts.inserted)
-			fprintf(stderr, "cutover: batches committed before the failure stay; run the same command again to "
-					"resume\n");
+		int code = op_backfill_failed(&err, lc.incidents.counts.inserted || lc.events.counts.inserted);
 		close_load(&lc);
 		return code;
 	}
-	uint64_t inc_rejects = lc.incidents.walk_rejects + lc.incidents.counts.rejected;
-	uint64_t ev_rejects = lc.events.walk_rejects + lc.events.counts.rejected;
-	const char *verb = o->apply ? "inserted" : "would insert";
-	op_sequences seqs;
-	op_sequences_repair(lc.env.pg, CUTOVER_DOMAIN_TELEMETRY, o, &seqs);
-	if (out) {
-		cJSON_AddStringToObject(out, "mode", o->apply ? "apply" : "dry-run");
-		cJSON *tables = cJSON_AddArrayToObject(out, "tables");
-		cJSON_AddItemToArray(tables, op_table_json("operations.incidents", CO_INCIDENTS_KEY, ws.incident_records,
-							&lc.incidents.counts, inc_rejects));
-		cJSON *t = op_table_json("operations.telemetry_events", CO_EVENTS_PREFIX, ws.event_records,
-					 &lc.events.counts, ev_rejects);
-		op_count(t, "files", ws.files);
-		cJSON_AddItemToArray(tables, t);
-		op_count(out, "rejected", inc_rejects + ev_rejects);
-		if (co_rejects_dir(lc.env.rejects) && inc_rejects + ev_rejects)
-			cJSON_AddStringToObject(out, "rejects_dir", co_rejects_dir(lc.env.rejects));
-		op_sequences_json(&seqs, out);
-	} else {
-		printf("%s\n", o->apply ? "backfill telemetry (apply)" : "backfill telemetry (dry run: nothing is written)");
-		counts_line("incidents", ws.incident_records, verb, &lc.incidents.counts, inc_rejects, "");
-		char files[64];
-		snprintf(files, sizeof files, " (%llu daily files)", (unsigned long long)ws.files);
-		counts_line("events", ws.event_records, verb, &lc.events.counts, ev_rejects, files);
-		if (inc_rejects + ev_rejects) {
-			if (co_rejects_dir(lc.env.rejects))
-				printf("  rejected records (original bytes) and reasons: %s/telemetry/\n",
-				       co_rejects_dir(lc.env.rejects));
-			else
-				printf("  pass --rejects DIR to keep the rejected records and their reasons\n");
-		}
-		if (lc.incidents.counts.differ + lc.events.counts.differ)
-			printf("  rows that differ were left as they are (backfill only adds); see `cutover verify "
-			       "telemetry`\n");
-		op_sequences_print(&seqs, o);
-	}
+	char files[64];
+	snprintf(files, sizeof files, " (%llu daily files)", (unsigned long long)ws.files);
+	const op_line lines[] = {
+		{.table = "operations.incidents", .source = CO_INCIDENTS_KEY, .what = "incidents",
+		 .records = ws.incident_records, .counts = lc.incidents.counts,
+		 .rejected = lc.incidents.walk_rejects + lc.incidents.counts.rejected},
+		{.table = "operations.telemetry_events", .source = CO_EVENTS_PREFIX, .what = "events", .extra = files,
+		 .records = ws.event_records, .counts = lc.events.counts,
+		 .rejected = lc.events.walk_rejects + lc.events.counts.rejected, .json_key = "files",
+		 .json_value = ws.files},
+	};
+	int code = op_backfill_report(CUTOVER_DOMAIN_TELEMETRY, o, out, lc.env.pg, lc.env.rejects, lines,
+				      sizeof(lines) / sizeof(lines[0]));
 	close_load(&lc);
-	if (seqs.rc != CUTOVER_OK)
-		return cli_fail(&seqs.err);
-	return inc_rejects + ev_rejects ? EXIT_CHECKS : EXIT_OK;
+	return code;
 }
 
 /* --- verify ------------------------------------------------------------------------------- */
