@@ -32,6 +32,9 @@ typedef struct op_opts {
 	bool no_wait;               /* refuse instead of waiting for a concurrent run */
 	int max_print;              /* how many reject / mismatch lines to print */
 	const cutover_settings *st; /* resolved configuration */
+	/* `backfill all` dry run: one connection for every domain, so a later
+	 * domain's classification sees what earlier ones would insert */
+	struct co_pg *shared_pg;
 } op_opts;
 
 /* Progress on stderr (only when it is a terminal). */

@@ -13,7 +13,13 @@ int co_run_env_open(co_run_env *env, const op_opts *o, cutover_domain d, const c
 	env->mode = mode;
 	env->verify = verify;
 	env->max_print = o->max_print;
-	int rc = co_pg_connect(&env->pg, o->st->database_url, err);
+	int rc = CUTOVER_OK;
+	if (o->shared_pg) {
+		env->pg = o->shared_pg;
+		env->pg_shared = true;
+	} else {
+		rc = co_pg_connect(&env->pg, o->st->database_url, err);
+	}
 	co_seq_health h[8];
 	size_t nh;
 	if (rc == CUTOVER_OK) /* also proves the schema is there (hint: cutover migrate) */
@@ -31,7 +37,8 @@ void co_run_env_close(co_run_env *env)
 {
 	cutover_error ignore;
 	co_rejects_close(env->rejects, &ignore);
-	co_pg_close(env->pg);
+	if (!env->pg_shared)
+		co_pg_close(env->pg);
 	env->rejects = NULL;
 	env->pg = NULL;
 }

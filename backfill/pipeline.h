@@ -31,9 +31,10 @@ typedef struct co_run_env {
 	int max_print;
 	int printed;
 	uint64_t since_pump;
+	bool pg_shared;       /* pg belongs to the caller (op_opts.shared_pg) */
 } co_run_env;
 
-/* Connect (which also proves the schema: the domain's sequences are read),
+/* Connect (or take op_opts.shared_pg; which also proves the schema: the domain's sequences are read),
  * take the domain's backfill lock, create the stage tables of `prepare`
  * and open the reject files (not for verify). */
 int co_run_env_open(co_run_env *env, const op_opts *o, cutover_domain d, const co_load_spec *prepare,

@@ -26,6 +26,8 @@ static const char profile_stage_ddl[] =
 	"credential_url text, asset_path text); "
 	"CREATE TEMP TABLE IF NOT EXISTS stage_profile_education (pos bigint, id bigint, user_id bigint, "
 	"position int, institution text, degree text, field text, start_year int, end_year int); "
+	/* users a dry run of identity on this connection would insert (`backfill all`) */
+	"CREATE TEMP TABLE IF NOT EXISTS dry_new_users (id bigint PRIMARY KEY); "
 	"END $$";
 
 #define CERT_ROW(t) \
@@ -37,7 +39,8 @@ static const char profile_stage_ddl[] =
 static const char profiles_classify[] =
 	"WITH c AS ("
 	" SELECT s.pos, p.user_id AS existing,"
-	"  EXISTS (SELECT 1 FROM identity.users u WHERE u.id = s.user_id) AS user_ok,"
+	"  (EXISTS (SELECT 1 FROM identity.users u WHERE u.id = s.user_id)"
+	"   OR EXISTS (SELECT 1 FROM dry_new_users d WHERE d.id = s.user_id)) AS user_ok,"
 	"  (SELECT 'certification id ' || x.id || ' already belongs to user ' || x.user_id || ' in postgres'"
 	"    FROM stage_profile_certifications sc JOIN content.portfolio_certifications x ON x.id = sc.id"
 	"    WHERE sc.pos = s.pos AND x.user_id <> s.user_id ORDER BY x.id LIMIT 1) AS cert_owner,"

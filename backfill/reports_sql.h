@@ -21,6 +21,9 @@ static const char reports_stage_ddl[] =
 	"created_at timestamptz, updated_at timestamptz, archived_at timestamptz, state text, detail text); "
 	"CREATE TEMP TABLE IF NOT EXISTS stage_report_actions (pos bigint, report_id bigint, position int, action text, "
 	"actor_id bigint, at timestamptz, note text); "
+	/* what dry runs of identity and telemetry on this connection would insert (`backfill all`) */
+	"CREATE TEMP TABLE IF NOT EXISTS dry_new_users (id bigint PRIMARY KEY); "
+	"CREATE TEMP TABLE IF NOT EXISTS dry_new_incidents (id bigint PRIMARY KEY); "
 	"END $$";
 
 #define TRAIL_OF(tbl, cond) \
@@ -30,11 +33,13 @@ static const char reports_stage_ddl[] =
 static const char reports_classify[] =
 	"WITH c AS ("
 	" SELECT s.pos, r.id AS rid,"
-	"  NOT EXISTS (SELECT 1 FROM identity.users u WHERE u.id = s.author_id) AS author_missing,"
-	"  (s.incident_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM operations.incidents i WHERE i.id = s.incident_id))"
-	"   AS incident_missing,"
+	"  (NOT EXISTS (SELECT 1 FROM identity.users u WHERE u.id = s.author_id)"
+	"   AND NOT EXISTS (SELECT 1 FROM dry_new_users d WHERE d.id = s.author_id)) AS author_missing,"
+	"  (s.incident_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM operations.incidents i WHERE i.id = s.incident_id)"
+	"   AND NOT EXISTS (SELECT 1 FROM dry_new_incidents d WHERE d.id = s.incident_id)) AS incident_missing,"
 	"  (SELECT sa.actor_id FROM stage_report_actions sa WHERE sa.pos = s.pos AND sa.actor_id IS NOT NULL"
-	"    AND NOT EXISTS (SELECT 1 FROM identity.users u WHERE u.id = sa.actor_id) ORDER BY sa.position LIMIT 1)"
+	"    AND NOT EXISTS (SELECT 1 FROM identity.users u WHERE u.id = sa.actor_id)"
+	"    AND NOT EXISTS (SELECT 1 FROM dry_new_users d WHERE d.id = sa.actor_id) ORDER BY sa.position LIMIT 1)"
 	"   AS actor_missing,"
 	"  concat_ws(',',"
 	"   CASE WHEN r.title IS DISTINCT FROM s.title THEN 'title' END,"
