@@ -37,6 +37,25 @@ void co_pg_prefix_error(cutover_error *err, const char *what);
  * (result status must be COMMAND_OK or TUPLES_OK). */
 PGresult *co_pg_exec(co_pg *pg, const char *what, const char *sql, int nparams, const char *const *params, cutover_error *err);
 
+/* What a domain's constraints mean, in words, for error messages: the
+ * constraint's name and the sentence; "{id}" in it (at most once) stands
+ * for the id the statement was about. */
+typedef struct co_pg_constraint {
+	const char *name;
+	const char *says;
+} co_pg_constraint;
+typedef struct co_pg_constraints {
+	const co_pg_constraint *items;
+	size_t n;
+} co_pg_constraints;
+/* co_pg_exec; when an integrity constraint (SQLSTATE class 23) that cs
+ * knows refused the statement, err->message becomes "what: <its sentence>". */
+PGresult *co_pg_run(co_pg *pg, const co_pg_constraints *cs, const char *what, const char *sql, int nparams,
+		    const char *const *params, int64_t id, cutover_error *err);
+/* The same for a statement whose rows are not needed; returns the code. */
+int co_pg_run_cmd(co_pg *pg, const co_pg_constraints *cs, const char *what, const char *sql, int nparams,
+		  const char *const *params, int64_t id, cutover_error *err);
+
 /* --- migrations (adapters/postgres/pg_migrate.c) --- */
 typedef struct co_migration {
 	int version;

@@ -378,3 +378,45 @@ PGresult *co_pg_exec(co_pg *pg, const char *what, const char *sql, int nparams, 
 	PQclear(r);
 	return NULL;
 }
+
+/* Say what clashed in words, from the constraint Postgres named (co_pg_fail
+ * puts it in err->detail as "constraint NAME[ on TABLE]"). */
+static void explain_constraint(cutover_error *err, const co_pg_constraints *cs, const char *what, int64_t id)
+{
+	if (!cs || strncmp(err->sqlstate, "23", 2) != 0 || strncmp(err->detail, "constraint ", 11) != 0)
+		return;
+	const char *name = err->detail + 11;
+	size_t n = strcspn(name, " ");
+	for (size_t i = 0; i < cs->n; i++) {
+		const char *says = cs->items[i].says;
+		if (strlen(cs->items[i].name) != n || strncmp(name, cs->items[i].name, n) != 0)
+			continue;
+		const char *at = strstr(says, "{id}");
+		char msg[256];
+		if (at)
+			snprintf(msg, sizeof(msg), "%.*s%lld%s", (int)(at - says), says, (long long)id, at + 4);
+		else
+			snprintf(msg, sizeof(msg), "%s", says);
+		snprintf(err->message, sizeof(err->message), "%s: %s", what, msg);
+		return;
+	}
+}
+
+PGresult *co_pg_run(co_pg *pg, const co_pg_constraints *cs, const char *what, const char *sql, int nparams,
+		    const char *const *params, int64_t id, cutover_error *err)
+{
+	PGresult *r = co_pg_exec(pg, what, sql, nparams, params, err);
+	if (!r)
+		explain_constraint(err, cs, what, id);
+	return r;
+}
+
+int co_pg_run_cmd(co_pg *pg, const co_pg_constraints *cs, const char *what, const char *sql, int nparams,
+		  const char *const *params, int64_t id, cutover_error *err)
+{
+	PGresult *r = co_pg_run(pg, cs, what, sql, nparams, params, id, err);
+	if (!r)
+		return err->code;
+	PQclear(r);
+	return CUTOVER_OK;
+}

@@ -189,68 +189,26 @@ static void session_params_fill(session_params *p, const cutover_session *s)
 	p->v[6] = s->ip;
 }
 
+/* What identity's constraints mean, for error messages. */
+static const co_pg_constraint constraint_list[] = {
+	{"users_pkey", "user id {id} already taken"},
+	{"users_email_key", "email already taken"},
+	{"user_oauth_pkey", "oauth provider and subject already linked to a user"},
+	{"sessions_pkey", "a session with that token already exists"},
+	{"sessions_user_id_fkey", "user {id} does not exist"},
+	{"user_oauth_user_id_fkey", "user {id} does not exist"},
+	{"users_role_check", "role must be admin, analyst or viewer"},
+	{"users_id_check", "user id must be greater than 0"},
+	{"sessions_token_hash_check", "token hash must be 64 hex characters"},
+};
+static const co_pg_constraints constraints = {constraint_list, sizeof constraint_list / sizeof constraint_list[0]};
+
 /* --- running statements ------------------------------------------------------ */
-
-
-/* Say what clashed in words, from the constraint Postgres named (co_pg_fail
- * puts it in err->detail as "constraint NAME[ on TABLE]"). */
-static void explain_constraint(cutover_error *err, const char *what, int64_t user_id)
-{
-	char c[128], msg[200];
-
-	/* only integrity violations (class 23) are about a constraint's rows */
-	if (strncmp(err->sqlstate, "23", 2) != 0 || strncmp(err->detail, "constraint ", 11) != 0)
-		return;
-	snprintf(c, sizeof c, "%.*s", (int)strcspn(err->detail + 11, " "), err->detail + 11);
-	if (strcmp(c, "users_pkey") == 0)
-		snprintf(msg, sizeof msg, "user id %" PRId64 " already taken", user_id);
-	else if (strcmp(c, "users_email_key") == 0)
-		snprintf(msg, sizeof msg, "email already taken");
-	else if (strcmp(c, "user_oauth_pkey") == 0)
-		snprintf(msg, sizeof msg, "oauth provider and subject already linked to a user");
-	else if (strcmp(c, "sessions_pkey") == 0)
-		snprintf(msg, sizeof msg, "a session with that token already exists");
-	else if (strcmp(c, "sessions_user_id_fkey") == 0 || strcmp(c, "user_oauth_user_id_fkey") == 0)
-		snprintf(msg, sizeof msg, "user %" PRId64 " does not exist", user_id);
-	else if (strcmp(c, "users_role_check") == 0)
-		snprintf(msg, sizeof msg, "role must be admin, analyst or viewer");
-	else if (strcmp(c, "users_id_check") == 0)
-		snprintf(msg, sizeof msg, "user id must be greater than 0");
-	else if (strcmp(c, "sessions_token_hash_check") == 0)
-		snprintf(msg, sizeof msg, "token hash must be 64 hex characters");
-	else
-		return;
-	snprintf(err->message, sizeof err->message, "%s: %s", what, msg);
-}
-
-/* PQexecParams through co_pg; on failure err is set (never NULL here) and
- * the result is NULL. user_id only colours constraint messages. */
-static PGresult *run(co_pg *pg, const char *what, const char *sql, int n, const char *const *p, int64_t user_id,
-                     cutover_error *err)
-{
-	PGresult *r = co_pg_exec(pg, what, sql, n, p, err);
-
-	if (!r)
-		explain_constraint(err, what, user_id);
-	return r;
-}
-
-/* A statement whose rows we do not need. */
-static int run_cmd(co_pg *pg, const char *what, const char *sql, int n, const char *const *p, int64_t user_id,
-                   cutover_error *err)
-{
-	PGresult *r = run(pg, what, sql, n, p, user_id, err);
-
-	if (!r)
-		return err->code;
-	PQclear(r);
-	return CUTOVER_OK;
-}
 
 /* 1 when the query returns a row, 0 when not, -1 with err set on failure. */
 static int exists(co_pg *pg, const char *what, const char *sql, int n, const char *const *p, cutover_error *err)
 {
-	PGresult *r = run(pg, what, sql, n, p, 0, err);
+	PGresult *r = co_pg_run(pg, &constraints, what, sql, n, p, 0, err);
 	int found;
 
 	if (!r)
@@ -284,14 +242,14 @@ static PGconn *tx_begin(co_pg *pg, const char *what, cutover_error *err)
 		return NULL;
 	}
 	tx_abort(c); /* never join a transaction someone left open */
-	if (run_cmd(pg, what, "BEGIN", 0, NULL, 0, err) != CUTOVER_OK)
+	if (co_pg_run_cmd(pg, &constraints, what, "BEGIN", 0, NULL, 0, err) != CUTOVER_OK)
 		return NULL;
 	return c;
 }
 
 static int tx_commit(co_pg *pg, const char *what, cutover_error *err)
 {
-	return run_cmd(pg, what, "COMMIT", 0, NULL, 0, err);
+	return co_pg_run_cmd(pg, &constraints, what, "COMMIT", 0, NULL, 0, err);
 }
 
 /* --- decoding rows ------------------------------------------------------------ */
@@ -390,7 +348,7 @@ static cutover_session *decode_session(const PGresult *r, int row)
 static int fetch_user(co_pg *pg, const char *what, const char *sql, int n, const char *const *p,
                       cutover_user **out, cutover_error *err)
 {
-	PGresult *r = run(pg, what, sql, n, p, 0, err);
+	PGresult *r = co_pg_run(pg, &constraints, what, sql, n, p, 0, err);
 
 	*out = NULL;
 	if (!r)
@@ -420,7 +378,7 @@ static int insert_oauth(co_pg *pg, const char *what, const cutover_user *u, int6
 		snprintf(pos, sizeof pos, "%zu", i);
 		p[2] = u->oauth[i].provider;
 		p[3] = u->oauth[i].subject;
-		rc = run_cmd(pg, what, SQL_INSERT_OAUTH, 4, p, id, err);
+		rc = co_pg_run_cmd(pg, &constraints, what, SQL_INSERT_OAUTH, 4, p, id, err);
 		if (rc)
 			return rc;
 	}
@@ -498,7 +456,7 @@ static int pg_create_user(cutover_identity *s, cutover_user **out, const cutover
 		}
 	}
 
-	r = run(pg, W, SQL_INSERT_USER, USER_PARAMS, up.v, in->id, err);
+	r = co_pg_run(pg, &constraints, W, SQL_INSERT_USER, USER_PARAMS, up.v, in->id, err);
 	if (!r) {
 		rc = err->code;
 		if (in->id == 0 && err->code == CUTOVER_ECONFLICT && strstr(err->detail, "users_pkey")) {
@@ -515,7 +473,7 @@ static int pg_create_user(cutover_identity *s, cutover_user **out, const cutover
 	if (rc)
 		goto fail;
 	if (in->id > 0) {
-		rc = run_cmd(pg, W, SQL_ADVANCE_SEQ, 1, up.v, id, err);
+		rc = co_pg_run_cmd(pg, &constraints, W, SQL_ADVANCE_SEQ, 1, up.v, id, err);
 		if (rc)
 			goto fail;
 	}
@@ -626,7 +584,7 @@ static int pg_update_user(cutover_identity *s, cutover_user **out, int64_t id, c
 		goto done;
 	user_params_fill(&up, u);
 	up.v[0] = p[0]; /* the key stays the one we locked */
-	rc = run_cmd(pg, W, SQL_UPDATE_USER, USER_PARAMS, up.v, id, err);
+	rc = co_pg_run_cmd(pg, &constraints, W, SQL_UPDATE_USER, USER_PARAMS, up.v, id, err);
 	if (rc)
 		goto done;
 	rc = fetch_user(pg, W, SQL_GET_USER, 1, p, &stored, err);
@@ -663,7 +621,7 @@ static int pg_list_assignable_users(cutover_identity *s, cutover_user_list *out,
 		return co_err(err, CUTOVER_EINVALID, "%s: no list to fill", W);
 	out->items = NULL;
 	out->n = 0;
-	r = run(PG(s), W, SQL_LIST_ASSIGNABLE, 1, p, 0, err);
+	r = co_pg_run(PG(s), &constraints, W, SQL_LIST_ASSIGNABLE, 1, p, 0, err);
 	if (!r)
 		return err->code;
 	rows = PQntuples(r);
@@ -735,7 +693,7 @@ static int pg_put_user(cutover_identity *s, const cutover_user *u, cutover_error
 		free(norm);
 		return err->code;
 	}
-	r = run(pg, W, SQL_INSERT_USER_IF_NEW, USER_PARAMS, up.v, u->id, err);
+	r = co_pg_run(pg, &constraints, W, SQL_INSERT_USER_IF_NEW, USER_PARAMS, up.v, u->id, err);
 	if (!r)
 		goto fail;
 	inserted = PQntuples(r) > 0;
@@ -755,11 +713,11 @@ static int pg_put_user(cutover_identity *s, const cutover_user *u, cutover_error
 			tx_abort(c);
 			goto out;
 		}
-		if ((rc = run_cmd(pg, W, SQL_UPDATE_USER, USER_PARAMS, up.v, u->id, err)) ||
-		    (rc = run_cmd(pg, W, SQL_DELETE_OAUTH, 1, up.v, u->id, err)))
+		if ((rc = co_pg_run_cmd(pg, &constraints, W, SQL_UPDATE_USER, USER_PARAMS, up.v, u->id, err)) ||
+		    (rc = co_pg_run_cmd(pg, &constraints, W, SQL_DELETE_OAUTH, 1, up.v, u->id, err)))
 			goto fail;
 	}
-	if ((rc = insert_oauth(pg, W, u, u->id, err)) || (rc = run_cmd(pg, W, SQL_ADVANCE_SEQ, 1, up.v, u->id, err)) ||
+	if ((rc = insert_oauth(pg, W, u, u->id, err)) || (rc = co_pg_run_cmd(pg, &constraints, W, SQL_ADVANCE_SEQ, 1, up.v, u->id, err)) ||
 	    (rc = tx_commit(pg, W, err)))
 		goto fail;
 out:
@@ -795,7 +753,7 @@ static int write_session(cutover_identity *s, const char *what, const char *sql,
 	if (rc)
 		return rc;
 	session_params_fill(&sp, in);
-	r = run(PG(s), what, sql, SESSION_PARAMS, sp.v, in->user_id, err);
+	r = co_pg_run(PG(s), &constraints, what, sql, SESSION_PARAMS, sp.v, in->user_id, err);
 	if (!r)
 		return err->code;
 	n = affected(r);
@@ -835,7 +793,7 @@ static int pg_put_session(cutover_identity *s, const cutover_session *ss, cutove
 	session_params_fill(&sp, ss);
 	if (!(c = tx_begin(pg, W, err)))
 		return err->code;
-	if (!(r = run(pg, W, SQL_INSERT_SESSION_IF_NEW, SESSION_PARAMS, sp.v, ss->user_id, err))) {
+	if (!(r = co_pg_run(pg, &constraints, W, SQL_INSERT_SESSION_IF_NEW, SESSION_PARAMS, sp.v, ss->user_id, err))) {
 		rc = err->code;
 		goto fail;
 	}
@@ -852,7 +810,7 @@ static int pg_put_session(cutover_identity *s, const cutover_session *ss, cutove
 			cutover_session_free(cur);
 			return CUTOVER_OK;
 		}
-		if ((rc = run_cmd(pg, W, SQL_UPDATE_SESSION, SESSION_PARAMS, sp.v, ss->user_id, err)))
+		if ((rc = co_pg_run_cmd(pg, &constraints, W, SQL_UPDATE_SESSION, SESSION_PARAMS, sp.v, ss->user_id, err)))
 			goto fail;
 	}
 	if ((rc = tx_commit(pg, W, err)))
@@ -869,7 +827,7 @@ fail:
 static int one_session(co_pg *pg, const char *what, const char *sql, int n, const char *const *p,
                        cutover_session **out, cutover_error *err)
 {
-	PGresult *r = run(pg, what, sql, n, p, 0, err);
+	PGresult *r = co_pg_run(pg, &constraints, what, sql, n, p, 0, err);
 	cutover_session *ss;
 
 	if (out)
@@ -922,7 +880,7 @@ static int pg_lookup_session(cutover_identity *s, cutover_session **out_session,
 		*out_user = NULL;
 	if (!token_hash)
 		return co_err(err, CUTOVER_ENOTFOUND, "%s: session not found", W);
-	r = run(PG(s), W, SQL_LOOKUP_SESSION, 2, p, 0, err);
+	r = co_pg_run(PG(s), &constraints, W, SQL_LOOKUP_SESSION, 2, p, 0, err);
 	if (!r)
 		return err->code;
 	if (PQntuples(r) == 0) {
@@ -970,7 +928,7 @@ static int pg_delete_session(cutover_identity *s, const char *token_hash, cutove
 
 	if (!token_hash)
 		return co_err(err, CUTOVER_ENOTFOUND, "delete session: session not found");
-	r = run(PG(s), "delete session", SQL_DELETE_SESSION, 1, p, 0, err);
+	r = co_pg_run(PG(s), &constraints, "delete session", SQL_DELETE_SESSION, 1, p, 0, err);
 	if (!r)
 		return err->code;
 	n = affected(r);
@@ -986,7 +944,7 @@ static int delete_count(cutover_identity *s, const char *what, const char *sql, 
 
 	if (out_count)
 		*out_count = 0;
-	r = run(PG(s), what, sql, 1, p, 0, err);
+	r = co_pg_run(PG(s), &constraints, what, sql, 1, p, 0, err);
 	if (!r)
 		return err->code;
 	if (out_count)

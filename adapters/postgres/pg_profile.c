@@ -147,66 +147,23 @@ static const char *year_param(int y, idtext buf)
 	return buf;
 }
 
-/* Say what clashed, from the constraint Postgres named (co_pg_fail puts it
- * in err->detail as "constraint NAME[ on TABLE]"). */
-static void explain_constraint(cutover_error *err, const char *what, int64_t user_id)
-{
-	static const struct {
-		const char *name, *msg;
-	} known[] = {
-		{"portfolio_profiles_user_id_fkey", "user_id %" PRId64 " does not exist"},
-		{"portfolio_certifications_pkey", "a certification id of user %" PRId64 "'s profile is already taken"},
-		{"portfolio_education_pkey", "an education id of user %" PRId64 "'s profile is already taken"},
-		{"portfolio_certifications_dates_check", "a certification of user %" PRId64 " expires before it was issued"},
-		{"portfolio_education_years_check", "an education entry of user %" PRId64 " has years out of order or range"},
-		{"portfolio_certifications_name_check", "a certification of user %" PRId64 " has no name"},
-		{"portfolio_education_institution_check", "an education entry of user %" PRId64 " has no institution"},
-	};
-	char c[128];
-	if (strncmp(err->sqlstate, "23", 2) != 0 || strncmp(err->detail, "constraint ", 11) != 0)
-		return;
-	snprintf(c, sizeof c, "%.*s", (int)strcspn(err->detail + 11, " "), err->detail + 11);
-	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-		if (strcmp(c, known[i].name) != 0)
-			continue;
-		char msg[200];
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-#endif
-		snprintf(msg, sizeof msg, known[i].msg, user_id);
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-		snprintf(err->message, sizeof err->message, "%s: %s", what, msg);
-		return;
-	}
-}
-
-static PGresult *run(co_pg *pg, const char *what, const char *sql, int n, const char *const *p, int64_t user_id,
-		     cutover_error *err)
-{
-	PGresult *r = co_pg_exec(pg, what, sql, n, p, err);
-	if (!r)
-		explain_constraint(err, what, user_id);
-	return r;
-}
-
-static int run_cmd(co_pg *pg, const char *what, const char *sql, int n, const char *const *p, int64_t user_id,
-		   cutover_error *err)
-{
-	PGresult *r = run(pg, what, sql, n, p, user_id, err);
-	if (!r)
-		return err->code;
-	PQclear(r);
-	return CUTOVER_OK;
-}
-
 static void tx_abort(PGconn *c)
 {
 	if (c && PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
 		PQclear(PQexec(c, "ROLLBACK"));
 }
+
+/* What profile's constraints mean, for error messages. */
+static const co_pg_constraint constraint_list[] = {
+	{"portfolio_profiles_user_id_fkey", "user_id {id} does not exist"},
+	{"portfolio_certifications_pkey", "a certification id of user {id}'s profile is already taken"},
+	{"portfolio_education_pkey", "an education id of user {id}'s profile is already taken"},
+	{"portfolio_certifications_dates_check", "a certification of user {id} expires before it was issued"},
+	{"portfolio_education_years_check", "an education entry of user {id} has years out of order or range"},
+	{"portfolio_certifications_name_check", "a certification of user {id} has no name"},
+	{"portfolio_education_institution_check", "an education entry of user {id} has no institution"},
+};
+static const co_pg_constraints constraints = {constraint_list, sizeof constraint_list / sizeof constraint_list[0]};
 
 static PGconn *tx_begin(co_pg *pg, const char *what, cutover_error *err)
 {
@@ -216,7 +173,7 @@ static PGconn *tx_begin(co_pg *pg, const char *what, cutover_error *err)
 		return NULL;
 	}
 	tx_abort(c); /* never join a transaction someone left open */
-	if (run_cmd(pg, what, "BEGIN", 0, NULL, 0, err) != CUTOVER_OK)
+	if (co_pg_run_cmd(pg, &constraints, what, "BEGIN", 0, NULL, 0, err) != CUTOVER_OK)
 		return NULL;
 	return c;
 }
@@ -293,7 +250,7 @@ static int fetch(co_pg *pg, const char *what, int64_t user_id, cutover_portfolio
 	idtext idb;
 	const char *p[1] = {id_param(user_id, idb)};
 	*out = NULL;
-	PGresult *r = run(pg, what, SQL_GET, 1, p, user_id, err);
+	PGresult *r = co_pg_run(pg, &constraints, what, SQL_GET, 1, p, user_id, err);
 	if (!r)
 		return err->code;
 	if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 0), "0") != 0) {
@@ -359,7 +316,7 @@ static int owner_check(co_pg *pg, const char *what, int64_t user_id, const id_se
 {
 	idtext ub;
 	const char *p[2] = {ids->arr.data, id_param(user_id, ub)};
-	PGresult *r = run(pg, what, sql, 2, p, user_id, err);
+	PGresult *r = co_pg_run(pg, &constraints, what, sql, 2, p, user_id, err);
 	if (!r)
 		return err->code;
 	int rc = CUTOVER_OK;
@@ -380,11 +337,11 @@ static int list_prepare(co_pg *pg, const char *what, int64_t user_id, const id_s
 	int rc = CUTOVER_OK;
 	if (ids->max > 0) {
 		const char *ap[1] = {id_param(ids->max, mb)};
-		rc = run_cmd(pg, what, advance_sql, 1, ap, user_id, err);
+		rc = co_pg_run_cmd(pg, &constraints, what, advance_sql, 1, ap, user_id, err);
 	}
 	if (!rc) {
 		const char *dp[2] = {id_param(user_id, ub), ids->arr.data};
-		rc = run_cmd(pg, what, delete_sql, 2, dp, user_id, err);
+		rc = co_pg_run_cmd(pg, &constraints, what, delete_sql, 2, dp, user_id, err);
 	}
 	return rc;
 }
@@ -394,11 +351,11 @@ static int names_write(co_pg *pg, const char *what, int64_t user_id, char *const
 {
 	idtext ub, pb;
 	const char *p[3] = {id_param(user_id, ub), pb, NULL};
-	int rc = run_cmd(pg, what, del_sql, 1, p, user_id, err);
+	int rc = co_pg_run_cmd(pg, &constraints, what, del_sql, 1, p, user_id, err);
 	for (size_t i = 0; !rc && i < n; i++) {
 		snprintf(pb, sizeof pb, "%zu", i);
 		p[2] = v[i];
-		rc = run_cmd(pg, what, ins_sql, 3, p, user_id, err);
+		rc = co_pg_run_cmd(pg, &constraints, what, ins_sql, 3, p, user_id, err);
 	}
 	return rc;
 }
@@ -407,7 +364,7 @@ static int names_write(co_pg *pg, const char *what, int64_t user_id, char *const
 static int upsert_one(co_pg *pg, const char *what, const char *sql, int n, const char *const *p, int64_t user_id,
 		      const char *noun, int64_t id, cutover_error *err)
 {
-	PGresult *r = run(pg, what, sql, n, p, user_id, err);
+	PGresult *r = co_pg_run(pg, &constraints, what, sql, n, p, user_id, err);
 	if (!r)
 		return err->code;
 	int rows = PQntuples(r);
@@ -422,7 +379,7 @@ static int lock_user(co_pg *pg, const char *what, int64_t user_id, cutover_error
 {
 	idtext ub;
 	const char *p[1] = {id_param(user_id, ub)};
-	PGresult *r = run(pg, what, SQL_LOCK_USER, 1, p, user_id, err);
+	PGresult *r = co_pg_run(pg, &constraints, what, SQL_LOCK_USER, 1, p, user_id, err);
 	if (!r)
 		return -1;
 	int found = PQntuples(r) > 0;
@@ -450,7 +407,7 @@ static int store(co_pg *pg, const char *what, const cutover_portfolio *p, cutove
 	if (!rc)
 		rc = owner_check(pg, what, p->user_id, &es, SQL_EDU_OWNER, "education", err);
 	if (!rc)
-		rc = run_cmd(pg, what, SQL_DEFER, 0, NULL, p->user_id, err);
+		rc = co_pg_run_cmd(pg, &constraints, what, SQL_DEFER, 0, NULL, p->user_id, err);
 	if (!rc)
 		rc = list_prepare(pg, what, p->user_id, &cs, SQL_ADVANCE_CERT_SEQ, SQL_DELETE_GONE_CERTS, err);
 	if (!rc)
@@ -462,7 +419,7 @@ static int store(co_pg *pg, const char *what, const cutover_portfolio *p, cutove
 		const char *pp[7] = {uid, p->headline, p->bio, p->location, p->website, p->avatar_path, NULL};
 		if (t != CUTOVER_TS_NULL)
 			pp[6] = cutover_ts_format(t, tb, sizeof tb);
-		rc = run_cmd(pg, what, SQL_UPSERT_PROFILE, 7, pp, p->user_id, err);
+		rc = co_pg_run_cmd(pg, &constraints, what, SQL_UPSERT_PROFILE, 7, pp, p->user_id, err);
 	}
 	if (!rc)
 		rc = names_write(pg, what, p->user_id, p->specialties, p->n_specialties, SQL_DELETE_SPECIALTIES,
@@ -505,7 +462,7 @@ static int finish(co_pg *pg, PGconn *c, const char *what, int64_t user_id, cutov
 		rc = co_err(err, CUTOVER_EINTERNAL, "%s: the profile of user %" PRId64 " vanished while writing it", what,
 			    user_id);
 	if (!rc)
-		rc = run_cmd(pg, what, "COMMIT", 0, NULL, user_id, err);
+		rc = co_pg_run_cmd(pg, &constraints, what, "COMMIT", 0, NULL, user_id, err);
 	if (rc) {
 		tx_abort(c);
 		cutover_portfolio_free(stored);

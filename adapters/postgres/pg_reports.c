@@ -201,62 +201,27 @@ static char *actions_json(const cutover_report *r, size_t from)
 	return text;
 }
 
+/* What reports' constraints mean, for error messages. */
+static const co_pg_constraint constraint_list[] = {
+	{"reports_pkey", "report id {id} already taken"},
+	{"reports_author_id_fkey", "its author_id does not exist in identity.users"},
+	{"reports_incident_id_fkey", "its incident_id does not exist in operations.incidents"},
+	{"report_actions_actor_id_fkey", "an action's actor_id does not exist in identity.users"},
+	{"reports_archived_check", "a report is archived exactly when archived_at is set"},
+	{"reports_severity_check", "severity must be low, medium, high or critical"},
+	{"reports_status_check", "status must be active or archived"},
+	{"reports_title_check", "title is required"},
+};
+static const co_pg_constraints constraints = {constraint_list, sizeof constraint_list / sizeof constraint_list[0]};
+
 /* --- running statements ------------------------------------------------------ */
-
-/* Say what a constraint refused, in words (co_pg_fail puts
- * "constraint NAME[ on TABLE]" in err->detail). */
-static void explain_constraint(cutover_error *err, const char *what, int64_t id)
-{
-	char c[128], msg[200];
-	if (strncmp(err->sqlstate, "23", 2) != 0 || strncmp(err->detail, "constraint ", 11) != 0)
-		return;
-	snprintf(c, sizeof c, "%.*s", (int)strcspn(err->detail + 11, " "), err->detail + 11);
-	if (strcmp(c, "reports_pkey") == 0)
-		snprintf(msg, sizeof msg, "report id %" PRId64 " already taken", id);
-	else if (strcmp(c, "reports_author_id_fkey") == 0)
-		snprintf(msg, sizeof msg, "its author_id does not exist in identity.users");
-	else if (strcmp(c, "reports_incident_id_fkey") == 0)
-		snprintf(msg, sizeof msg, "its incident_id does not exist in operations.incidents");
-	else if (strcmp(c, "report_actions_actor_id_fkey") == 0)
-		snprintf(msg, sizeof msg, "an action's actor_id does not exist in identity.users");
-	else if (strcmp(c, "reports_archived_check") == 0)
-		snprintf(msg, sizeof msg, "a report is archived exactly when archived_at is set");
-	else if (strcmp(c, "reports_severity_check") == 0)
-		snprintf(msg, sizeof msg, "severity must be low, medium, high or critical");
-	else if (strcmp(c, "reports_status_check") == 0)
-		snprintf(msg, sizeof msg, "status must be active or archived");
-	else if (strcmp(c, "reports_title_check") == 0)
-		snprintf(msg, sizeof msg, "title is required");
-	else
-		return;
-	snprintf(err->message, sizeof err->message, "%s: %s", what, msg);
-}
-
-static PGresult *run(co_pg *pg, const char *what, const char *sql, int n, const char *const *p, int64_t id,
-		     cutover_error *err)
-{
-	PGresult *r = co_pg_exec(pg, what, sql, n, p, err);
-	if (!r)
-		explain_constraint(err, what, id);
-	return r;
-}
-
-static int run_cmd(co_pg *pg, const char *what, const char *sql, int n, const char *const *p, int64_t id,
-		   cutover_error *err)
-{
-	PGresult *r = run(pg, what, sql, n, p, id, err);
-	if (!r)
-		return err->code;
-	PQclear(r);
-	return CUTOVER_OK;
-}
 
 /* 1 when the query returns a row, 0 when not, -1 with err set on failure. */
 static int exists(co_pg *pg, const char *what, const char *sql, int64_t id, cutover_error *err)
 {
 	idtext b;
 	const char *p[1] = {id_param(id, b)};
-	PGresult *r = run(pg, what, sql, 1, p, 0, err);
+	PGresult *r = co_pg_run(pg, &constraints, what, sql, 1, p, 0, err);
 	if (!r)
 		return -1;
 	int found = PQntuples(r) > 0;
@@ -278,7 +243,7 @@ static PGconn *tx_begin(co_pg *pg, const char *what, cutover_error *err)
 		return NULL;
 	}
 	tx_abort(c);
-	if (run_cmd(pg, what, "BEGIN", 0, NULL, 0, err) != CUTOVER_OK)
+	if (co_pg_run_cmd(pg, &constraints, what, "BEGIN", 0, NULL, 0, err) != CUTOVER_OK)
 		return NULL;
 	return c;
 }
@@ -407,7 +372,7 @@ static int fetch_report(co_pg *pg, const char *what, const char *sql, int64_t id
 {
 	idtext b;
 	const char *p[1] = {id_param(id, b)};
-	PGresult *r = run(pg, what, sql, 1, p, id, err);
+	PGresult *r = co_pg_run(pg, &constraints, what, sql, 1, p, id, err);
 	*out = NULL;
 	if (!r)
 		return err->code;
@@ -457,7 +422,7 @@ static int write_row(co_pg *pg, const char *what, const char *sql, const cutover
 		free(rp.tags);
 		return co_err_oom(err);
 	}
-	PGresult *r = run(pg, what, sql, REPORT_PARAMS, rp.v, rep->id, err);
+	PGresult *r = co_pg_run(pg, &constraints, what, sql, REPORT_PARAMS, rp.v, rep->id, err);
 	free(rp.tags);
 	if (!r)
 		return err->code;
@@ -477,7 +442,7 @@ static int write_actions(co_pg *pg, const char *what, const cutover_report *rep,
 		return co_err_oom(err);
 	idtext b;
 	const char *p[2] = {id_param(id, b), json};
-	int rc = run_cmd(pg, what, SQL_INSERT_ACTIONS, 2, p, id, err);
+	int rc = co_pg_run_cmd(pg, &constraints, what, SQL_INSERT_ACTIONS, 2, p, id, err);
 	free(json);
 	return rc;
 }
@@ -489,7 +454,7 @@ static int commit_and_fetch(co_pg *pg, const char *what, int64_t id, cutover_rep
 	if (rc == CUTOVER_ENOTFOUND)
 		rc = co_err(err, CUTOVER_EINTERNAL, "%s: report %" PRId64 " vanished while being written", what, id);
 	if (rc == CUTOVER_OK)
-		rc = run_cmd(pg, what, "COMMIT", 0, NULL, id, err);
+		rc = co_pg_run_cmd(pg, &constraints, what, "COMMIT", 0, NULL, id, err);
 	if (rc == CUTOVER_OK && out)
 		*out = stored;
 	else
@@ -534,7 +499,7 @@ static int pg_create(cutover_reports *s, cutover_report **out, const cutover_rep
 	if (in->id > 0) {
 		idtext b;
 		const char *p[1] = {id_param(id, b)};
-		if ((rc = run_cmd(pg, W, SQL_ADVANCE_SEQ, 1, p, id, err)))
+		if ((rc = co_pg_run_cmd(pg, &constraints, W, SQL_ADVANCE_SEQ, 1, p, id, err)))
 			goto fail;
 	}
 	if ((rc = commit_and_fetch(pg, W, id, out, err)))
@@ -677,11 +642,11 @@ static int pg_put(cutover_reports *s, const cutover_report *rep, cutover_error *
 			return CUTOVER_OK;
 		}
 		if ((rc = write_row(pg, W, SQL_UPDATE_REPORT, rep, NULL, err)) ||
-		    (rc = run_cmd(pg, W, SQL_DELETE_ACTIONS, 1, p, rep->id, err)))
+		    (rc = co_pg_run_cmd(pg, &constraints, W, SQL_DELETE_ACTIONS, 1, p, rep->id, err)))
 			goto fail;
 	}
-	if ((rc = write_actions(pg, W, rep, rep->id, 0, err)) || (rc = run_cmd(pg, W, SQL_ADVANCE_SEQ, 1, p, rep->id, err)) ||
-	    (rc = run_cmd(pg, W, "COMMIT", 0, NULL, rep->id, err)))
+	if ((rc = write_actions(pg, W, rep, rep->id, 0, err)) || (rc = co_pg_run_cmd(pg, &constraints, W, SQL_ADVANCE_SEQ, 1, p, rep->id, err)) ||
+	    (rc = co_pg_run_cmd(pg, &constraints, W, "COMMIT", 0, NULL, rep->id, err)))
 		goto fail;
 	cutover_report_free(stored);
 	return CUTOVER_OK;
@@ -716,7 +681,7 @@ static int pg_list(cutover_reports *s, cutover_report_page *out, const cutover_r
 	const char *p[8] = {f->status, f->severity, f->tag, ref_param(f->author_id, author),
 			    ref_param(f->incident_id, incident), after_ts ? ts_param(*after_ts, ats) : NULL,
 			    after_ts ? id_param(after_id, aid) : NULL, id_param((int64_t)limit + 1, lim)};
-	PGresult *r = run(PG(s), W, SQL_LIST, 8, p, 0, err);
+	PGresult *r = co_pg_run(PG(s), &constraints, W, SQL_LIST, 8, p, 0, err);
 	if (!r)
 		return err->code;
 	size_t rows = (size_t)PQntuples(r), keep = rows < limit ? rows : limit;

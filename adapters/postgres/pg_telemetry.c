@@ -150,57 +150,27 @@ static const char *ts_param(cutover_ts t, tstext buf)
 	return buf;
 }
 
-/* Say what clashed in words, from the constraint Postgres named (co_pg_fail
- * puts "constraint NAME[ on TABLE]" in err->detail). */
-static void explain_constraint(cutover_error *err, const char *what)
-{
-	static const struct {
-		const char *name, *says;
-	} known[] = {
-		{"telemetry_events_pkey", "an event id is already taken"},
-		{"telemetry_events_incident_id_fkey", "an incident_id does not exist"},
-		{"telemetry_events_severity_check", "severity must be low, medium, high or critical"},
-		{"telemetry_events_payload_check", "the payload must be a JSON object"},
-		{"telemetry_events_id_check", "event ids must be greater than 0"},
-		{"incidents_pkey", "the incident id is already taken"},
-		{"incidents_state_check", "state must be open, investigating, contained or resolved"},
-		{"incidents_severity_check", "severity must be low, medium, high or critical"},
-		{"incidents_resolved_at_check", "an incident has resolved_at exactly when it is resolved"},
-		{"incidents_title_check", "the title must not be empty"},
-		{"incidents_id_check", "incident ids must be greater than 0"},
-	};
-	if (strncmp(err->sqlstate, "23", 2) != 0 || strncmp(err->detail, "constraint ", 11) != 0)
-		return;
-	size_t n = strcspn(err->detail + 11, " ");
-	for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-		if (strlen(known[i].name) == n && strncmp(err->detail + 11, known[i].name, n) == 0) {
-			snprintf(err->message, sizeof err->message, "%s: %s", what, known[i].says);
-			return;
-		}
-}
-
-static PGresult *run(co_pg *pg, const char *what, const char *sql, int n, const char *const *p, cutover_error *err)
-{
-	PGresult *r = co_pg_exec(pg, what, sql, n, p, err);
-	if (!r)
-		explain_constraint(err, what);
-	return r;
-}
-
-static int run_cmd(co_pg *pg, const char *what, const char *sql, int n, const char *const *p, cutover_error *err)
-{
-	PGresult *r = run(pg, what, sql, n, p, err);
-	if (!r)
-		return err->code;
-	PQclear(r);
-	return CUTOVER_OK;
-}
-
 static void tx_abort(PGconn *c)
 {
 	if (c && PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
 		PQclear(PQexec(c, "ROLLBACK"));
 }
+
+/* What telemetry's constraints mean, for error messages. */
+static const co_pg_constraint constraint_list[] = {
+	{"telemetry_events_pkey", "an event id is already taken"},
+	{"telemetry_events_incident_id_fkey", "an incident_id does not exist"},
+	{"telemetry_events_severity_check", "severity must be low, medium, high or critical"},
+	{"telemetry_events_payload_check", "the payload must be a JSON object"},
+	{"telemetry_events_id_check", "event ids must be greater than 0"},
+	{"incidents_pkey", "the incident id is already taken"},
+	{"incidents_state_check", "state must be open, investigating, contained or resolved"},
+	{"incidents_severity_check", "severity must be low, medium, high or critical"},
+	{"incidents_resolved_at_check", "an incident has resolved_at exactly when it is resolved"},
+	{"incidents_title_check", "the title must not be empty"},
+	{"incidents_id_check", "incident ids must be greater than 0"},
+};
+static const co_pg_constraints constraints = {constraint_list, sizeof constraint_list / sizeof constraint_list[0]};
 
 static PGconn *tx_begin(co_pg *pg, const char *what, cutover_error *err)
 {
@@ -210,7 +180,7 @@ static PGconn *tx_begin(co_pg *pg, const char *what, cutover_error *err)
 		return NULL;
 	}
 	tx_abort(c); /* never join a transaction someone left open */
-	return run_cmd(pg, what, "BEGIN", 0, NULL, err) == CUTOVER_OK ? c : NULL;
+	return co_pg_run_cmd(pg, &constraints, what, "BEGIN", 0, NULL, 0, err) == CUTOVER_OK ? c : NULL;
 }
 
 /* --- decoding rows ------------------------------------------------------------ */
@@ -318,7 +288,7 @@ static char *events_json(const cutover_event *ev, const int64_t *ids, size_t n)
 static int64_t first_id(co_pg *pg, const char *what, const char *sql, const char *param, cutover_error *err)
 {
 	const char *p[1] = {param};
-	PGresult *r = run(pg, what, sql, 1, p, err);
+	PGresult *r = co_pg_run(pg, &constraints, what, sql, 1, p, 0, err);
 	if (!r)
 		return -1;
 	int64_t v = PQntuples(r) ? col_i64(r, 0, 0) : 0;
@@ -409,7 +379,7 @@ static int pg_append_events(cutover_telemetry *s, cutover_event_list *out, const
 		char cnt[24];
 		snprintf(cnt, sizeof cnt, "%zu", need);
 		const char *p[1] = {cnt};
-		PGresult *q = run(pg, W, SQL_NEXTVALS, 1, p, err);
+		PGresult *q = co_pg_run(pg, &constraints, W, SQL_NEXTVALS, 1, p, 0, err);
 		if (!q) {
 			rc = err->code;
 		} else {
@@ -434,13 +404,13 @@ static int pg_append_events(cutover_telemetry *s, cutover_event_list *out, const
 		rc = co_err_oom(err);
 	if (rc == CUTOVER_OK) {
 		const char *p[1] = {json};
-		if (!(r = run(pg, W, SQL_INSERT_EVENTS, 1, p, err)))
+		if (!(r = co_pg_run(pg, &constraints, W, SQL_INSERT_EVENTS, 1, p, 0, err)))
 			rc = err->code;
 	}
 	if (rc == CUTOVER_OK && max_explicit > 0) {
 		idtext b;
 		const char *p[1] = {id_param(max_explicit, b)};
-		rc = run_cmd(pg, W, SQL_ADVANCE_EVENTS_SEQ, 1, p, err);
+		rc = co_pg_run_cmd(pg, &constraints, W, SQL_ADVANCE_EVENTS_SEQ, 1, p, 0, err);
 	}
 	/* hand back the rows as stored, in input order */
 	if (rc == CUTOVER_OK && PQntuples(r) != (int)n)
@@ -463,7 +433,7 @@ static int pg_append_events(cutover_telemetry *s, cutover_event_list *out, const
 		}
 	}
 	if (rc == CUTOVER_OK)
-		rc = run_cmd(pg, W, "COMMIT", 0, NULL, err);
+		rc = co_pg_run_cmd(pg, &constraints, W, "COMMIT", 0, NULL, 0, err);
 	if (rc) {
 		tx_abort(c);
 		cutover_event_list_free(out);
@@ -497,7 +467,7 @@ static int pg_put_events(cutover_telemetry *s, const cutover_event *ev, size_t n
 	PGresult *r = NULL;
 	if (rc == CUTOVER_OK) {
 		const char *p[1] = {json};
-		if (!(r = run(pg, W, SQL_UPSERT_EVENTS, 1, p, err)))
+		if (!(r = co_pg_run(pg, &constraints, W, SQL_UPSERT_EVENTS, 1, p, 0, err)))
 			rc = err->code;
 	}
 	if (rc == CUTOVER_OK && PQntuples(r) != (int)n) {
@@ -524,10 +494,10 @@ static int pg_put_events(cutover_telemetry *s, const cutover_event *ev, size_t n
 			max = ids[i] > max ? ids[i] : max;
 		idtext b;
 		const char *p[1] = {id_param(max, b)};
-		rc = run_cmd(pg, W, SQL_ADVANCE_EVENTS_SEQ, 1, p, err);
+		rc = co_pg_run_cmd(pg, &constraints, W, SQL_ADVANCE_EVENTS_SEQ, 1, p, 0, err);
 	}
 	if (rc == CUTOVER_OK)
-		rc = run_cmd(pg, W, "COMMIT", 0, NULL, err);
+		rc = co_pg_run_cmd(pg, &constraints, W, "COMMIT", 0, NULL, 0, err);
 	if (rc)
 		tx_abort(c);
 	PQclear(r);
@@ -553,7 +523,7 @@ static int pg_query_events(cutover_telemetry *s, cutover_event_page *out, const 
 	const char *p[9] = {ts_param(q->from, from), ts_param(q->to, to), q->region, q->severity, q->attack_type,
 			    ref_param(q->incident_id, inc), first ? NULL : ts_param(cts, cur),
 			    first ? NULL : id_param(cid, curid), lim};
-	PGresult *r = run(PG(s), W, co_pg_events_query_sql, 9, p, err);
+	PGresult *r = co_pg_run(PG(s), &constraints, W, co_pg_events_query_sql, 9, p, 0, err);
 	if (!r)
 		return err->code;
 	size_t rows = (size_t)PQntuples(r), take = rows > q->limit ? q->limit : rows;
@@ -584,7 +554,7 @@ static int pg_link_event(cutover_telemetry *s, cutover_event **out, int64_t even
 		*out = NULL;
 	if (incident_id > 0) {
 		const char *p[1] = {id_param(incident_id, ib)};
-		PGresult *r = run(pg, W, SQL_INCIDENT_EXISTS, 1, p, err);
+		PGresult *r = co_pg_run(pg, &constraints, W, SQL_INCIDENT_EXISTS, 1, p, 0, err);
 		if (!r)
 			return err->code;
 		bool found = PQntuples(r) > 0;
@@ -597,7 +567,7 @@ static int pg_link_event(cutover_telemetry *s, cutover_event **out, int64_t even
 		}
 	}
 	const char *p[2] = {id_param(event_id, eb), ref_param(incident_id, ib)};
-	PGresult *r = run(pg, W, SQL_LINK, 2, p, err);
+	PGresult *r = co_pg_run(pg, &constraints, W, SQL_LINK, 2, p, 0, err);
 	if (!r)
 		return err->code;
 	int rc = CUTOVER_OK;
@@ -660,14 +630,14 @@ static int pg_create_incident(cutover_telemetry *s, cutover_incident **out, cons
 	int rc = CUTOVER_OK;
 	if (in->id > 0) {
 		/* refuse before the insert, naming the id, as the JSON store does */
-		PGresult *r = run(pg, W, SQL_INCIDENT_EXISTS, 1, ip.v, err);
+		PGresult *r = co_pg_run(pg, &constraints, W, SQL_INCIDENT_EXISTS, 1, ip.v, 0, err);
 		if (!r)
 			rc = err->code;
 		else if (PQntuples(r) > 0)
 			rc = co_err(err, CUTOVER_ECONFLICT, "%s: incident id %lld already taken", W, (long long)in->id);
 		PQclear(r);
 	}
-	PGresult *r = rc ? NULL : run(pg, W, SQL_INSERT_INCIDENT, 7, ip.v, err);
+	PGresult *r = rc ? NULL : co_pg_run(pg, &constraints, W, SQL_INSERT_INCIDENT, 7, ip.v, 0, err);
 	if (rc == CUTOVER_OK && !r) {
 		rc = err->code;
 		if (in->id == 0 && rc == CUTOVER_ECONFLICT && strstr(err->detail, "incidents_pkey")) {
@@ -679,9 +649,9 @@ static int pg_create_incident(cutover_telemetry *s, cutover_incident **out, cons
 		rc = co_err(err, CUTOVER_EINTERNAL, "%s: the insert returned no row", W);
 	PQclear(r);
 	if (rc == CUTOVER_OK && in->id > 0)
-		rc = run_cmd(pg, W, SQL_ADVANCE_INCIDENTS_SEQ, 1, ip.v, err);
+		rc = co_pg_run_cmd(pg, &constraints, W, SQL_ADVANCE_INCIDENTS_SEQ, 1, ip.v, 0, err);
 	if (rc == CUTOVER_OK)
-		rc = run_cmd(pg, W, "COMMIT", 0, NULL, err);
+		rc = co_pg_run_cmd(pg, &constraints, W, "COMMIT", 0, NULL, 0, err);
 	if (rc) {
 		tx_abort(c);
 		cutover_incident_free(*out);
@@ -695,7 +665,7 @@ static int pg_get_incident(cutover_telemetry *s, cutover_incident **out, int64_t
 	idtext b;
 	const char *p[1] = {id_param(id, b)};
 	*out = NULL;
-	PGresult *r = run(PG(s), "get incident", SQL_GET_INCIDENT, 1, p, err);
+	PGresult *r = co_pg_run(PG(s), &constraints, "get incident", SQL_GET_INCIDENT, 1, p, 0, err);
 	if (!r)
 		return err->code;
 	int rc = one_incident(r, out, err);
@@ -729,7 +699,7 @@ static int pg_transition_incident(cutover_telemetry *s, cutover_incident **out, 
 		tstext nb, ub, rb;
 		const char *p[6] = {id_param(id, ib), cur->state, to, ts_param(now, nb),
 				    ts_param(co_ts_advance(cur->updated_at, now), ub), ts_param(cur->updated_at, rb)};
-		PGresult *r = run(pg, W, SQL_TRANSITION, 6, p, err);
+		PGresult *r = co_pg_run(pg, &constraints, W, SQL_TRANSITION, 6, p, 0, err);
 		cutover_incident_free(cur);
 		if (!r)
 			return err->code;
@@ -758,14 +728,14 @@ static int pg_put_incident(cutover_telemetry *s, const cutover_incident *inc, cu
 	if (!c)
 		return err->code;
 	int rc = CUTOVER_OK;
-	PGresult *r = run(pg, W, SQL_INSERT_INCIDENT_IF_NEW, 7, ip.v, err);
+	PGresult *r = co_pg_run(pg, &constraints, W, SQL_INSERT_INCIDENT_IF_NEW, 7, ip.v, 0, err);
 	if (!r)
 		rc = err->code;
 	bool inserted = r && PQntuples(r) > 0;
 	PQclear(r);
 	if (rc == CUTOVER_OK && !inserted) {
 		cutover_incident *cur = NULL;
-		if (!(r = run(pg, W, SQL_LOCK_INCIDENT, 1, ip.v, err)))
+		if (!(r = co_pg_run(pg, &constraints, W, SQL_LOCK_INCIDENT, 1, ip.v, 0, err)))
 			rc = err->code;
 		else if ((rc = one_incident(r, &cur, err)) == CUTOVER_ENOTFOUND)
 			rc = co_err(err, CUTOVER_EINTERNAL, "%s: incident %lld vanished while being written", W,
@@ -784,12 +754,12 @@ static int pg_put_incident(cutover_telemetry *s, const cutover_incident *inc, cu
 			return CUTOVER_OK;
 		}
 		if (rc == CUTOVER_OK)
-			rc = run_cmd(pg, W, SQL_REPLACE_INCIDENT, 7, ip.v, err);
+			rc = co_pg_run_cmd(pg, &constraints, W, SQL_REPLACE_INCIDENT, 7, ip.v, 0, err);
 	}
 	if (rc == CUTOVER_OK)
-		rc = run_cmd(pg, W, SQL_ADVANCE_INCIDENTS_SEQ, 1, ip.v, err);
+		rc = co_pg_run_cmd(pg, &constraints, W, SQL_ADVANCE_INCIDENTS_SEQ, 1, ip.v, 0, err);
 	if (rc == CUTOVER_OK)
-		rc = run_cmd(pg, W, "COMMIT", 0, NULL, err);
+		rc = co_pg_run_cmd(pg, &constraints, W, "COMMIT", 0, NULL, 0, err);
 	if (rc)
 		tx_abort(c);
 	return rc;
