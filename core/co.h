@@ -32,6 +32,11 @@ int co_err_oom(cutover_error *err);
 char *co_strdup(const char *s);          /* NULL stays NULL; aborts never, returns NULL on OOM */
 char *co_strndup(const char *s, size_t n);
 bool co_streq(const char *a, const char *b); /* NULL == NULL */
+/* *dst = a copy of src (NULL stays NULL); false when out of memory. */
+bool co_dup_str(char **dst, const char *src);
+/* Replace *dst with a copy of src, freeing the old value; false (and *dst
+ * untouched) when out of memory. */
+bool co_set_str(char **dst, const char *src);
 
 typedef struct co_buf {
 	char *data;

@@ -61,28 +61,22 @@ CUTOVER_API void cutover_session_free(cutover_session *s)
 	free(s);
 }
 
-static bool dup_str(char **dst, const char *src)
-{
-	*dst = co_strdup(src);
-	return !src || *dst;
-}
-
 static bool user_copy(cutover_user *d, const cutover_user *u)
 {
 	*d = *u;
 	d->email = d->username = d->display_name = d->password_hash = d->role = NULL;
 	d->oauth = NULL;
 	d->n_oauth = 0;
-	bool ok = dup_str(&d->email, u->email) && dup_str(&d->username, u->username) &&
-		  dup_str(&d->display_name, u->display_name) && dup_str(&d->password_hash, u->password_hash) &&
-		  dup_str(&d->role, u->role);
+	bool ok = co_dup_str(&d->email, u->email) && co_dup_str(&d->username, u->username) &&
+		  co_dup_str(&d->display_name, u->display_name) && co_dup_str(&d->password_hash, u->password_hash) &&
+		  co_dup_str(&d->role, u->role);
 	if (ok && u->n_oauth) {
 		d->oauth = calloc(u->n_oauth, sizeof(*d->oauth));
 		ok = d->oauth != NULL;
 		for (size_t i = 0; ok && i < u->n_oauth; i++) {
 			d->n_oauth = i + 1;
-			ok = dup_str(&d->oauth[i].provider, u->oauth[i].provider) &&
-			     dup_str(&d->oauth[i].subject, u->oauth[i].subject);
+			ok = co_dup_str(&d->oauth[i].provider, u->oauth[i].provider) &&
+			     co_dup_str(&d->oauth[i].subject, u->oauth[i].subject);
 		}
 	}
 	if (!ok)
@@ -109,8 +103,8 @@ cutover_session *co_session_dup(const cutover_session *s)
 		return NULL;
 	*d = *s;
 	d->token_hash = d->user_agent = d->ip = NULL;
-	if (!dup_str(&d->token_hash, s->token_hash) || !dup_str(&d->user_agent, s->user_agent) ||
-	    !dup_str(&d->ip, s->ip)) {
+	if (!co_dup_str(&d->token_hash, s->token_hash) || !co_dup_str(&d->user_agent, s->user_agent) ||
+	    !co_dup_str(&d->ip, s->ip)) {
 		cutover_session_free(d);
 		return NULL;
 	}
@@ -165,23 +159,13 @@ int co_session_diff(const cutover_session *a, const cutover_session *b, char *bu
 	return n;
 }
 
-static bool set_str(char **dst, const char *src)
-{
-	char *v = co_strdup(src);
-	if (src && !v)
-		return false;
-	free(*dst);
-	*dst = v;
-	return true;
-}
-
 int co_user_apply_patch(cutover_user *u, const cutover_user_patch *p, cutover_ts now, cutover_error *err)
 {
-	if ((p->set & CUTOVER_USER_SET_DISPLAY_NAME) && !set_str(&u->display_name, p->display_name))
+	if ((p->set & CUTOVER_USER_SET_DISPLAY_NAME) && !co_set_str(&u->display_name, p->display_name))
 		return co_err_oom(err);
-	if ((p->set & CUTOVER_USER_SET_ROLE) && !set_str(&u->role, p->role))
+	if ((p->set & CUTOVER_USER_SET_ROLE) && !co_set_str(&u->role, p->role))
 		return co_err_oom(err);
-	if ((p->set & CUTOVER_USER_SET_PASSWORD_HASH) && !set_str(&u->password_hash, p->password_hash))
+	if ((p->set & CUTOVER_USER_SET_PASSWORD_HASH) && !co_set_str(&u->password_hash, p->password_hash))
 		return co_err_oom(err);
 	if (p->set & CUTOVER_USER_SET_EMAIL_VERIFIED_AT)
 		u->email_verified_at = p->email_verified_at;

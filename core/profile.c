@@ -70,19 +70,13 @@ CUTOVER_API void cutover_portfolio_free(cutover_portfolio *p)
 	free(p);
 }
 
-static bool dup_str(char **dst, const char *src)
-{
-	*dst = co_strdup(src);
-	return !src || *dst;
-}
-
 static bool cert_copy(cutover_certification *d, const cutover_certification *c)
 {
 	memset(d, 0, sizeof(*d));
 	d->id = c->id;
-	bool ok = dup_str(&d->name, c->name) && dup_str(&d->issuer, c->issuer) && dup_str(&d->issued_on, c->issued_on) &&
-		  dup_str(&d->expires_on, c->expires_on) && dup_str(&d->credential_id, c->credential_id) &&
-		  dup_str(&d->credential_url, c->credential_url) && dup_str(&d->asset_path, c->asset_path);
+	bool ok = co_dup_str(&d->name, c->name) && co_dup_str(&d->issuer, c->issuer) && co_dup_str(&d->issued_on, c->issued_on) &&
+		  co_dup_str(&d->expires_on, c->expires_on) && co_dup_str(&d->credential_id, c->credential_id) &&
+		  co_dup_str(&d->credential_url, c->credential_url) && co_dup_str(&d->asset_path, c->asset_path);
 	if (!ok)
 		cert_clear(d);
 	return ok;
@@ -94,8 +88,8 @@ static bool edu_copy(cutover_education *d, const cutover_education *e)
 	d->id = e->id;
 	d->start_year = e->start_year;
 	d->end_year = e->end_year;
-	bool ok = dup_str(&d->institution, e->institution) && dup_str(&d->degree, e->degree) &&
-		  dup_str(&d->field, e->field);
+	bool ok = co_dup_str(&d->institution, e->institution) && co_dup_str(&d->degree, e->degree) &&
+		  co_dup_str(&d->field, e->field);
 	if (!ok)
 		edu_clear(d);
 	return ok;
@@ -111,7 +105,7 @@ static bool names_copy(char ***dst, size_t *dn, char *const *src, size_t n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		*dn = i + 1;
-		if (!dup_str(&(*dst)[i], src[i]))
+		if (!co_dup_str(&(*dst)[i], src[i]))
 			return false;
 	}
 	return true;
@@ -124,8 +118,8 @@ cutover_portfolio *co_portfolio_dup(const cutover_portfolio *p)
 		return NULL;
 	d->user_id = p->user_id;
 	d->updated_at = p->updated_at;
-	bool ok = dup_str(&d->headline, p->headline) && dup_str(&d->bio, p->bio) && dup_str(&d->location, p->location) &&
-		  dup_str(&d->website, p->website) && dup_str(&d->avatar_path, p->avatar_path) &&
+	bool ok = co_dup_str(&d->headline, p->headline) && co_dup_str(&d->bio, p->bio) && co_dup_str(&d->location, p->location) &&
+		  co_dup_str(&d->website, p->website) && co_dup_str(&d->avatar_path, p->avatar_path) &&
 		  names_copy(&d->specialties, &d->n_specialties, p->specialties, p->n_specialties) &&
 		  names_copy(&d->tools, &d->n_tools, p->tools, p->n_tools);
 	if (ok && p->n_certifications) {

@@ -164,12 +164,6 @@ CUTOVER_API void cutover_report_action_list_free(cutover_report_action_list *l)
 	l->n = 0;
 }
 
-static bool dup_str(char **dst, const char *src)
-{
-	*dst = co_strdup(src);
-	return !src || *dst;
-}
-
 static bool report_copy(cutover_report *d, const cutover_report *r)
 {
 	*d = *r;
@@ -178,14 +172,14 @@ static bool report_copy(cutover_report *d, const cutover_report *r)
 	d->n_tags = 0;
 	d->actions = NULL;
 	d->n_actions = 0;
-	bool ok = dup_str(&d->title, r->title) && dup_str(&d->summary, r->summary) &&
-		  dup_str(&d->content, r->content) && dup_str(&d->severity, r->severity) &&
-		  dup_str(&d->status, r->status);
+	bool ok = co_dup_str(&d->title, r->title) && co_dup_str(&d->summary, r->summary) &&
+		  co_dup_str(&d->content, r->content) && co_dup_str(&d->severity, r->severity) &&
+		  co_dup_str(&d->status, r->status);
 	if (ok && r->n_tags) {
 		ok = (d->tags = calloc(r->n_tags, sizeof *d->tags)) != NULL;
 		for (size_t i = 0; ok && i < r->n_tags; i++) {
 			d->n_tags = i + 1;
-			ok = dup_str(&d->tags[i], r->tags[i]);
+			ok = co_dup_str(&d->tags[i], r->tags[i]);
 		}
 	}
 	if (ok && r->n_actions) {
@@ -194,8 +188,8 @@ static bool report_copy(cutover_report *d, const cutover_report *r)
 			d->n_actions = i + 1;
 			d->actions[i] = r->actions[i];
 			d->actions[i].action = d->actions[i].note = NULL;
-			ok = dup_str(&d->actions[i].action, r->actions[i].action) &&
-			     dup_str(&d->actions[i].note, r->actions[i].note);
+			ok = co_dup_str(&d->actions[i].action, r->actions[i].action) &&
+			     co_dup_str(&d->actions[i].note, r->actions[i].note);
 		}
 	}
 	if (!ok)
@@ -271,25 +265,15 @@ int co_report_diff(const cutover_report *a, const cutover_report *b, char *buf, 
 
 /* --- changes --------------------------------------------------------------------- */
 
-static bool set_str(char **dst, const char *src)
-{
-	char *v = co_strdup(src);
-	if (src && !v)
-		return false;
-	free(*dst);
-	*dst = v;
-	return true;
-}
-
 int co_report_apply_patch(cutover_report *r, const cutover_report_patch *p, cutover_ts now, cutover_error *err)
 {
-	if ((p->set & CUTOVER_REPORT_SET_TITLE) && !set_str(&r->title, p->title))
+	if ((p->set & CUTOVER_REPORT_SET_TITLE) && !co_set_str(&r->title, p->title))
 		return co_err_oom(err);
-	if ((p->set & CUTOVER_REPORT_SET_SUMMARY) && !set_str(&r->summary, p->summary))
+	if ((p->set & CUTOVER_REPORT_SET_SUMMARY) && !co_set_str(&r->summary, p->summary))
 		return co_err_oom(err);
-	if ((p->set & CUTOVER_REPORT_SET_CONTENT) && !set_str(&r->content, p->content))
+	if ((p->set & CUTOVER_REPORT_SET_CONTENT) && !co_set_str(&r->content, p->content))
 		return co_err_oom(err);
-	if ((p->set & CUTOVER_REPORT_SET_SEVERITY) && !set_str(&r->severity, p->severity))
+	if ((p->set & CUTOVER_REPORT_SET_SEVERITY) && !co_set_str(&r->severity, p->severity))
 		return co_err_oom(err);
 	if (p->set & CUTOVER_REPORT_SET_TAGS) {
 		char **tags;
@@ -317,7 +301,7 @@ int co_report_append_action(cutover_report *r, const char *action, int64_t actor
 	memset(x, 0, sizeof *x);
 	x->actor_id = actor_id;
 	x->at = at;
-	if (!dup_str(&x->action, action) || !dup_str(&x->note, note)) {
+	if (!co_dup_str(&x->action, action) || !co_dup_str(&x->note, note)) {
 		co_report_action_clear(x);
 		return co_err_oom(err);
 	}
@@ -341,7 +325,7 @@ int co_report_apply_step(cutover_report *r, co_report_step step, const char *act
 		co_err_hint(err, "only an archived report can be restored");
 		return CUTOVER_EINVALID;
 	}
-	if (!set_str(&r->status, step == CO_REPORT_ARCHIVE ? "archived" : "active"))
+	if (!co_set_str(&r->status, step == CO_REPORT_ARCHIVE ? "archived" : "active"))
 		return co_err_oom(err);
 	now = co_ts_advance(r->updated_at, now);
 	r->archived_at = step == CO_REPORT_ARCHIVE ? now : CUTOVER_TS_NULL;

@@ -70,19 +70,13 @@ CUTOVER_API void cutover_incident_free(cutover_incident *i)
 	free(i);
 }
 
-static bool dup_str(char **dst, const char *src)
-{
-	*dst = co_strdup(src);
-	return !src || *dst;
-}
-
 bool co_event_copy(cutover_event *d, const cutover_event *e)
 {
 	*d = *e;
 	d->source_ip = d->region = d->node = d->attack_type = d->severity = d->payload = NULL;
-	if (dup_str(&d->source_ip, e->source_ip) && dup_str(&d->region, e->region) && dup_str(&d->node, e->node) &&
-	    dup_str(&d->attack_type, e->attack_type) && dup_str(&d->severity, e->severity) &&
-	    dup_str(&d->payload, e->payload))
+	if (co_dup_str(&d->source_ip, e->source_ip) && co_dup_str(&d->region, e->region) && co_dup_str(&d->node, e->node) &&
+	    co_dup_str(&d->attack_type, e->attack_type) && co_dup_str(&d->severity, e->severity) &&
+	    co_dup_str(&d->payload, e->payload))
 		return true;
 	co_event_clear(d);
 	return false;
@@ -105,7 +99,7 @@ cutover_incident *co_incident_dup(const cutover_incident *i)
 		return NULL;
 	*d = *i;
 	d->title = d->state = d->severity = NULL;
-	if (!dup_str(&d->title, i->title) || !dup_str(&d->state, i->state) || !dup_str(&d->severity, i->severity)) {
+	if (!co_dup_str(&d->title, i->title) || !co_dup_str(&d->state, i->state) || !co_dup_str(&d->severity, i->severity)) {
 		cutover_incident_free(d);
 		return NULL;
 	}

@@ -23,6 +23,22 @@ char *co_strndup(const char *s, size_t n)
 	return s ? strndup(s, n) : NULL;
 }
 
+bool co_dup_str(char **dst, const char *src)
+{
+	*dst = co_strdup(src);
+	return !src || *dst;
+}
+
+bool co_set_str(char **dst, const char *src)
+{
+	char *v = co_strdup(src);
+	if (src && !v)
+		return false;
+	free(*dst);
+	*dst = v;
+	return true;
+}
+
 bool co_streq(const char *a, const char *b)
 {
 	if (!a || !b)

@@ -257,3 +257,16 @@ int test_manifest_int(const test_env *e, const char *file, const char *obj, cons
 	cJSON_Delete(m);
 	return n;
 }
+
+void test_expect_no_drift(const cutover_stats *st, cutover_stage stage)
+{
+	if (st->mismatches || st->secondary_failures)
+		fprintf(stderr, "library reports:\n%s", test_log_text());
+	assert_int_equal(st->mismatches, 0);
+	assert_int_equal(st->secondary_failures, 0);
+	assert_int_equal(st->journaled, 0);
+	if (cutover_stage_describe(stage)->compares_reads)
+		assert_true(st->reads_compared > 0);
+	else
+		assert_int_equal(st->reads_compared, 0);
+}

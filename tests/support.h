@@ -53,6 +53,11 @@ char *test_read_file(const char *path, size_t *len);
 /* Run a shell command; returns its exit status. */
 int test_shell(const char *cmd);
 
+/* The end of a conformance suite in a stage: no comparison differed, no
+ * second write failed or was journaled, and reads were compared exactly
+ * when the stage compares them. Prints the library's reports on failure. */
+void test_expect_no_drift(const cutover_stats *st, cutover_stage stage);
+
 /* The operator program under test (set by the test's main from argv). */
 extern const char *test_cutover_bin;
 /* Run `cutover ARGS` against an env's state root and database; returns the
