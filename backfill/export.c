@@ -135,7 +135,7 @@ void ex_doc_end(ex_ctx *c, ex_doc *d, const char *outcome)
 	c->docs++;
 	if (ex_doc_changed(d))
 		c->rewritten++;
-	if (!c->cli->json) {
+	if (!c->cli->json && !(d->terse && !ex_doc_changed(d))) {
 		if (!ex_doc_changed(d))
 			printf("  %-36s %s: %llu records\n", d->key, outcome, (unsigned long long)d->records);
 		else

@@ -48,6 +48,7 @@ typedef struct ex_doc {
 	bool unreadable;             /* it did not parse whole: rebuilt from its readable records */
 	uint64_t records, unchanged, differ, added, dropped;
 	bool other_change;           /* something besides records changes (high-water marks) */
+	bool terse;                  /* no text line when unchanged (daily files: one summary line) */
 	cJSON *j, *jdiffer, *jadded, *jdropped;
 	co_buf lines;                /* named lines for the text output */
 	uint64_t shown[3];           /* differ, added, dropped lines in `lines` */

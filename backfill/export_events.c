@@ -569,17 +569,8 @@ static int one_day(ex_ctx *c, const char *date, bool *changed, cutover_error *er
 		cJSON_Delete(d.jdropped);
 		return rc;
 	}
-	if (*changed || c->cli->json)
-		ex_doc_end(c, &d, outcome);
-	else {
-		c->docs++;
-		if (d.j)
-			cJSON_AddItemToArray(c->jdocs, d.j);
-		cJSON_Delete(d.jdiffer);
-		cJSON_Delete(d.jadded);
-		cJSON_Delete(d.jdropped);
-		co_buf_free(&d.lines);
-	}
+	d.terse = true;
+	ex_doc_end(c, &d, outcome);
 	return CUTOVER_OK;
 }
 
