@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "json_store.h"
 #include "pg.h"
+#include "pg_runs.h"
 
 /* The documents and tables each domain counts. */
 static const struct counted {
@@ -159,6 +160,34 @@ static void count_text(long long n, char *buf, size_t len)
 		snprintf(buf, len, "%lld", n);
 }
 
+/* The rollback guard: a domain that ran in the postgres stage without an
+ * export since (cutover.postgres_runs; json, dualwrite and shadow refuse
+ * to open it). jd: the domain's JSON object, NULL for text. */
+static void status_postgres_run(co_pg *pg, cutover_domain d, cJSON *jd)
+{
+	co_pg_stage_run run;
+	cutover_error err;
+	if (!pg || co_pg_runs_get(pg, d, &run, &err) != CUTOVER_OK || !run.exists)
+		return;
+	char since[40], last[40], exported[40], say[300];
+	cutover_ts_format(run.since, since, sizeof since);
+	cutover_ts_format(run.last_open_at, last, sizeof last);
+	cutover_ts_format(run.exported_at, exported, sizeof exported);
+	if (jd) {
+		cJSON *o = cJSON_AddObjectToObject(jd, "postgres_stage");
+		cJSON_AddStringToObject(o, "ran_since", since);
+		cJSON_AddStringToObject(o, "last_open_at", last);
+		if (run.exported_at != CUTOVER_TS_NULL)
+			cJSON_AddStringToObject(o, "exported_at", exported);
+		cJSON_AddBoolToObject(o, "not_exported", run.pending);
+	} else if (run.pending) {
+		printf("  %s; json, dualwrite and shadow refuse it until `cutover export %s --apply`\n",
+		       co_pg_stage_run_describe(&run, d, say, sizeof say), cutover_domain_name(d));
+	} else {
+		printf("  %s\n", co_pg_stage_run_describe(&run, d, say, sizeof say));
+	}
+}
+
 int cmd_status(cli_ctx *ctx, int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -238,6 +267,7 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 			else
 				printf("   unreconciled keys: ? (%s)\n", jerr.message);
 		}
+		status_postgres_run(pg, (cutover_domain)d, jd);
 		cJSON *jc = jd ? cJSON_AddArrayToObject(jd, "counts") : NULL;
 		for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++) {
 			if (counted[i].domain != (cutover_domain)d)

@@ -102,3 +102,10 @@ IDENTITY_STORE=postgres run "$cutover" status
 
 say "A flag that is not a stage stops the app and the operator program (exit 2)"
 IDENTITY_STORE=postgress run "$cutover" status
+
+say "Going back from postgres: json-authoritative stages refuse until the JSON documents are exported"
+IDENTITY_STORE=shadow run "$app" margaret@example.com
+run "$cutover" export identity
+run "$cutover" export identity --apply --backup ./export-backup
+say "Exported: shadow opens again, and json knows the user made in postgres"
+IDENTITY_STORE=shadow run "$app" margaret@example.com

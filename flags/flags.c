@@ -16,6 +16,7 @@
 
 #include "flags.h"
 #include "json_store.h"
+#include "pg_runs.h"
 
 static const char *pick(const char *opt, const char *env, const char *dflt)
 {
@@ -71,6 +72,58 @@ CUTOVER_API int cutover_settings_resolve(cutover_settings *out, cutover_domain d
 	return CUTOVER_OK;
 }
 
+/* The rollback guard. A domain that ran in the postgres stage after its
+ * last `cutover export --apply` has JSON documents nobody wrote since: a
+ * stage where json answers would serve them as current. */
+static int guard_refuse(const cutover_settings *st, const co_pg_stage_run *run, cutover_error *err)
+{
+	const char *name = cutover_domain_name(st->domain);
+	char since[40], last[40];
+	cutover_ts_format(run->since, since, sizeof since);
+	cutover_ts_format(run->last_open_at, last, sizeof last);
+	co_err(err, CUTOVER_ESTATE, "%s=%s refused: %s ran in the postgres stage since %s and has not been exported since",
+	       st->flag_name, cutover_stage_describe(st->stage)->name, name, since);
+	co_err_detail(err, "nothing has written the JSON documents of %s since it entered the postgres stage (last "
+			   "opened there at %s); a stage where json answers would serve stale data",
+		      name, last);
+	co_err_hint(err, "bring the JSON state up to date first: `cutover export %s` (a dry run), then `cutover export %s "
+			 "--apply`, with this CUTOVER_JSON_ROOT and DATABASE_URL; or keep %s at postgres, rampdown or live",
+		    name, name, st->flag_name);
+	return CUTOVER_ESTATE;
+}
+
+/* dualwrite, shadow: checked on the connection they open anyway. */
+static int guard_check(co_pg *pg, const cutover_settings *st, cutover_error *err)
+{
+	co_pg_stage_run run;
+	int rc = co_pg_runs_get(pg, st->domain, &run, err);
+	if (rc)
+		return rc;
+	return run.pending ? guard_refuse(st, &run, err) : CUTOVER_OK;
+}
+
+/* json does not use Postgres; it checks only when Postgres is configured
+ * explicitly (DATABASE_URL or cutover_options.database_url), over a
+ * connection of its own with a short timeout. A Postgres it cannot reach or
+ * ask is logged and the domain opens: the json stage never depends on
+ * Postgres being up (docs/flags.md, "After the postgres stage"). */
+#define GUARD_JSON_TIMEOUT_S 2
+static int guard_check_json(const cutover_settings *st, cutover_error *err)
+{
+	if (!st->database_url || !*st->database_url)
+		return CUTOVER_OK;
+	co_pg_stage_run run;
+	cutover_error why;
+	cutover_error_clear(&why);
+	if (co_pg_runs_get_quick(st->database_url, GUARD_JSON_TIMEOUT_S, st->domain, &run, &why) != CUTOVER_OK) {
+		co_log("%s=json: could not check whether %s ran in the postgres stage without an export since (%s); "
+		       "opening on the JSON state as it is",
+		       st->flag_name, cutover_domain_name(st->domain), why.message);
+		return CUTOVER_OK;
+	}
+	return run.pending ? guard_refuse(st, &run, err) : CUTOVER_OK;
+}
+
 /* Connect and check the domain's tables. With pg authoritative, a sequence
  * behind its table's max id is refused: nextval would collide. With json
  * authoritative, an unreachable Postgres does not stop the app: second
@@ -85,10 +138,16 @@ static int open_pg_checked(co_pg **out, const cutover_settings *st, cutover_erro
 		return rc;
 	if (!reachable) {
 		co_log("%s=%s: postgres is unreachable (%s); json stays authoritative and second writes are "
-		       "journaled until it returns",
+		       "journaled until it returns (whether the domain ran in the postgres stage without an export "
+		       "since could not be checked)",
 		       st->flag_name, cutover_stage_describe(st->stage)->name, err ? err->message : "");
 		cutover_error_clear(err);
 		return CUTOVER_OK;
+	}
+	if (!pg_first && (rc = guard_check(*out, st, err))) {
+		co_pg_close(*out);
+		*out = NULL;
+		return rc;
 	}
 	co_seq_health h[8];
 	size_t n = 0;
@@ -115,6 +174,9 @@ static int open_pg_checked(co_pg **out, const cutover_settings *st, cutover_erro
 		}
 		co_buf_free(&fix);
 	}
+	/* the postgres stage writes no JSON: note it, so a rollback waits for an export */
+	if (rc == CUTOVER_OK && st->stage == CUTOVER_STAGE_POSTGRES)
+		rc = co_pg_runs_note_open(*out, st->domain, err);
 	if (rc) {
 		co_pg_close(*out);
 		*out = NULL;
@@ -131,6 +193,8 @@ int co_open_begin(co_open_parts *p, cutover_domain d, const cutover_options *opt
 		return rc;
 	p->info = cutover_stage_describe(p->st.stage);
 	p->uses_json = p->st.stage != CUTOVER_STAGE_POSTGRES;
+	if (p->st.stage == CUTOVER_STAGE_JSON && (rc = guard_check_json(&p->st, err)))
+		return rc;
 	if (p->st.stage != CUTOVER_STAGE_JSON && (rc = open_pg_checked(&p->pg, &p->st, err)))
 		return rc;
 	if (p->info->writes_both && (rc = co_journal_open(&p->journal, p->st.journal_dir, d, err))) {

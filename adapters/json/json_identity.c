@@ -26,6 +26,7 @@
  */
 #include "json_doc.h"
 #include "legacy_identity.h"
+#include "json_encode.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -1179,4 +1180,16 @@ CUTOVER_API int cutover_identity_json(cutover_identity **out, const char *root, 
 	if (rc != CUTOVER_OK)
 		return rc;
 	return co_json_identity_new(out, t, err);
+}
+
+/* --- the encoders, for `cutover export` (json_encode.h) ------------------------ */
+
+int co_json_write_user(cJSON *rec, const cutover_user *u, cutover_error *err)
+{
+	return write_user(rec, u, err);
+}
+
+int co_json_write_session(cJSON *rec, const cutover_session *s, cutover_error *err)
+{
+	return write_session(rec, s, err);
 }

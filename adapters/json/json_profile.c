@@ -32,6 +32,7 @@
 
 #include "json_doc.h"
 #include "legacy_profile.h"
+#include "json_encode.h"
 
 #define PROFILES_KEY "profile/profiles.json"
 #define PROFILES_COLL "profiles"
@@ -526,4 +527,11 @@ CUTOVER_API int cutover_profile_json(cutover_profile **out, const char *root, co
 	if (rc != CUTOVER_OK)
 		return rc;
 	return co_json_profile_new(out, t, err);
+}
+
+/* --- the encoder, for `cutover export` (json_encode.h) ------------------------- */
+
+int co_json_write_portfolio(cJSON *rec, const cutover_portfolio *p, cutover_error *err)
+{
+	return write_record(rec, p, err);
 }

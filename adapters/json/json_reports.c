@@ -28,6 +28,7 @@
 
 #include "json_doc.h"
 #include "legacy_reports.h"
+#include "json_encode.h"
 
 #define REPORTS_KEY "reports/reports.json"
 #define REPORTS_COLL "reports"
@@ -760,4 +761,11 @@ CUTOVER_API int cutover_reports_json(cutover_reports **out, const char *root, co
 	if (rc)
 		return rc;
 	return co_json_reports_new(out, t, err);
+}
+
+/* --- the encoder, for `cutover export` (json_encode.h) ------------------------- */
+
+int co_json_write_report(cJSON *rec, const cutover_report *before, const cutover_report *r, cutover_error *err)
+{
+	return write_report(rec, before, r, err);
 }

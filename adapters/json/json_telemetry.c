@@ -39,9 +39,10 @@
 
 #include "json_doc.h"
 #include "legacy_telemetry.h"
+#include "json_encode.h"
 
 #define LOCK_NAME "telemetry"
-#define COUNTER_KEY "telemetry/.event-ids.json"
+#define COUNTER_KEY CO_EVENT_COUNTER_KEY
 #define STOP 1000 /* a line callback's "found it, stop" (not a cutover code) */
 
 typedef struct json_telemetry {
@@ -485,7 +486,7 @@ static int counter_read(co_transport *t, int64_t *next, cutover_error *err)
 static int counter_write(co_transport *t, int64_t next, cutover_error *err)
 {
 	char text[64];
-	int n = snprintf(text, sizeof text, "{\"next_id\":%lld}\n", (long long)next);
+	int n = co_json_event_counter_text(next, text, sizeof text);
 	return t->put(t, COUNTER_KEY, text, (size_t)n, NULL, NULL, err);
 }
 
@@ -1243,4 +1244,21 @@ CUTOVER_API int cutover_telemetry_json(cutover_telemetry **out, const char *root
 	if (rc != CUTOVER_OK)
 		return rc;
 	return co_json_telemetry_new(out, t, err);
+}
+
+/* --- the encoders, for `cutover export` (json_encode.h) ------------------------ */
+
+int co_json_write_incident(cJSON *rec, const cutover_incident *i, cutover_error *err)
+{
+	return write_incident(rec, i, err);
+}
+
+int co_json_write_event(cJSON *rec, const cutover_event *e, cutover_error *err)
+{
+	return write_event(rec, e, err);
+}
+
+int co_json_event_counter_text(int64_t next, char *buf, size_t len)
+{
+	return snprintf(buf, len, "{\"next_id\":%lld}\n", (long long)next);
 }

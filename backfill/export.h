@@ -1,0 +1,108 @@
+/* export.h — what the files of `cutover export` share (export.c,
+ * export_docs.c, export_events.c).
+ *
+ * The export writes a domain's Postgres state back into the legacy JSON
+ * layout, read from one REPEATABLE READ read-only transaction. Every
+ * document is built once and written once through the transport; a
+ * document that would change is first kept byte for byte under the backup
+ * directory (--apply). Per document the export counts and names what it
+ * writes: records unchanged, records that differ from the current document
+ * (and which fields), new records, and records of the current document that
+ * Postgres does not hold, which leave the live document (dropped; they stay
+ * in the backup). A dry run does all of it and writes nothing.
+ */
+#ifndef CUTOVER_EXPORT_H
+#define CUTOVER_EXPORT_H
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "json_store.h"
+#include "pg.h"
+
+/* How many names of each kind a document's JSON report carries (the counts
+ * are always exact; --apply writes every dropped record to the backup's
+ * dropped-<domain>.ndjson). */
+#define EX_JSON_NAMES 1000
+
+typedef struct ex_ctx {
+	const cli_ctx *cli;
+	cutover_domain domain;
+	bool apply;
+	int max_print;               /* named lines per kind and document in the text output */
+	co_transport *t;
+	co_pg *pg;
+	cutover_ts snapshot;         /* start of the export's transaction */
+	char backup[1024];           /* --apply: where replaced documents are kept (a state root of its own) */
+	bool backup_ready;
+	FILE *dropped;               /* --apply: <backup>/dropped-<domain>.ndjson */
+	unsigned spool_n;
+	cJSON *jdocs, *jleft, *jbook;/* --json: this domain's documents, files left alone, bookkeeping */
+	size_t docs, rewritten, dropped_total;
+} ex_ctx;
+
+/* One document's report. */
+typedef struct ex_doc {
+	char key[256];
+	bool existed;                /* the document was there */
+	bool unreadable;             /* it did not parse whole: rebuilt from its readable records */
+	uint64_t records, unchanged, differ, added, dropped;
+	bool other_change;           /* something besides records changes (high-water marks) */
+	bool terse;                  /* no text line when unchanged (daily files: one summary line) */
+	cJSON *j, *jdiffer, *jadded, *jdropped;
+	co_buf lines;                /* named lines for the text output */
+	uint64_t shown[3];           /* differ, added, dropped lines in `lines` */
+} ex_doc;
+
+void ex_doc_begin(ex_ctx *c, ex_doc *d, const char *key);
+/* name: a printable name of the record ("id 5", "token [redacted:...]"). */
+void ex_note_differ(ex_ctx *c, ex_doc *d, const char *name, const char *fields);
+void ex_note_added(ex_ctx *c, ex_doc *d, const char *name);
+/* position: the record's 1-based position (line, for NDJSON) in the current
+ * document; 0 for bytes that are no record. */
+void ex_note_dropped(ex_ctx *c, ex_doc *d, uint64_t position, uint64_t line, const char *name, const char *reason);
+bool ex_doc_changed(const ex_doc *d);
+/* Print the document's line (text) or add it to the report (--json), then
+ * release it. outcome: what happened to it, e.g. "rewritten". */
+void ex_doc_end(ex_ctx *c, ex_doc *d, const char *outcome);
+
+/* --apply: the backup directory exists (created 0700 on first use). */
+int ex_backup_ready(ex_ctx *c, cutover_error *err);
+/* Keep a document's current bytes under the backup directory, at its key
+ * (0600, never overwriting an earlier backup), synced before returning. */
+int ex_keep(ex_ctx *c, const char *key, const char *data, size_t len, cutover_error *err);
+/* A spool file in the backup directory (0600) for a document read as a
+ * stream; ex_keep_spool moves it to the document's key there. */
+int ex_spool_open(ex_ctx *c, char *path, size_t len, int *fd, cutover_error *err);
+int ex_keep_spool(ex_ctx *c, const char *spool, int fd, const char *key, cutover_error *err);
+/* Write a document through the transport. if_version: NULL unconditional
+ * (the domain's transport lock is held), "" only if absent, else only if
+ * unchanged since read. */
+int ex_put(ex_ctx *c, const char *key, const char *data, size_t len, const char *if_version, cutover_error *err);
+/* The same from a file of len bytes (mapped read-only, so a large daily
+ * file is handed over without being copied into memory). */
+int ex_put_fd(ex_ctx *c, const char *key, int fd, size_t len, const char *if_version, cutover_error *err);
+
+/* A cursor over one constant query (values as parameters), fetched in
+ * batches, inside the export's transaction. */
+int ex_declare(ex_ctx *c, const char *what, const char *declare_sql, int n, const char *const *p, cutover_error *err);
+PGresult *ex_fetch(ex_ctx *c, const char *what, const char *fetch_sql, cutover_error *err);
+void ex_close(ex_ctx *c, const char *close_sql);
+
+/* The per-domain parts. */
+typedef struct ex_kind ex_kind;
+extern const ex_kind ex_users, ex_sessions, ex_profiles, ex_reports, ex_incidents;
+/* One collection document ({"users": [...]}, ...). */
+int ex_collection(ex_ctx *c, const ex_kind *k, cutover_error *err);
+/* telemetry/events/YYYY-MM-DD.ndjson and telemetry/.event-ids.json. The temp table
+ * is made before the transaction (ex_events_prepare). */
+int ex_events_prepare(ex_ctx *c, cutover_error *err);
+int ex_events(ex_ctx *c, cutover_error *err);
+
+/* Row helpers: a column as int64 / timestamp (microseconds) / malloc'd
+ * string (NULL stays NULL; false when out of memory). */
+int64_t ex_col_i64(const PGresult *r, int row, int col);
+cutover_ts ex_col_ts(const PGresult *r, int row, int col);
+bool ex_col_str(const PGresult *r, int row, int col, char **out);
+
+#endif

@@ -1,0 +1,264 @@
+/* test_export_guard.c — after the postgres stage: the rollback guard and the
+ * id bookkeeping of `cutover export`.
+ *
+ *  - a domain opened in `postgres` is refused in shadow, dualwrite and json
+ *    (json: when Postgres is configured) with the domain, since when and
+ *    `cutover export DOMAIN --apply` in the error; live and rampdown still
+ *    open; other domains are not affected; `cutover status` says "ran in
+ *    postgres since ..., not exported"; a dry run of the export clears
+ *    nothing; `export --apply` does, and the json backend then serves what
+ *    Postgres holds; opening `postgres` again arms the guard again;
+ *  - the json stage without DATABASE_URL does not check (the documented
+ *    limit), and one whose Postgres cannot be reached opens and says so;
+ *  - a database without migration 0005: the postgres stage is refused
+ *    (it could not record itself), with `cutover migrate` as the hint;
+ *  - ids Postgres handed out are never handed out again by the json
+ *    backend after the export: a certification added and deleted in
+ *    postgres, events whose ids the sequence moved past.
+ *
+ * usage: test_export_guard PATH-TO-cutover   (under with-postgres.sh)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "profile_int.h"
+#include "support.h"
+#include "telemetry_int.h"
+
+static cutover_identity *open_identity(test_env *e, const char *stage, int expect, cutover_error *err)
+{
+	cutover_identity *s = NULL;
+	e->opts.stage = stage;
+	int rc = cutover_identity_open(&s, &e->opts, err);
+	if (rc != expect)
+		fail_msg("IDENTITY_STORE=%s: open gave %d (%s; %s), expected %d", stage, rc, err->message, err->hint, expect);
+	return s;
+}
+
+static void make_user(cutover_identity *s, const char *email, int64_t *id)
+{
+	cutover_user in = {.email = (char *)email, .role = "analyst", .display_name = "Made in postgres",
+			   .email_verified_at = CUTOVER_TS_NULL, .created_at = CUTOVER_TS_NULL, .updated_at = CUTOVER_TS_NULL};
+	cutover_user *u = NULL;
+	cutover_error err;
+	assert_int_equal(cutover_identity_create_user(s, &u, &in, &err), CUTOVER_OK);
+	*id = u->id;
+	cutover_user_free(u);
+}
+
+static void guard_refuses_until_exported(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "exguard");
+	cutover_error err;
+	int64_t id;
+
+	/* postgres stage: a user json has never seen */
+	cutover_identity *s = open_identity(&e, "postgres", CUTOVER_OK, &err);
+	make_user(s, "only.in.postgres@example.com", &id);
+	cutover_identity_free(s);
+
+	char *out = NULL;
+	assert_int_equal(test_cutover(&e, &out, "status"), 0);
+	if (!strstr(out, "identity ran in postgres since") || !strstr(out, "not exported"))
+		fail_msg("status does not show the guard:\n%s", out);
+	free(out);
+
+	const char *refused[] = {"shadow", "dualwrite", "json"};
+	for (size_t i = 0; i < 3; i++) {
+		assert_null(open_identity(&e, refused[i], CUTOVER_ESTATE, &err));
+		char want[80];
+		snprintf(want, sizeof want, "IDENTITY_STORE=%s refused", refused[i]);
+		assert_non_null(strstr(err.message, want));
+		assert_non_null(strstr(err.message, "identity ran in the postgres stage since "));
+		assert_non_null(strstr(err.hint, "cutover export identity --apply"));
+	}
+	/* postgres-authoritative stages still open; other domains are not affected */
+	cutover_identity_free(open_identity(&e, "live", CUTOVER_OK, &err));
+	cutover_identity_free(open_identity(&e, "rampdown", CUTOVER_OK, &err));
+	cutover_profile *p = NULL;
+	e.opts.stage = "shadow";
+	assert_int_equal(cutover_profile_open(&p, &e.opts, &err), CUTOVER_OK);
+	cutover_profile_free(p);
+
+	/* a dry run of the export clears nothing */
+	assert_int_equal(test_cutover(&e, &out, "export identity"), 0);
+	assert_non_null(strstr(out, "would create"));
+	assert_non_null(strstr(out, "run `cutover export identity --apply`"));
+	free(out);
+	assert_null(open_identity(&e, "shadow", CUTOVER_ESTATE, &err));
+
+	/* --apply does */
+	char args[512];
+	snprintf(args, sizeof args, "export identity --apply --backup '%s/bk'", e.root);
+	assert_int_equal(test_cutover(&e, &out, args), 0);
+	if (!strstr(out, "recorded in cutover.postgres_runs: identity exported"))
+		fail_msg("export --apply did not record itself:\n%s", out);
+	free(out);
+	assert_int_equal(test_cutover(&e, &out, "status"), 0);
+	assert_null(strstr(out, "not exported"));
+	assert_non_null(strstr(out, "identity ran in postgres; exported at"));
+	free(out);
+
+	s = open_identity(&e, "json", CUTOVER_OK, &err);
+	cutover_user *u = NULL;
+	assert_int_equal(cutover_identity_get_user(s, &u, id, &err), CUTOVER_OK);
+	assert_string_equal(u->email, "only.in.postgres@example.com");
+	cutover_user_free(u);
+	cutover_identity_free(s);
+	cutover_identity_free(open_identity(&e, "shadow", CUTOVER_OK, &err));
+	cutover_identity_free(open_identity(&e, "dualwrite", CUTOVER_OK, &err));
+
+	/* back in postgres: armed again, since the new open */
+	cutover_identity_free(open_identity(&e, "postgres", CUTOVER_OK, &err));
+	assert_null(open_identity(&e, "dualwrite", CUTOVER_ESTATE, &err));
+	assert_int_equal(test_cutover(&e, &out, "--json status"), 0);
+	cJSON *doc = cJSON_Parse(out);
+	free(out);
+	const cJSON *d;
+	bool seen = false;
+	cJSON_ArrayForEach(d, cJSON_GetObjectItem(doc, "domains")) {
+		const cJSON *ps = cJSON_GetObjectItem(d, "postgres_stage");
+		if (strcmp(cJSON_GetObjectItem(d, "domain")->valuestring, "identity") == 0) {
+			assert_true(cJSON_IsTrue(cJSON_GetObjectItem(ps, "not_exported")));
+			assert_non_null(cJSON_GetObjectItem(ps, "exported_at"));
+			seen = true;
+		} else {
+			assert_null(ps);
+		}
+	}
+	assert_true(seen);
+	cJSON_Delete(doc);
+	test_env_fini(&e);
+}
+
+static void json_stage_limits(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "exjson");
+	cutover_error err;
+	cutover_identity_free(open_identity(&e, "postgres", CUTOVER_OK, &err));
+
+	/* no Postgres configured: the json stage does not connect, so it cannot check */
+	const char *url = e.opts.database_url;
+	char *saved = getenv("DATABASE_URL") ? strdup(getenv("DATABASE_URL")) : NULL;
+	unsetenv("DATABASE_URL");
+	e.opts.database_url = NULL;
+	cutover_identity_free(open_identity(&e, "json", CUTOVER_OK, &err));
+	/* ...but an explicit DATABASE_URL makes it check */
+	setenv("DATABASE_URL", url, 1);
+	assert_null(open_identity(&e, "json", CUTOVER_ESTATE, &err));
+	if (saved) {
+		setenv("DATABASE_URL", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("DATABASE_URL");
+	}
+
+	/* a Postgres that cannot be reached: opens on the JSON state, and says so */
+	test_log_capture();
+	e.opts.database_url = "host=/nonexistent-cutover-socket-dir port=1";
+	cutover_identity_free(open_identity(&e, "json", CUTOVER_OK, &err));
+	assert_non_null(strstr(test_log_text(), "could not check whether identity ran in the postgres stage"));
+	test_log_reset();
+	e.opts.database_url = url;
+	test_env_fini(&e);
+}
+
+static void postgres_stage_needs_the_migration(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "exmig");
+	test_sql(&e, "DROP TABLE cutover.postgres_runs");
+	cutover_error err;
+	assert_null(open_identity(&e, "postgres", CUTOVER_ESTATE, &err));
+	assert_non_null(strstr(err.hint, "cutover migrate"));
+	/* without the table there is nothing to guard: the other stages open */
+	cutover_identity_free(open_identity(&e, "shadow", CUTOVER_OK, &err));
+	cutover_identity_free(open_identity(&e, "json", CUTOVER_OK, &err));
+	test_env_fini(&e);
+}
+
+/* Ids Postgres handed out are never handed out again by json after the export. */
+static void export_moves_the_json_id_bookkeeping(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "exids");
+	cutover_error err;
+	int64_t uid;
+	cutover_identity *s = open_identity(&e, "postgres", CUTOVER_OK, &err);
+	make_user(s, "ids@example.com", &uid);
+	cutover_identity_free(s);
+
+	/* profile: certification ids 1 and 2 handed out, 2 deleted again */
+	cutover_profile *p = NULL;
+	e.opts.stage = "postgres";
+	assert_int_equal(cutover_profile_open(&p, &e.opts, &err), CUTOVER_OK);
+	cutover_portfolio in = {.user_id = uid, .headline = "ids", .updated_at = CUTOVER_TS_NULL};
+	assert_int_equal(cutover_profile_put(p, NULL, &in, &err), CUTOVER_OK);
+	cutover_certification c1 = {.name = "first"}, c2 = {.name = "second"};
+	assert_int_equal(cutover_profile_add_certification(p, NULL, uid, &c1, &err), CUTOVER_OK);
+	assert_int_equal(cutover_profile_add_certification(p, NULL, uid, &c2, &err), CUTOVER_OK);
+	assert_int_equal(cutover_profile_delete_certification(p, NULL, uid, 2, &err), CUTOVER_OK);
+	cutover_profile_free(p);
+
+	/* telemetry: three events, then the sequence moves past ids that never
+	 * reached a row (a rolled-back insert hands them out all the same) */
+	cutover_telemetry *t = NULL;
+	e.opts.stage = "postgres";
+	assert_int_equal(cutover_telemetry_open(&t, &e.opts, &err), CUTOVER_OK);
+	cutover_event ev[3] = {{.occurred_at = 1767225600000000LL + 1000, .severity = "low"},
+			       {.occurred_at = 1767225600000000LL + 2000, .severity = "high"},
+			       {.occurred_at = 1767312000000000LL + 3000, .severity = "medium"}};
+	assert_int_equal(cutover_telemetry_append_events(t, NULL, ev, 3, &err), CUTOVER_OK);
+	cutover_telemetry_free(t);
+	test_sql(&e, "SELECT setval('operations.telemetry_events_id_seq', 40)");
+
+	char args[512], *out = NULL;
+	snprintf(args, sizeof args, "export all --apply --backup '%s/bk'", e.root);
+	assert_int_equal(test_cutover(&e, &out, args), 0);
+	free(out);
+
+	/* json now: the next certification is 3, not 2; the next event 41, not 4 */
+	e.opts.stage = "json";
+	assert_int_equal(cutover_profile_open(&p, &e.opts, &err), CUTOVER_OK);
+	cutover_portfolio *got = NULL;
+	cutover_certification c3 = {.name = "third"};
+	assert_int_equal(cutover_profile_add_certification(p, &got, uid, &c3, &err), CUTOVER_OK);
+	assert_int_equal(got->n_certifications, 2);
+	assert_int_equal(got->certifications[1].id, 3);
+	cutover_portfolio_free(got);
+	cutover_profile_free(p);
+
+	assert_int_equal(cutover_telemetry_open(&t, &e.opts, &err), CUTOVER_OK);
+	cutover_event_list added = {0};
+	cutover_event one = {.occurred_at = 1767225600000000LL + 5000, .severity = "low"};
+	assert_int_equal(cutover_telemetry_append_events(t, &added, &one, 1, &err), CUTOVER_OK);
+	assert_int_equal(added.items[0].id, 41);
+	cutover_event_list_free(&added);
+	cutover_telemetry_free(t);
+	test_env_fini(&e);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: test_export_guard PATH-TO-cutover\n");
+		return 2;
+	}
+	test_cutover_bin = argv[1];
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(guard_refuses_until_exported),
+		cmocka_unit_test(json_stage_limits),
+		cmocka_unit_test(postgres_stage_needs_the_migration),
+		cmocka_unit_test(export_moves_the_json_id_bookkeeping),
+	};
+	return cmocka_run_group_tests_name("export: rollback guard and id bookkeeping", tests, NULL, NULL);
+}
