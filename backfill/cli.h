@@ -53,5 +53,6 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv);
 int cmd_survey(cli_ctx *ctx, int argc, char **argv);
 int cmd_backfill(cli_ctx *ctx, int argc, char **argv);
 int cmd_verify(cli_ctx *ctx, int argc, char **argv);
+int cmd_reconcile(cli_ctx *ctx, int argc, char **argv);
 
 #endif
