@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -645,6 +647,58 @@ static void rewrite_keeps_concurrent_entries(void **state)
 	test_env_fini(&e);
 }
 
+/* An app process appending all along while `cutover reconcile --apply`
+ * rewrites the journal again and again: no entry is lost or doubled. The
+ * entries name an entity reconcile does not know, so it keeps every one. */
+static void concurrent_appends_survive_reconcile_runs(void **state)
+{
+	(void)state;
+	enum { APPENDS = 300 };
+	test_env e;
+	test_env_init(&e, "rcconc");
+	journal(&e, CUTOVER_DOMAIN_REPORTS, "gizmo", "start", "postgres");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(60);
+		co_journal *j = NULL;
+		cutover_error cause, e2;
+		co_err(&cause, CUTOVER_EUNAVAILABLE, "down");
+		if (co_journal_open(&j, e.journal, CUTOVER_DOMAIN_REPORTS, &e2))
+			_exit(1);
+		for (int i = 0; i < APPENDS; i++) {
+			char key[24];
+			snprintf(key, sizeof key, "k%d", i);
+			if (co_journal_record(j, "gizmo", key, "test", "postgres", &cause))
+				_exit(2);
+			usleep(2000);
+		}
+		co_journal_close(j);
+		_exit(0);
+	}
+	int runs = 0, st = 0;
+	while (runs < 200 && waitpid(pid, &st, WNOHANG) == 0) {
+		int rc = test_cutover(&e, NULL, "reconcile reports --apply");
+		assert_true(rc == 1); /* the unknown entity is reported, never dropped */
+		runs++;
+	}
+	if (runs == 200)
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_true(runs >= 2);
+	char *t = journal_text(&e, "reports");
+	for (int i = 0; i < APPENDS; i++) {
+		char needle[48];
+		snprintf(needle, sizeof needle, "\"key\":\"k%d\"", i);
+		const char *at = strstr(t, needle);
+		assert_non_null(at);
+		assert_null(strstr(at + 1, needle)); /* once */
+	}
+	free(t);
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_REPORTS), APPENDS + 1);
+	test_env_fini(&e);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -664,6 +718,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(profile_and_reports),
 		cmocka_unit_test(telemetry_incidents_and_events),
 		cmocka_unit_test(rewrite_keeps_concurrent_entries),
+		cmocka_unit_test(concurrent_appends_survive_reconcile_runs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
