@@ -59,7 +59,8 @@ static void help(void)
 	       "Flipped: when the domain's flag now makes the entry's target authoritative (say\n"
 	       "dualwrite's entries reconciled in live), apps may have written newer records there since,\n"
 	       "so reconcile only compares: keys whose stores agree are done, keys that differ are\n"
-	       "reported and left alone (see --from). Reconcile before moving past shadow.\n\n"
+	       "reported and left alone (see --from). So reconcile before the flag crosses between\n"
+	       "shadow and live, in either direction.\n\n"
 	       "Session keys are token hashes: they are only ever printed redacted.\n\n"
 	       "Exit 0 when every key is repaired (or would be, or agrees already), 1 when some cannot be\n"
 	       "(the message says why and what to do; e.g. the target holds another record under that id),\n"
@@ -294,7 +295,7 @@ static void direct(rc_key *keys, size_t n, rc_store authoritative, int from, con
 		co_err_hint(&k->err,
 			    "compare the two copies; if %s's is right (nothing wrote this key since the flag moved), run "
 			    "`cutover reconcile %s --apply --from %s`, else `--from %s` (either applies to every key "
-			    "of the run). Reconcile before moving past shadow.",
+			    "of the run). Next time, reconcile before the flag crosses between shadow and live.",
 			    rc_store_name(k->src), cutover_domain_name(st->domain), rc_store_name(k->src),
 			    rc_store_name(k->dst));
 	}
@@ -304,17 +305,32 @@ typedef struct totals {
 	size_t by[RC_BROKEN + 1];
 } totals;
 
+/* A domain that stopped before looking at any key: the error, in the
+ * --json document too; returns the exit code. */
+static int stopped(cJSON *out, const cutover_error *err)
+{
+	int code = cli_fail(err);
+	if (out) {
+		cJSON_AddStringToObject(out, "code", cutover_code_name(err->code));
+		cJSON_AddStringToObject(out, "error", err->message);
+		if (*err->hint)
+			cJSON_AddStringToObject(out, "hint", err->hint);
+		cJSON_AddNumberToObject(out, "exit", code);
+	}
+	return code;
+}
+
 static int run_domain(cli_ctx *ctx, const rc_domain *dom, bool apply, int from, cJSON *out)
 {
 	const char *name = cutover_domain_name(dom->domain);
 	cutover_error err;
 	cutover_settings st;
 	if (cutover_settings_resolve(&st, dom->domain, NULL, &err))
-		return cli_fail(&err);
+		return stopped(out, &err);
 	co_journal_snapshot snap;
 	if (co_journal_read(st.journal_dir, dom->domain, apply, &snap, &err)) {
 		co_journal_snapshot_free(&snap);
-		return cli_fail(&err);
+		return stopped(out, &err);
 	}
 	const cutover_stage_info *info = cutover_stage_describe(st.stage);
 	rc_store authoritative = info->pg_authoritative ? RC_PG : RC_JSON;
@@ -324,7 +340,7 @@ static int run_domain(cli_ctx *ctx, const rc_domain *dom, bool apply, int from, 
 	if (!key_of || group(dom, &snap, &keys, &nk, key_of) != CUTOVER_OK) {
 		free(key_of);
 		co_journal_snapshot_free(&snap);
-		return cli_fail(&(cutover_error){.code = CUTOVER_EINTERNAL, .message = "out of memory"});
+		return stopped(out, &(cutover_error){.code = CUTOVER_EINTERNAL, .message = "out of memory"});
 	}
 	direct(keys, nk, authoritative, from, &st);
 
@@ -338,7 +354,7 @@ static int run_domain(cli_ctx *ctx, const rc_domain *dom, bool apply, int from, 
 		free(key_of);
 		co_journal_snapshot_free(&snap);
 		fprintf(stderr, "cutover: reconcile %s: cannot open both stores; nothing was written\n", name);
-		return cli_fail(&err);
+		return stopped(out, &err);
 	}
 	/* entity by entity, in the domain's order (referenced records first) */
 	rc_key **sel = malloc((nk ? nk : 1) * sizeof(*sel));

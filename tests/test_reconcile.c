@@ -334,6 +334,22 @@ static void conflict_and_unreadable_entry_are_kept(void **state)
 	char *out = run(&e, 1, "reconcile identity");
 	assert_non_null(strstr(out, "the stores already agree"));
 	free(out);
+	/* a store that cannot be reached: exit 3, nothing written, the journal as it was */
+	char *jbefore = journal_text(&e, "identity"), cmd[1200];
+	snprintf(cmd, sizeof cmd, "CUTOVER_JSON_ROOT='%s' DATABASE_URL='dbname=no_such_db_rc' '%s' --json reconcile all "
+				  "--apply 2>/dev/null",
+		 e.root, test_cutover_bin);
+	int status;
+	out = test_run_capture(cmd, &status);
+	assert_int_equal(status, 3);
+	cJSON *stopped = cJSON_Parse(out);
+	assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(stopped, "identity"), "error"));
+	cJSON_Delete(stopped);
+	free(out);
+	char *jafter = journal_text(&e, "identity");
+	assert_string_equal(jbefore, jafter);
+	free(jbefore);
+	free(jafter);
 	out = run(&e, 1, "reconcile identity --apply");
 	assert_non_null(strstr(out, "belongs to another email"));
 	assert_non_null(strstr(out, "cannot be read"));
