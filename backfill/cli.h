@@ -54,5 +54,6 @@ int cmd_survey(cli_ctx *ctx, int argc, char **argv);
 int cmd_backfill(cli_ctx *ctx, int argc, char **argv);
 int cmd_verify(cli_ctx *ctx, int argc, char **argv);
 int cmd_export(cli_ctx *ctx, int argc, char **argv);
+int cmd_reconcile(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const struct command {
 	{"backfill", cmd_backfill, "copy legacy JSON state into the tables (dry run; --apply writes)"},
 	{"verify", cmd_verify, "counts, field-level fidelity, orphans, sequences, RLS: one line per check"},
 	{"status", cmd_status, "each domain's stage, row counts, unreconciled keys, sequence health"},
+	{"reconcile", cmd_reconcile, "repair the keys failed second writes journaled (dry run; --apply writes)"},
 	{"export", cmd_export, "write Postgres state back as legacy JSON, the rollback path (dry run; --apply writes)"},
 };
 

@@ -114,9 +114,32 @@ int co_session_diff(const cutover_session *a, const cutover_session *b, char *bu
  * expires_at is set once, at creation, so it does not order states. */
 bool co_user_newer(const cutover_user *a, const cutover_user *b);
 bool co_session_newer(const cutover_session *a, const cutover_session *b);
+/* A list of sessions (an internal answer: the sessions of one user, for
+ * `cutover reconcile`); co_session_list_free frees the items, not l. */
+typedef struct co_session_list {
+	cutover_session *items;
+	size_t n;
+} co_session_list;
+void co_session_list_free(co_session_list *l);
 /* Apply an update patch to a record (both backends use this so they agree);
  * updated_at becomes co_ts_advance(updated_at, now). */
 int co_user_apply_patch(cutover_user *u, const cutover_user_patch *p, cutover_ts now, cutover_error *err);
+
+/* --- exact replication (core/router.c) ---
+ * Replication never moves a record back: put_user, put_session, profile's
+ * replicate, put_report and put_incident write nothing when the stored copy
+ * is newer by the record's co_*_newer rule. `cutover reconcile` needs the
+ * opposite: the target must end up holding exactly the authoritative record,
+ * whatever it holds now. While co_replicate_exact(true) is in force on the
+ * calling thread, every co_*_newer rule (co_user_newer, co_session_newer,
+ * co_portfolio_newer, co_report_newer, co_incident_newer) answers false, so
+ * those puts overwrite; identity checks (another email, another created_at,
+ * another opened_at: CUTOVER_ECONFLICT) still hold. Only the operator
+ * program sets it, around its own puts (backfill/reconcile.c); it is not
+ * exported from the shared library, so an app cannot. Thread-local: other
+ * threads keep the ordinary rule. */
+void co_replicate_exact(bool on);
+bool co_replicate_exact_on(void);
 
 /* --- journal (core/journal.c): keys whose second write failed --- */
 typedef struct co_journal co_journal;
@@ -124,8 +147,47 @@ int co_journal_open(co_journal **out, const char *dir, cutover_domain d, cutover
 /* Append one entry durably (fsync). entity: "user", "session", ...; target: the store that missed the write. */
 int co_journal_record(co_journal *j, const char *entity, const char *key, const char *op, const char *target, const cutover_error *cause);
 const char *co_journal_path(const co_journal *j);
-/* Entries not yet reconciled in <dir>/<domain>.journal (0 when there is no journal). */
+/* Keys not yet reconciled in <dir>/<domain>.journal: distinct (entity,
+ * key) pairs, plus one per entry that cannot be read (0 when there is no
+ * journal). */
 int co_journal_count(const char *dir, cutover_domain d, size_t *out, cutover_error *err);
+
+/* Reading the journal back and removing what was repaired (reconcile).
+ * An entry is one line: {at, domain, entity, key, op, target, code, error}. */
+typedef struct co_journal_entry {
+	char *line;            /* the entry's bytes, without the newline (owned) */
+	size_t len;
+	bool ok;               /* it parsed: the fields below are set */
+	char *at, *entity, *key, *op, *target; /* owned; target is "json" or "postgres" */
+	char why[160];         /* when !ok: why it cannot be read */
+} co_journal_entry;
+
+typedef struct co_journal_snapshot {
+	cutover_domain domain;
+	char *path;            /* <dir>/<domain>.journal */
+	co_journal_entry *items;
+	size_t n;
+	uint64_t end;          /* bytes read; entries appended later start here */
+	uint64_t dev, ino;     /* the file read (both 0 when there was none) */
+	int lock_fd;           /* the reconcile lock, held until freed; -1 when none */
+} co_journal_snapshot;
+
+/* Read every entry of <dir>/<domain>.journal under a shared lock of the
+ * file (so no half-written entry is seen). An absent journal (or directory)
+ * has no entries and nothing is created. With reconcile_lock, first take
+ * <dir>/.<domain>.reconcile.lock (created 0600) without waiting, so two
+ * reconciles of a domain never run at once (CUTOVER_EBUSY). */
+int co_journal_read(const char *dir, cutover_domain d, bool reconcile_lock, co_journal_snapshot *out,
+		    cutover_error *err);
+/* Keep the snapshot's entries whose keep[i] is true, and every entry
+ * appended since it was read: under the journal's exclusive lock, write
+ * them to a temp file (0600, fsync'd) and rename it over the journal, then
+ * fsync the directory. A process that holds the old file reopens the path
+ * before its next entry (co_journal_record checks under its lock), so no
+ * concurrent entry is lost. *kept (may be NULL) gets the entries the
+ * journal now holds. */
+int co_journal_rewrite(co_journal_snapshot *s, const bool *keep, size_t *kept, cutover_error *err);
+void co_journal_snapshot_free(co_journal_snapshot *s);
 void co_journal_close(co_journal *j);
 
 /* --- the identity stage router (core/identity_router.c) --- */

@@ -61,6 +61,20 @@ CUTOVER_API void cutover_session_free(cutover_session *s)
 	free(s);
 }
 
+void co_session_list_free(co_session_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->items[i].token_hash);
+		free(l->items[i].user_agent);
+		free(l->items[i].ip);
+	}
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
 static bool user_copy(cutover_user *d, const cutover_user *u)
 {
 	*d = *u;
@@ -177,11 +191,15 @@ int co_user_apply_patch(cutover_user *u, const cutover_user_patch *p, cutover_ts
 
 bool co_user_newer(const cutover_user *a, const cutover_user *b)
 {
+	if (co_replicate_exact_on())
+		return false; /* reconcile: the authoritative record replaces any */
 	return a->updated_at > b->updated_at; /* CUTOVER_TS_NULL is INT64_MIN: older than any */
 }
 
 bool co_session_newer(const cutover_session *a, const cutover_session *b)
 {
+	if (co_replicate_exact_on())
+		return false;
 	if (a->created_at != b->created_at)
 		return a->created_at > b->created_at;
 	return a->last_seen_at > b->last_seen_at;

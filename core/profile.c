@@ -608,6 +608,8 @@ int co_portfolio_apply_edit(cutover_portfolio *p, const cutover_profile_edit *e,
 
 bool co_portfolio_newer(const cutover_portfolio *a, const cutover_portfolio *b)
 {
+	if (co_replicate_exact_on())
+		return false; /* reconcile: the authoritative record replaces any */
 	return a->updated_at > b->updated_at; /* CUTOVER_TS_NULL is INT64_MIN: older than any */
 }
 

@@ -335,6 +335,8 @@ int co_report_apply_step(cutover_report *r, co_report_step step, const char *act
 
 bool co_report_newer(const cutover_report *a, const cutover_report *b)
 {
+	if (co_replicate_exact_on())
+		return false; /* reconcile: the authoritative record replaces any */
 	if (a->updated_at != b->updated_at)
 		return a->updated_at > b->updated_at;
 	return a->n_actions > b->n_actions;

@@ -8,6 +8,21 @@
 
 #include "router.h"
 
+/* Exact replication (see co.h): set by `cutover reconcile` around its own
+ * puts, never by an app. Thread-local, so it cannot leak into another
+ * thread's replication. */
+static _Thread_local bool replicate_exact;
+
+void co_replicate_exact(bool on)
+{
+	replicate_exact = on;
+}
+
+bool co_replicate_exact_on(void)
+{
+	return replicate_exact;
+}
+
 void co_router_init(co_router *r, cutover_domain d, cutover_stage stage, co_journal *journal)
 {
 	memset(r, 0, sizeof(*r));

@@ -164,6 +164,8 @@ int co_incident_diff(const cutover_incident *a, const cutover_incident *b, char 
 
 bool co_incident_newer(const cutover_incident *a, const cutover_incident *b)
 {
+	if (co_replicate_exact_on())
+		return false; /* reconcile: the authoritative record replaces any */
 	return a->updated_at > b->updated_at; /* CUTOVER_TS_NULL is INT64_MIN: older than any */
 }
 

@@ -63,6 +63,17 @@ int co_event_cmp(const cutover_event *a, const cutover_event *b);
 int co_json_telemetry_new(cutover_telemetry **out, co_transport *t, cutover_error *err);
 /* Takes ownership of pg (also on failure). */
 int co_pg_telemetry_new(cutover_telemetry **out, co_pg *pg, cutover_error *err);
+/* Internal, for `cutover reconcile` (not in the op table): the stored events
+ * among ids (n of them, any order, repeats allowed), sorted by id; an id
+ * that is not stored is simply not in out. The json store reads every daily
+ * file once, whatever n is (the first readable line of an id counts, as for
+ * put_events); the postgres store asks once. s must be a handle of that
+ * kind. */
+int co_json_telemetry_get_events(cutover_telemetry *s, const int64_t *ids, size_t n, cutover_event_list *out,
+				 cutover_error *err);
+int co_pg_telemetry_get_events(cutover_telemetry *s, const int64_t *ids, size_t n, cutover_event_list *out,
+			       cutover_error *err);
+
 /* Takes ownership of json, pg and journal (also on failure). */
 int co_telemetry_router(cutover_telemetry **out, cutover_stage stage, cutover_telemetry *json,
 			cutover_telemetry *pg, co_journal *journal, cutover_error *err);

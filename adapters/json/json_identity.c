@@ -1124,6 +1124,48 @@ static int j_delete_expired_sessions(cutover_identity *s, cutover_ts now, size_t
 	return rc;
 }
 
+/* --- internal: a user's sessions (reconcile) -------------------------------- */
+
+int co_json_identity_user_sessions(cutover_identity *s, int64_t user_id, co_session_list *out, cutover_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s || !s->kind || strcmp(s->kind, "json") != 0)
+		return co_err(err, CUTOVER_EINTERNAL, "user sessions: not a json identity handle");
+	co_doc d;
+	int rc = load_sessions(T(s), &d, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	skipped sk = {{0}, {0}};
+	size_t n = (size_t)cJSON_GetArraySize(d.items), pos = 0;
+	out->items = n ? calloc(n, sizeof(*out->items)) : NULL;
+	if (n && !out->items)
+		rc = co_err_oom(err);
+	cJSON *it;
+	cJSON_ArrayForEach(it, d.items) {
+		if (rc != CUTOVER_OK)
+			break;
+		int64_t uid;
+		cutover_error scratch;
+		if (!session_token(it) || co_json_get_int(it, "user_id", true, &uid, NULL, &scratch) != CUTOVER_OK) {
+			skip(&sk, DOC_SESSIONS, pos++);
+			continue;
+		}
+		if (uid == user_id) {
+			cutover_session *ss = NULL;
+			if ((rc = decode_session(&d, pos, it, &ss, err)) == CUTOVER_OK) {
+				out->items[out->n++] = *ss;
+				free(ss);
+			}
+		}
+		pos++;
+	}
+	co_doc_release(&d);
+	skip_report(&sk, "user_sessions");
+	if (rc != CUTOVER_OK)
+		co_session_list_free(out);
+	return rc;
+}
+
 /* --- the handle ------------------------------------------------------------ */
 
 static void j_free(cutover_identity *s)

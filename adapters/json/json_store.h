@@ -74,5 +74,10 @@ void co_keys_free(char **keys, size_t n);
 
 /* Identity over a transport; takes ownership of t (also on failure). */
 int co_json_identity_new(cutover_identity **out, co_transport *t, cutover_error *err);
+/* Internal, for `cutover reconcile` (not in the op table): every session of
+ * user_id in identity/sessions.json, in document order. s must be a json
+ * identity handle. A session of that user that cannot be read is
+ * CUTOVER_ECORRUPT (reconcile must not guess what it holds). */
+int co_json_identity_user_sessions(cutover_identity *s, int64_t user_id, co_session_list *out, cutover_error *err);
 
 #endif

@@ -1194,6 +1194,91 @@ static int j_link_event(cutover_telemetry *s, cutover_event **out, int64_t event
 	return rc;
 }
 
+/* --- internal: events by id (reconcile) ----------------------------------------------------- */
+
+typedef struct ids_ctx {
+	int64_t *ids;          /* sorted, unique */
+	size_t n;
+	cutover_event *found;  /* per id; found[i].id == 0: not seen yet */
+	const char *key, *date;
+	skipped *sk;
+} ids_ctx;
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int ids_line(void *ud, const co_scan_item *it, cJSON **rec, cutover_error *err)
+{
+	ids_ctx *c = ud;
+	int64_t id;
+	if (!event_id_of(*rec, &id))
+		return CUTOVER_OK;
+	int64_t *hit = bsearch(&id, c->ids, c->n, sizeof(*c->ids), cmp_i64);
+	if (!hit || c->found[hit - c->ids].id != 0)
+		return CUTOVER_OK; /* not asked for, or an earlier line of that id counts */
+	cutover_error why;
+	cutover_event e;
+	if (co_legacy_event_fill(*rec, c->date, &e, &why) != CUTOVER_OK) {
+		if (why.code == CUTOVER_EINTERNAL)
+			return co_err_oom(err);
+		skip_line(c->sk, c->key, it->line);
+		return CUTOVER_OK;
+	}
+	c->found[hit - c->ids] = e;
+	return CUTOVER_OK;
+}
+
+int co_json_telemetry_get_events(cutover_telemetry *s, const int64_t *ids, size_t n, cutover_event_list *out,
+				 cutover_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s || !s->kind || strcmp(s->kind, "json") != 0)
+		return co_err(err, CUTOVER_EINTERNAL, "get events: not a json telemetry handle");
+	if (n == 0)
+		return CUTOVER_OK;
+	skipped sk = {0};
+	ids_ctx c = {.sk = &sk};
+	c.ids = malloc(n * sizeof(*c.ids));
+	if (!c.ids)
+		return co_err_oom(err);
+	memcpy(c.ids, ids, n * sizeof(*c.ids));
+	qsort(c.ids, n, sizeof(*c.ids), cmp_i64);
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || c.ids[i] != c.ids[c.n - 1])
+			c.ids[c.n++] = c.ids[i];
+	c.found = calloc(c.n, sizeof(*c.found));
+	day_list dl = {0};
+	int rc = c.found ? days_list(T(s), &dl, err) : co_err_oom(err);
+	for (size_t k = 0; rc == CUTOVER_OK && k < dl.n; k++) {
+		char date[11];
+		co_events_file_date(dl.keys[k], date);
+		c.key = dl.keys[k];
+		c.date = date;
+		rc = each_line(T(s), dl.keys[k], NULL, 0, ids_line, &c, err);
+	}
+	days_free(&dl);
+	size_t found = 0;
+	for (size_t i = 0; c.found && i < c.n; i++)
+		found += c.found[i].id != 0;
+	if (rc == CUTOVER_OK && found && !(out->items = calloc(found, sizeof(*out->items))))
+		rc = co_err_oom(err);
+	for (size_t i = 0; c.found && i < c.n; i++) {
+		if (c.found[i].id == 0)
+			continue;
+		if (rc == CUTOVER_OK)
+			out->items[out->n++] = c.found[i];
+		else
+			co_event_clear(&c.found[i]);
+	}
+	free(c.found);
+	free(c.ids);
+	skip_report(&sk, "get_events");
+	return rc;
+}
+
 /* --- the handle --------------------------------------------------------------------------- */
 
 static void j_free(cutover_telemetry *s)

@@ -101,5 +101,8 @@ const char *co_pg_setval_sql(const co_seq_health *h, char *buf, size_t len);
 /* --- identity backend (adapters/postgres/pg_identity.c) --- */
 /* Takes ownership of pg (also on failure). */
 int co_pg_identity_new(cutover_identity **out, co_pg *pg, cutover_error *err);
+/* Internal, for `cutover reconcile` (not in the op table): every session of
+ * user_id, ordered by token hash. s must be a postgres identity handle. */
+int co_pg_identity_user_sessions(cutover_identity *s, int64_t user_id, co_session_list *out, cutover_error *err);
 
 #endif

@@ -5,7 +5,13 @@
  * to UTC. Nothing retries a failed statement: when the link drops mid-call
  * the call fails with CUTOVER_EUNAVAILABLE, and the next co_pg_conn resets
  * the connection once (re-pinning UTC), so a restarted server is picked up
- * without reopening the handle. After a failed attempt (at a deferred open
+ * without reopening the handle. A connection that sat idle while the server
+ * went away (a restart, a terminated backend) still looks fine to libpq
+ * until it is used; so before handing out an idle connection (no
+ * transaction open) co_pg_conn polls its socket without waiting, and when
+ * the server has closed it, resets it first: the next statement is not sent
+ * down a dead connection (nothing was sent, so nothing is retried). After a
+ * failed attempt (at a deferred open
  * or a reset) calls fail fast with the same error for 2 seconds without a
  * new attempt, so an unreachable server does not add connect_timeout to
  * every call of a dual stage.
@@ -18,6 +24,7 @@
  * PQdb/PQuser, which carry no password, and a conninfo libpq cannot parse is
  * reported without libpq's message, since that may quote a password.
  */
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -257,13 +264,37 @@ void co_pg_close(co_pg *pg)
 	free(pg);
 }
 
+/* Has the server closed an idle connection? Something to read on an idle
+ * connection is a notice or the end of it: read it without waiting and see
+ * whether libpq now counts the connection lost. */
+static bool closed_by_server(PGconn *c)
+{
+	if (PQtransactionStatus(c) != PQTRANS_IDLE)
+		return false;
+	/* a shutting-down server sends its FATAL message, then closes: the
+	 * first read takes the message, a later one finds the end */
+	for (int reads = 0; reads < 8; reads++) {
+		struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+		if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+			break;
+		if (!PQconsumeInput(c))
+			return true;
+		PGnotify *n;
+		while ((n = PQnotifies(c)) != NULL)
+			PQfreemem(n);
+		if (PQstatus(c) != CONNECTION_OK)
+			return true;
+	}
+	return PQstatus(c) != CONNECTION_OK;
+}
+
 PGconn *co_pg_conn(co_pg *pg, cutover_error *err)
 {
 	if (!pg || !pg->conn) {
 		co_err(err, CUTOVER_EINTERNAL, "postgres: no connection handle");
 		return NULL;
 	}
-	if (PQstatus(pg->conn) == CONNECTION_OK)
+	if (PQstatus(pg->conn) == CONNECTION_OK && !closed_by_server(pg->conn))
 		return pg->conn;
 	if (pg->retry_at && mono_ns() < pg->retry_at) {
 		/* fail fast: the last attempt failed moments ago */

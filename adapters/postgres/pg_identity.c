@@ -128,6 +128,8 @@ static const char SQL_LOOKUP_SESSION[] =
     " WHERE s.token_hash = $1 AND s.expires_at > $2::timestamptz AND NOT u.disabled ORDER BY o.position";
 static const char SQL_TOUCH_SESSION[] =
     "UPDATE identity.sessions AS s SET last_seen_at = GREATEST(s.last_seen_at, $2::timestamptz) WHERE s.token_hash = $1 RETURNING " SESSION_COLS;
+static const char SQL_USER_SESSIONS[] =
+    "SELECT " SESSION_COLS " FROM identity.sessions s WHERE s.user_id = $1::int8 ORDER BY s.token_hash";
 static const char SQL_DELETE_SESSION[] = "DELETE FROM identity.sessions WHERE token_hash = $1";
 static const char SQL_DELETE_USER_SESSIONS[] = "DELETE FROM identity.sessions WHERE user_id = $1::int8";
 static const char SQL_DELETE_EXPIRED[] = "DELETE FROM identity.sessions WHERE expires_at <= $1::timestamptz";
@@ -973,6 +975,40 @@ static int pg_delete_expired_sessions(cutover_identity *s, cutover_ts now, size_
 		return co_err(err, CUTOVER_EINVALID, "delete expired sessions: no time given");
 	}
 	return delete_count(s, "delete expired sessions", SQL_DELETE_EXPIRED, ts_param(now, nowb), out_count, err);
+}
+
+/* --- internal: a user's sessions (reconcile) --------------------------------- */
+
+int co_pg_identity_user_sessions(cutover_identity *s, int64_t user_id, co_session_list *out, cutover_error *err)
+{
+	idtext idb;
+	const char *p[1] = { id_param(user_id, idb) };
+	PGresult *r;
+	int n;
+
+	memset(out, 0, sizeof *out);
+	if (!s || !s->kind || strcmp(s->kind, "postgres") != 0)
+		return co_err(err, CUTOVER_EINTERNAL, "user sessions: not a postgres identity handle");
+	r = co_pg_run(PG(s), &constraints, "list user sessions", SQL_USER_SESSIONS, 1, p, 0, err);
+	if (!r)
+		return err->code;
+	n = PQntuples(r);
+	if (n > 0 && !(out->items = calloc((size_t)n, sizeof *out->items))) {
+		PQclear(r);
+		return co_err_oom(err);
+	}
+	for (int i = 0; i < n; i++) {
+		cutover_session *ss = decode_session(r, i);
+		if (!ss) {
+			PQclear(r);
+			co_session_list_free(out);
+			return co_err_oom(err);
+		}
+		out->items[out->n++] = *ss;
+		free(ss);
+	}
+	PQclear(r);
+	return CUTOVER_OK;
 }
 
 /* --- the handle --------------------------------------------------------------- */

@@ -97,6 +97,8 @@ static const char SQL_ADVANCE_EVENTS_SEQ[] =
 static const char SQL_ADVANCE_INCIDENTS_SEQ[] =
     "SELECT setval('operations.incidents_id_seq', $1::int8) FROM operations.incidents_id_seq"
     " WHERE CASE WHEN is_called THEN last_value + 1 ELSE last_value END <= $1::int8";
+static const char SQL_EVENTS_BY_ID[] =
+    "SELECT " EV_COLS " FROM operations.telemetry_events e WHERE e.id = ANY($1::int8[]) ORDER BY e.id";
 static const char SQL_LINK[] =
     "UPDATE operations.telemetry_events AS e SET incident_id = $2::int8 WHERE e.id = $1::int8 RETURNING " EV_COLS;
 
@@ -762,6 +764,41 @@ static int pg_put_incident(cutover_telemetry *s, const cutover_incident *inc, cu
 		rc = co_pg_run_cmd(pg, &constraints, W, "COMMIT", 0, NULL, 0, err);
 	if (rc)
 		tx_abort(c);
+	return rc;
+}
+
+/* --- internal: events by id (reconcile) -------------------------------------------------- */
+
+int co_pg_telemetry_get_events(cutover_telemetry *s, const int64_t *ids, size_t n, cutover_event_list *out,
+			       cutover_error *err)
+{
+	static const char W[] = "get events";
+	memset(out, 0, sizeof(*out));
+	if (!s || !s->kind || strcmp(s->kind, "postgres") != 0)
+		return co_err(err, CUTOVER_EINTERNAL, "%s: not a postgres telemetry handle", W);
+	if (n == 0)
+		return CUTOVER_OK;
+	co_buf arr = {0};
+	id_array(&arr, ids, n);
+	if (arr.failed) {
+		co_buf_free(&arr);
+		return co_err_oom(err);
+	}
+	const char *p[1] = {arr.data};
+	PGresult *r = co_pg_run(PG(s), &constraints, W, SQL_EVENTS_BY_ID, 1, p, 0, err);
+	co_buf_free(&arr);
+	if (!r)
+		return err->code;
+	size_t rows = (size_t)PQntuples(r);
+	int rc = CUTOVER_OK;
+	if (rows && !(out->items = calloc(rows, sizeof(*out->items))))
+		rc = co_err_oom(err);
+	for (size_t i = 0; rc == CUTOVER_OK && i < rows; i++)
+		if ((rc = decode_event(r, (int)i, &out->items[i], err)) == CUTOVER_OK)
+			out->n++;
+	PQclear(r);
+	if (rc)
+		cutover_event_list_free(out);
 	return rc;
 }
 

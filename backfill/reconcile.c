@@ -1,0 +1,130 @@
+/* reconcile.c — the per-key repair loop every domain's reconcile shares.
+ *
+ * For one key: read its record in the source store and in the target store;
+ * when they agree there is nothing to do. Otherwise (with --apply) put the
+ * source's record into the target, or delete the target's when the source
+ * has none, and read both again: an app may have written the key in
+ * between (its own second write can land before ours), so the loop goes on
+ * until the two reads agree, RC_ROUNDS times at most. Ending on "the stores
+ * agree", not on "the write succeeded", is what makes the repair exact and
+ * a second run a no-op.
+ *
+ * The puts run under co_replicate_exact (core/router.c): the backends' "never
+ * move a record back" rule (co_*_newer) is off for them, so the target takes
+ * the authoritative record even when its own copy looks newer. Checks that a
+ * put does not replace another record (another email, another created_at)
+ * stay on and come back as CUTOVER_ECONFLICT.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconcile.h"
+
+const char *rc_store_name(rc_store s)
+{
+	return s == RC_JSON ? "json" : "postgres";
+}
+
+bool rc_key_id(const char *key)
+{
+	if (!key || !*key || *key == '0' || strlen(key) > 16)
+		return false;
+	for (const char *c = key; *c; c++)
+		if (*c < '0' || *c > '9')
+			return false;
+	return rc_id(key) <= CO_ID_MAX;
+}
+
+int64_t rc_id(const char *key)
+{
+	return strtoll(key, NULL, 10);
+}
+
+void rc_fail(rc_run *r, rc_key *k, const cutover_error *err)
+{
+	k->outcome = RC_FAILED;
+	k->err = *err;
+	if (err->code == CUTOVER_EUNAVAILABLE && !r->fatal) {
+		r->fatal = err->code;
+		r->fatal_err = *err;
+	}
+}
+
+void rc_differs(rc_key *k, const char *fields, const char *action)
+{
+	if (k->action)
+		return; /* the first difference is the one reported */
+	k->action = action;
+	snprintf(k->fields, sizeof(k->fields), "%s", fields);
+}
+
+void rc_repair_one(rc_run *r, const rc_entity *e, rc_key *k)
+{
+	const char *src = rc_store_name(k->src), *dst = rc_store_name(k->dst);
+	for (int round = 0;; round++) {
+		void *a = NULL, *b = NULL;
+		cutover_error err;
+		cutover_error_clear(&err);
+		int ra = e->get(r, k->src, k->key, &a, &err);
+		if (ra != CUTOVER_OK && ra != CUTOVER_ENOTFOUND) {
+			rc_fail(r, k, &err);
+			return;
+		}
+		int rb = e->get(r, k->dst, k->key, &b, &err);
+		if (rb != CUTOVER_OK && rb != CUTOVER_ENOTFOUND) {
+			e->free_rec(a);
+			rc_fail(r, k, &err);
+			return;
+		}
+		char fields[256] = "";
+		bool equal = false;
+		if (ra == CUTOVER_ENOTFOUND && rb == CUTOVER_ENOTFOUND)
+			equal = true;
+		else if (ra == CUTOVER_ENOTFOUND)
+			snprintf(fields, sizeof(fields), "extra"); /* the target has one the source has not */
+		else if (rb == CUTOVER_ENOTFOUND)
+			snprintf(fields, sizeof(fields), "missing");
+		else
+			equal = e->diff(a, b, fields, sizeof(fields)) == 0;
+		if (equal) {
+			e->free_rec(a);
+			e->free_rec(b);
+			k->outcome = round == 0 ? RC_EQUAL : RC_REPAIRED;
+			return;
+		}
+		rc_differs(k, fields, ra == CUTOVER_ENOTFOUND ? "delete" : "copy");
+		int rw = CUTOVER_OK;
+		if (k->compare_only) {
+			k->outcome = RC_FLIPPED;
+		} else if (ra == CUTOVER_ENOTFOUND && !e->del) {
+			co_err(&err, CUTOVER_ENOTFOUND, "%s holds no %s %s, %s does; cutover never deletes a %s", src,
+			       e->name, k->shown, dst, e->name);
+			co_err_detail(&err, "the product has no delete for this kind of record, so no failed write can "
+					    "have left it in %s alone; it was put there by other means",
+				      dst);
+			co_err_hint(&err, "find out where %s's copy came from; remove it by hand if it should not exist, "
+					  "or restore the %s copy, then run reconcile again",
+				    dst, src);
+			rc_fail(r, k, &err);
+		} else if (!r->apply) {
+			k->outcome = RC_WOULD;
+		} else if (round == RC_ROUNDS) {
+			co_err(&err, CUTOVER_EBUSY, "%s %s kept changing while reconcile copied it from %s to %s", e->name,
+			       k->shown, src, dst);
+			co_err_hint(&err, "an app is writing it right now; run reconcile again in a moment");
+			rc_fail(r, k, &err);
+		} else {
+			co_replicate_exact(true);
+			rw = ra == CUTOVER_ENOTFOUND ? e->del(r, k->dst, k->key, &err) : e->put(r, k->dst, a, &err);
+			co_replicate_exact(false);
+			if (rw == CUTOVER_ENOTFOUND && ra == CUTOVER_ENOTFOUND)
+				rw = CUTOVER_OK; /* already gone: the wanted end */
+			if (rw != CUTOVER_OK)
+				rc_fail(r, k, &err);
+		}
+		e->free_rec(a);
+		e->free_rec(b);
+		if (k->outcome != RC_PENDING)
+			return;
+	}
+}
