@@ -21,8 +21,11 @@
  *    wait for the store, live's compared reads wait for it at most
  *    CUTOVER_HTTP_TIMEOUT.
  *
- * nginx is started again and every child, one at a time, runs every
- * operation kind once more on its same handles: all succeed.
+ * After a request that got no answer, a transport makes none for 2 s (calls
+ * fail at once), so only the first call of a burst waits for the retries.
+ * nginx is started again and, once that quiet period is over, every child,
+ * one at a time, runs every operation kind once more on its same handles:
+ * all succeed.
  *
  * usage: tests/with-nginx.sh tests/with-postgres.sh test_fault_http_down
  */
@@ -34,6 +37,7 @@
 #include <unistd.h>
 
 #include "fault_ops.h"
+#include "json_store.h"
 #include "support.h"
 
 #define TOKEN "tok-fault-9c2e-never-print"
@@ -140,7 +144,7 @@ static int child_main(test_env *env, const char *st_name, cutover_domain dom, in
 	wait_go(in);
 
 	/* nginx is down */
-	double worst = 0, worst_read = 0;
+	double worst = 0, worst_read = 0, began = fault_now();
 	size_t ran = 0, writes = 0;
 	for (size_t i = 0; i < fault_ops_count; i++) {
 		const fault_op *op = &fault_ops[i];
@@ -185,8 +189,8 @@ static int child_main(test_env *env, const char *st_name, cutover_domain dom, in
 			CHECK(worst_read < 0.25, "a rampdown read took %.3f s", worst_read);
 	}
 	char line[200];
-	snprintf(line, sizeof line, "D %zu %.0f %.0f %llu %d\n", ran, worst * 1000, worst_read * 1000,
-		 (unsigned long long)(after.journaled - before.journaled), bad);
+	snprintf(line, sizeof line, "D %zu %.0f %.0f %.0f %llu %d\n", ran, (fault_now() - began) * 1000, worst * 1000,
+		 worst_read * 1000, (unsigned long long)(after.journaled - before.journaled), bad);
 	send_line(out, line);
 	wait_go(in);
 
@@ -329,7 +333,7 @@ static void http_store_down(void **state)
 		expect_line(&kids[k], 'D', line, sizeof line);
 		print_message("  %-9s %-9s calls %s\n", kids[k].stage, cutover_domain_name(kids[k].domain), line + 2);
 	}
-	print_message("(calls, slowest ms, slowest read ms, keys journaled, failed checks)\n"
+	print_message("(calls, ms for all, slowest ms, slowest read ms, keys journaled, failed checks)\n"
 		      "every child done %.1f s after the stop\n", fault_now() - t0);
 
 	/* json authoritative: nothing reached Postgres, nothing was journaled */
@@ -353,6 +357,8 @@ static void http_store_down(void **state)
 	/* back up: every child, one at a time, uses its same handles */
 	assert_int_equal(test_shell(start), 0);
 	http_stopped = false;
+	/* a transport that got no answer makes no request for 2 s after that */
+	usleep(2200000);
 	int failed = 0;
 	for (k = 0; k < N_CHILDREN; k++) {
 		go(&kids[k]);
@@ -363,6 +369,51 @@ static void http_store_down(void **state)
 		}
 	}
 	assert_int_equal(failed, 0);
+}
+
+/* The quiet period itself, on one transport: the first request that gets
+ * no answer waits for its retries; for 2 s after it nothing is sent and
+ * calls fail at once, saying so; after that a call tries again, and once the
+ * server answers the transport serves as before. */
+static void a_store_that_gave_no_answer_is_not_asked_again_for_2s(void **state)
+{
+	(void)state;
+	test_env *e = &envs[0];
+	co_transport *t = NULL;
+	cutover_error err;
+	if (co_transport_open(&t, e->json_root, TOKEN, &err) != CUTOVER_OK)
+		fail_msg("%s", err.message);
+	assert_int_equal(t->put(t, "quiet/doc.json", "{}", 2, NULL, NULL, &err), CUTOVER_OK);
+	assert_int_equal(test_shell(getenv("CUTOVER_TEST_HTTP_STOP")), 0);
+	http_stopped = true;
+	char *data = NULL, v[CO_VERSION_LEN];
+	size_t len;
+	double t0 = fault_now();
+	assert_int_equal(t->get(t, "quiet/doc.json", &data, &len, v, &err), CUTOVER_EUNAVAILABLE);
+	double first = fault_now() - t0;
+	assert_non_null(strstr(err.detail, "attempt(s)")); /* it retried */
+	t0 = fault_now();
+	assert_int_equal(t->put(t, "quiet/doc.json", "{}", 2, NULL, NULL, &err), CUTOVER_EUNAVAILABLE);
+	double quiet = fault_now() - t0;
+	print_message("no answer: first call %.3f s, the next %.3f s: %s\n  detail: %s\n", first, quiet, err.message,
+		      err.detail);
+	assert_true(first >= 0.6 && first <= HTTP_TIMEOUT_S + SLACK_S);
+	assert_true(quiet < 0.05);
+	assert_non_null(strstr(err.message, "not tried"));
+	assert_non_null(strstr(err.hint, "try again"));
+	assert_null(strstr(err.detail, PASSWORD));
+	/* back up, but inside the quiet period: still not asked */
+	assert_int_equal(test_shell(getenv("CUTOVER_TEST_HTTP_START")), 0);
+	http_stopped = false;
+	if (fault_now() - t0 < 1.5)
+		assert_int_equal(t->get(t, "quiet/doc.json", &data, &len, v, &err), CUTOVER_EUNAVAILABLE);
+	/* after it: asked again, and it answers */
+	usleep(2100000);
+	t0 = fault_now();
+	assert_int_equal(t->get(t, "quiet/doc.json", &data, &len, v, &err), CUTOVER_OK);
+	assert_true(fault_now() - t0 < 0.5);
+	free(data);
+	t->free(t);
 }
 
 /* If a test failed half-way, the server may still be stopped. */
@@ -406,6 +457,7 @@ int main(void)
 
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(http_store_down),
+		cmocka_unit_test(a_store_that_gave_no_answer_is_not_asked_again_for_2s),
 	};
 	int rc = cmocka_run_group_tests_name("HTTP store down", tests, NULL, teardown);
 	test_log_reset();
