@@ -1,8 +1,9 @@
 /* test_fault_kill9.c — an app killed with SIGKILL in the middle of a write.
  *
- * A local state directory is seeded with documents of about a megabyte each
- * (identity/users.json, profile/profiles.json, reports/reports.json and one
- * telemetry daily file), so a write takes a while. Then, round after round,
+ * A local state directory is seeded with documents of about half a
+ * megabyte each (identity/users.json, profile/profiles.json,
+ * reports/reports.json and one telemetry daily file), so a write takes a
+ * while. Then, round after round,
  * a child process opens the four domains in the json stage and writes in a
  * loop (bounded): a user's display name, a whole portfolio, a report's
  * title, one appended event; before each call it tells the parent what it
@@ -46,10 +47,10 @@
 #include "json_store.h"
 #include "support.h"
 
-#define SEED_USERS 3000
-#define SEED_PROFILES 40
-#define SEED_REPORTS 300
-#define SEED_EVENTS 1000
+#define SEED_USERS 1500
+#define SEED_PROFILES 20
+#define SEED_REPORTS 150
+#define SEED_EVENTS 500
 #define WRITES_MAX 400        /* per child: the loop is bounded */
 #define ROUND_MAX_S 10.0      /* a child is killed by then whatever happens */
 #define DAY_KEY "telemetry/events/2024-03-01.ndjson"
