@@ -25,7 +25,13 @@
  * retries included; each connection attempt by CUTOVER_HTTP_CONNECT_TIMEOUT.
  * Connection errors, timeouts and 5xx answers are retried up to
  * HTTP_RETRIES times with exponential backoff (100, 200, 400 ms); 4xx
- * answers never are. Redirects are not followed (they could carry the token
+ * answers never are. After an operation that got no answer at all (its
+ * retries included), the transport's next operations fail at once, without
+ * a request, for HTTP_QUIET_MS: with the store down, a stage where it is
+ * the second store (live, rampdown) would otherwise make every call wait
+ * out the retries, up to CUTOVER_HTTP_TIMEOUT each, for a write that is
+ * journaled anyway. Any answer, even an error status, ends the quiet
+ * period; 5xx answers do not start one (the server is there). Redirects are not followed (they could carry the token
  * elsewhere). TLS peers are always verified; CUTOVER_HTTP_CA_FILE names an
  * extra CA bundle. Messages name URLs through co_redact_url and never carry
  * the token or any header.
@@ -48,6 +54,7 @@
 #define HTTP_DEFAULT_CONNECT 5   /* seconds */
 #define HTTP_DEFAULT_TIMEOUT 30  /* seconds, a whole operation */
 #define HTTP_LIST_PAGE 1000      /* supabase list page size */
+#define HTTP_QUIET_MS 2000       /* no new request this long after one got no answer */
 #define UNVERSIONED "unversioned" /* the server sent neither ETag nor Last-Modified */
 
 typedef struct http_transport {
@@ -61,8 +68,10 @@ typedef struct http_transport {
 	char *list_url;   /* supabase: .../object/list/<bucket> */
 	char *folder;     /* supabase: folder inside the bucket, "" or "a/b/" */
 	long connect_ms, total_ms;
-	pthread_mutex_t mu; /* guards curl (one easy handle, reused connections) */
+	pthread_mutex_t mu; /* guards curl (one easy handle, reused connections) and the two below */
 	CURL *curl;
+	long quiet_until;   /* now_ms() before which no request is made; 0: none */
+	char quiet_why[1024]; /* what the request that started it got */
 } http_transport;
 
 /* --- libcurl set-up -------------------------------------------------------- */
@@ -235,6 +244,17 @@ static int http_do(http_transport *ht, const char *method, const char *url, cons
 	long start = now_ms(), deadline = start + ht->total_ms, backoff = HTTP_BACKOFF_MS;
 	int rc = CUTOVER_OK;
 	pthread_mutex_lock(&ht->mu);
+	if (ht->quiet_until && start < ht->quiet_until) {
+		rc = co_err(err, CUTOVER_EUNAVAILABLE, "the JSON object store at %s cannot be reached: %s %s not tried",
+		            ht->shown, method, shown);
+		co_err_detail(err, "a request %ld ms ago got no answer (%s); none is made for %d s after that",
+		              start - (ht->quiet_until - HTTP_QUIET_MS), ht->quiet_why, HTTP_QUIET_MS / 1000);
+		co_err_hint(err, "check that the server is up and CUTOVER_JSON_ROOT is right; calls try again "
+		                 "%d s after the last one that got no answer", HTTP_QUIET_MS / 1000);
+		pthread_mutex_unlock(&ht->mu);
+		curl_slist_free_all(hl);
+		return rc;
+	}
 	for (int attempt = 0;; attempt++) {
 		co_buf_free(&r->body);
 		r->status = 0;
@@ -275,6 +295,7 @@ static int http_do(http_transport *ht, const char *method, const char *url, cons
 		CURLcode cc = curl_easy_perform(c);
 		bool again;
 		if (cc == CURLE_OK) {
+			ht->quiet_until = 0; /* it answered */
 			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 			again = r->status >= 500;
 		} else if (r->body.failed) {
@@ -315,6 +336,9 @@ static int http_do(http_transport *ht, const char *method, const char *url, cons
 			              ebuf[0] ? ebuf : curl_easy_strerror(cc), attempt + 1, now_ms() - start, ht->total_ms / 1000);
 			co_err_hint(err, "check that the server is up and CUTOVER_JSON_ROOT is right; "
 			                 "CUTOVER_HTTP_CONNECT_TIMEOUT and CUTOVER_HTTP_TIMEOUT bound the wait");
+			ht->quiet_until = now_ms() + HTTP_QUIET_MS;
+			snprintf(ht->quiet_why, sizeof ht->quiet_why, "%.8s %.500s: %.255s", method, shown,
+			         ebuf[0] ? ebuf : curl_easy_strerror(cc));
 		}
 		break;
 	}

@@ -14,6 +14,14 @@
  * read-modify-write, and the version check catches writers that do not.
  * list() names the regular files of one folder (telemetry's daily event
  * files), leaving out dot-files: put's temp files and anything hidden.
+ *
+ * A writer killed in the middle of a put leaves its temp file behind (the
+ * document itself is untouched). Readers never take it for state (dot-named,
+ * never listed); a later put of the same document removes such leftovers
+ * once they are STALE_TMP_SECONDS old and the process named in them is gone
+ * from this host, so crashes do not pile up copies of the document. The age
+ * keeps a writer on another host sharing the directory (whose pid means
+ * nothing here) safe: its temp file is written moments before its rename.
  */
 #include "json_store.h"
 
@@ -24,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -39,6 +48,9 @@ struct co_lock {
 };
 
 static atomic_uint tmp_counter;
+
+/* How old a dead writer's temp file must be before a put removes it. */
+#define STALE_TMP_SECONDS 60
 
 /* --- paths ----------------------------------------------------------------- */
 
@@ -220,6 +232,56 @@ out:
 	return rc;
 }
 
+/* The writer's pid when name is one of put's temp files of the document
+ * base (".<base>.<pid>.<counter>.<nsec>.tmp"), else 0. */
+static long temp_file_pid(const char *name, const char *base)
+{
+	size_t bl = strlen(base), nl = strlen(name);
+	if (nl < bl + 2 + 4 || name[0] != '.' || strncmp(name + 1, base, bl) != 0 || name[bl + 1] != '.' ||
+	    strcmp(name + nl - 4, ".tmp") != 0)
+		return 0;
+	const char *p = name + bl + 2, *end = name + nl - 4;
+	long pid = 0;
+	int fields = 0;
+	for (const char *q = p; q < end; fields++) {
+		const char *dot = memchr(q, '.', (size_t)(end - q));
+		const char *stop = dot ? dot : end;
+		if (stop == q)
+			return 0;
+		for (const char *c = q; c < stop; c++)
+			if (*c < '0' || *c > '9')
+				return 0;
+		if (fields == 0)
+			pid = strtol(q, NULL, 10);
+		q = dot ? dot + 1 : end;
+	}
+	return fields == 3 ? pid : 0;
+}
+
+/* Remove the temp files of dir/base that writers killed mid-put left:
+ * older than STALE_TMP_SECONDS, of a process that no longer exists here.
+ * Best effort: nothing here fails the put. */
+static void sweep_stale_temps(const char *dir, const char *base)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	time_t now = time(NULL);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		long pid = temp_file_pid(de->d_name, base);
+		if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+		    now - st.st_mtime < STALE_TMP_SECONDS)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			co_log("removed %s/%s, left by writer %ld that ended in the middle of a put", dir, de->d_name, pid);
+	}
+	closedir(d);
+}
+
 static int write_all(int fd, const char *data, size_t len)
 {
 	while (len > 0) {
@@ -333,6 +395,7 @@ static int local_put(co_transport *t, const char *key, const char *data, size_t 
 			       "survive a crash",
 			       path, serr.message);
 	}
+	sweep_stale_temps(dir, base);
 	rc = CUTOVER_OK;
 	if (new_version)
 		version_of(&st, new_version);

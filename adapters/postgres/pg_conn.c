@@ -365,8 +365,13 @@ int co_pg_fail(cutover_error *err, PGconn *c, const PGresult *r, const char *wha
 		code = CUTOVER_EINTERNAL;
 
 	cutover_error_clear(err); /* no sqlstate, detail or hint left from before */
-	if (code == CUTOVER_EUNAVAILABLE && !st)
+	/* An unavailable server is named as such whatever libpq read: a closed
+	 * socket (no SQLSTATE), or the server's own FATAL on its way down
+	 * (57P01 "terminating connection due to administrator command"). */
+	if (code == CUTOVER_EUNAVAILABLE && (!st || lost))
 		co_err(err, code, "%s: connection to postgres lost: %s", what, msg);
+	else if (code == CUTOVER_EUNAVAILABLE)
+		co_err(err, code, "%s: postgres unavailable: %s", what, msg);
 	else
 		co_err(err, code, "%s: %s", what, msg);
 	if (!err)
