@@ -370,23 +370,29 @@ static int run_domain(ex_ctx *c, cutover_error *err)
 	int rc = d == CUTOVER_DOMAIN_TELEMETRY ? ex_events_prepare(c, err) : CUTOVER_OK;
 	if (rc)
 		return rc;
+	/* a local root's lock before the snapshot: a json write (a rampdown
+	 * process's second write) that got in before it wrote Postgres before
+	 * the snapshot, and one after it waits until every document is written */
+	co_lock *lock = NULL;
+	if (c->apply && c->t->lock && (rc = c->t->lock(c->t, cutover_domain_name(d), &lock, err)))
+		return rc;
 	PGresult *r = co_pg_exec(c->pg, "export: begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, err);
-	if (!r)
+	if (!r) {
+		if (lock)
+			c->t->unlock(c->t, lock);
 		return err->code;
+	}
 	PQclear(r);
 	r = co_pg_exec(c->pg, "export: snapshot", "SELECT (extract(epoch from now()) * 1000000)::int8", 0, NULL, err);
 	if (!r) {
+		if (lock)
+			c->t->unlock(c->t, lock);
 		rollback(c->pg);
 		return err->code;
 	}
 	c->snapshot = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 
-	co_lock *lock = NULL;
-	if (c->apply && c->t->lock && (rc = c->t->lock(c->t, cutover_domain_name(d), &lock, err))) {
-		rollback(c->pg);
-		return rc;
-	}
 	switch (d) {
 	case CUTOVER_DOMAIN_IDENTITY:
 		if (!(rc = ex_collection(c, &ex_users, err)))
@@ -475,6 +481,60 @@ static void write_report_file(ex_ctx *c, cJSON *jd)
 		close(fd);
 }
 
+/* --apply: the postgres stage's lock, exclusively, before the snapshot
+ * (pg_runs.h). Busy: postgres-stage sessions hold it shared (counted from
+ * pg_locks), or another export holds it. */
+static int take_stage_lock(ex_ctx *c, cutover_error *err)
+{
+	const char *name = cutover_domain_name(c->domain);
+	bool got = false;
+	long holders = 0;
+	int rc = co_pg_stage_lock(c->pg, c->domain, &got, err);
+	if (rc || got)
+		return rc;
+	if ((rc = co_pg_stage_holders(c->pg, c->domain, &holders, err)))
+		return rc;
+	if (holders == 0) {
+		co_err(err, CUTOVER_EBUSY, "another `cutover export %s --apply` is running (it holds the postgres stage's lock of "
+					   "%s)",
+		       name, name);
+		co_err_hint(err, "wait for it to finish; nothing was written");
+		return CUTOVER_EBUSY;
+	}
+	co_err(err, CUTOVER_EBUSY, "%ld session%s still ha%s %s open in the postgres stage; flip the flag to rampdown and "
+				   "restart them, then run the export again",
+	       holders, holders == 1 ? "" : "s", holders == 1 ? "s" : "ve", name);
+	co_err_detail(err, "every handle of %s in the postgres stage holds a lock on its Postgres session (pg_locks counts "
+			   "them); the export writes nothing while one does, since it could write to Postgres behind the "
+			   "export's snapshot, and nothing was written",
+		      name);
+	if (c->t->lock)
+		co_err_hint(err, "stop those processes, or restart them with %s=rampdown (on this local state root their "
+				 "json writes wait for the export's lock); then run `cutover export %s --apply` again",
+			    cutover_domain_flag(c->domain), name);
+	else
+		co_err_hint(err, "stop those processes (over an HTTP state root a rampdown process's json write during the "
+				 "export could be overwritten by it; on a local root it waits), or set %s=rampdown and "
+				 "restart them when you accept that; then run `cutover export %s --apply` again",
+			    cutover_domain_flag(c->domain), name);
+	return CUTOVER_EBUSY;
+}
+
+/* Still ours? A reconnect (co_pg_conn resets a lost connection) gives a
+ * session that does not hold it. */
+static int stage_lock_kept(ex_ctx *c, cutover_error *err)
+{
+	bool held = false;
+	int rc = co_pg_stage_lock_held(c->pg, c->domain, &held, err);
+	if (rc || held)
+		return rc;
+	co_err(err, CUTOVER_EUNAVAILABLE, "export %s: the connection to Postgres was lost while the export ran, and with "
+					  "it the postgres stage's lock",
+	       cutover_domain_name(c->domain));
+	co_err_hint(err, "run the export again: a postgres-stage process may have written meanwhile");
+	return CUTOVER_EUNAVAILABLE;
+}
+
 static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const char *backup_dir, const char *stamp,
 		      co_transport *t, co_pg *pg, const char *root_shown, cJSON *jall)
 {
@@ -493,11 +553,18 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 	cutover_error_clear(&err);
 
 	co_pg_stage_run before;
-	int rc = co_pg_runs_get(pg, d, &before, &err);
 	if (!cli->json)
 		printf("export %s: %s; state root %s%s%s\n", name,
 		       apply ? "--apply" : "dry run (nothing is written; --apply writes)", root_shown,
 		       apply ? "; backup in " : "", apply ? c.backup : "");
+	bool locked = false;
+	long holders = 0;
+	int rc = apply ? take_stage_lock(&c, &err) : co_pg_stage_holders(pg, d, &holders, &err);
+	locked = apply && rc == CUTOVER_OK;
+	if (rc == CUTOVER_OK)
+		rc = co_pg_runs_get(pg, d, &before, &err);
+	else
+		memset(&before, 0, sizeof before);
 	if (rc == CUTOVER_OK && apply)
 		rc = ex_backup_ready(&c, &err); /* before any document: every dropped record is listed */
 	if (rc == CUTOVER_OK)
@@ -518,10 +585,14 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 	cJSON_AddNumberToObject(jd, "dropped", (double)c.dropped_total);
 
 	bool recorded = false;
-	if (rc == CUTOVER_OK && apply) {
+	if (rc == CUTOVER_OK && apply && !(rc = stage_lock_kept(&c, &err))) {
 		rc = co_pg_runs_note_export(pg, d, c.snapshot, root_shown, &err);
 		recorded = rc == CUTOVER_OK && before.exists;
 	}
+	if (locked)
+		co_pg_stage_unlock(pg, d);
+	if (!apply)
+		cJSON_AddNumberToObject(jd, "postgres_stage_sessions", (double)holders);
 	if (before.exists) {
 		char say[300];
 		cJSON_AddStringToObject(jd, "postgres_stage", co_pg_stage_run_describe(&before, d, say, sizeof say));
@@ -550,6 +621,10 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 		else if (!apply && before.pending)
 			printf("  %s ran in the postgres stage without an export since: run `cutover export %s --apply`\n", name,
 			       name);
+		if (!apply && holders)
+			printf("  %ld session%s ha%s %s open in the postgres stage now: --apply refuses until they are gone "
+			       "(flip the flag to rampdown and restart them, or stop them)\n",
+			       holders, holders == 1 ? "" : "s", holders == 1 ? "s" : "ve", name);
 	}
 	if (jall)
 		cJSON_AddItemToObject(jall, name, jd);

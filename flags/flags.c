@@ -124,6 +124,69 @@ static int guard_check_json(const cutover_settings *st, cutover_error *err)
 	return run.pending ? guard_refuse(st, &run, err) : CUTOVER_OK;
 }
 
+/* The postgres stage, on every session of its connection (the open, and
+ * again after each reconnect: co_pg_set_session_hook): the stage lock held
+ * shared and the row in cutover.postgres_runs noted. `cutover export --apply`
+ * holds the lock exclusively while it runs: a session that cannot take it
+ * fails, and writes nothing. */
+typedef struct stage_arm {
+	cutover_domain d;
+	char flag_name[128];
+	bool held;   /* this session holds the stage lock */
+	bool opened; /* the first run (the open) succeeded */
+} stage_arm;
+
+static void stage_arm_free(void *arg)
+{
+	stage_arm *a = arg;
+	if (!a)
+		return;
+	free(a);
+}
+
+static int arm_postgres_stage(co_pg *pg, bool fresh, void *arg, cutover_error *err)
+{
+	stage_arm *a = arg;
+	const char *name = cutover_domain_name(a->d);
+	if (fresh)
+		a->held = false;
+	if (!a->held) {
+		bool got = false;
+		int rc = co_pg_stage_lock_shared(pg, a->d, &got, err);
+		if (rc)
+			return rc;
+		if (!got) {
+			co_err(err, CUTOVER_ESTATE, "%s=postgres: `cutover export %s --apply` is running; %s", a->flag_name,
+			       name, a->opened ? "nothing was written (this session reconnected while it runs)"
+					       : "the domain cannot open in the postgres stage meanwhile");
+			co_err_detail(err, "the export holds %s's postgres-stage lock while it copies Postgres into the JSON "
+					   "documents, so that nothing writes to Postgres behind its snapshot",
+				      name);
+			co_err_hint(err, "the export is the way back from the postgres stage: once it finished, restart this "
+					 "process with %s set to the stage it rolls back to (or keep postgres, which arms the "
+					 "rollback guard again)",
+				    a->flag_name);
+			return CUTOVER_ESTATE;
+		}
+		a->held = true;
+	}
+	int rc = co_pg_runs_note_open(pg, a->d, NULL, err);
+	if (rc)
+		return rc;
+	a->opened = true;
+	return CUTOVER_OK;
+}
+
+static int arm_begin(co_pg *pg, const cutover_settings *st, cutover_error *err)
+{
+	stage_arm *a = calloc(1, sizeof *a);
+	if (!a)
+		return co_err_oom(err);
+	a->d = st->domain;
+	snprintf(a->flag_name, sizeof a->flag_name, "%s", st->flag_name);
+	return co_pg_set_session_hook(pg, arm_postgres_stage, a, stage_arm_free, err);
+}
+
 /* Connect and check the domain's tables. With pg authoritative, a sequence
  * behind its table's max id is refused: nextval would collide. With json
  * authoritative, an unreachable Postgres does not stop the app: second
@@ -174,9 +237,10 @@ static int open_pg_checked(co_pg **out, const cutover_settings *st, cutover_erro
 		}
 		co_buf_free(&fix);
 	}
-	/* the postgres stage writes no JSON: note it, so a rollback waits for an export */
+	/* the postgres stage writes no JSON: hold its lock and note it, so a
+	 * rollback waits for an export */
 	if (rc == CUTOVER_OK && st->stage == CUTOVER_STAGE_POSTGRES)
-		rc = co_pg_runs_note_open(*out, st->domain, err);
+		rc = arm_begin(*out, st, err);
 	if (rc) {
 		co_pg_close(*out);
 		*out = NULL;

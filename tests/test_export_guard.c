@@ -10,6 +10,12 @@
  *    Postgres holds; opening `postgres` again arms the guard again;
  *  - the json stage without DATABASE_URL does not check (the documented
  *    limit), and one whose Postgres cannot be reached opens and says so;
+ *  - the postgres stage's lock: export --apply refuses (exit 3, the count
+ *    of sessions) while a postgres-stage handle is open and proceeds once it
+ *    is closed; a postgres-stage open is refused while an export holds it; a
+ *    handle whose connection was reset while an export held it fails its
+ *    call and writes nothing, and after the export it re-arms the guard
+ *    by itself;
  *  - a database without migration 0005: the postgres stage is refused
  *    (it could not record itself), with `cutover migrate` as the hint;
  *  - ids Postgres handed out are never handed out again by the json
@@ -21,8 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <libpq-fe.h>
 
 #include "profile_int.h"
 #include "support.h"
@@ -170,6 +178,132 @@ static void json_stage_limits(void **state)
 	test_env_fini(&e);
 }
 
+/* --- the postgres stage's lock -------------------------------------------------- */
+
+static PGconn *side_conn(const test_env *e)
+{
+	PGconn *c = PQconnectdb(e->conninfo);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("side connection: %s", PQerrorMessage(c));
+	return c;
+}
+
+static char *side_value(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	char *v = strdup(PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+#define HOLDER_PID "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1668247920 AND objid = 1 " \
+		   "AND objsubid = 2 AND mode = 'ShareLock'"
+
+/* End the backend of the one identity postgres-stage session and wait until it is gone. */
+static void terminate_holder(PGconn *c)
+{
+	char *pid = side_value(c, HOLDER_PID);
+	assert_true(*pid);
+	char sql[200];
+	snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%s)", pid);
+	free(side_value(c, sql));
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", pid);
+	bool gone = false;
+	for (int i = 0; i < 500 && !gone; i++) { /* 5 s at most */
+		char *n = side_value(c, sql);
+		gone = strcmp(n, "0") == 0;
+		free(n);
+		if (!gone)
+			usleep(10000);
+	}
+	free(pid);
+	assert_true(gone);
+	usleep(50000); /* the FATAL and the close reach the client's socket */
+}
+
+static void export_waits_for_postgres_stage_sessions(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "exlock");
+	cutover_error err;
+	int64_t id;
+	char args[512], *out = NULL;
+
+	/* an open postgres-stage handle: the export refuses, names the count, writes nothing */
+	cutover_identity *s = open_identity(&e, "postgres", CUTOVER_OK, &err);
+	make_user(s, "a@example.com", &id);
+	assert_int_equal(test_cutover(&e, &out, "export identity"), 0);
+	if (!strstr(out, "1 session has identity open in the postgres stage now"))
+		fail_msg("the dry run does not count the session:\n%s", out);
+	free(out);
+	snprintf(args, sizeof args, "export identity --apply --backup '%s/bk1'", e.root);
+	assert_int_equal(test_cutover(&e, &out, args), 3);
+	if (!strstr(out, "1 session still has identity open in the postgres stage; flip the flag to rampdown and "
+			 "restart them, then run the export again"))
+		fail_msg("export --apply with a session open:\n%s", out);
+	free(out);
+	char path[600];
+	snprintf(path, sizeof path, "%s/identity/users.json", e.root);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_int_equal(test_cutover(&e, &out, "status"), 0);
+	assert_non_null(strstr(out, "not exported"));
+	free(out);
+
+	/* closed: it proceeds */
+	cutover_identity_free(s);
+	snprintf(args, sizeof args, "export identity --apply --backup '%s/bk2'", e.root);
+	assert_int_equal(test_cutover(&e, &out, args), 0);
+	free(out);
+
+	/* an export holding the lock: a postgres-stage open is refused */
+	PGconn *c = side_conn(&e);
+	char *got = side_value(c, "SELECT pg_try_advisory_lock(1668247920, 1)");
+	assert_string_equal(got, "t");
+	free(got);
+	assert_null(open_identity(&e, "postgres", CUTOVER_ESTATE, &err));
+	assert_non_null(strstr(err.message, "`cutover export identity --apply` is running"));
+	free(side_value(c, "SELECT pg_advisory_unlock(1668247920, 1)::text"));
+
+	/* a new postgres open re-arms the guard */
+	s = open_identity(&e, "postgres", CUTOVER_OK, &err);
+	assert_null(open_identity(&e, "shadow", CUTOVER_ESTATE, &err));
+
+	/* its session ends and an export takes the lock: its next call fails and writes nothing */
+	terminate_holder(c);
+	got = side_value(c, "SELECT pg_try_advisory_lock(1668247920, 1)");
+	assert_string_equal(got, "t");
+	free(got);
+	cutover_user in = {.email = "b@example.com", .role = "viewer", .email_verified_at = CUTOVER_TS_NULL,
+			   .created_at = CUTOVER_TS_NULL, .updated_at = CUTOVER_TS_NULL};
+	cutover_user *u = NULL;
+	assert_int_equal(cutover_identity_create_user(s, &u, &in, &err), CUTOVER_ESTATE);
+	if (!strstr(err.message, "`cutover export identity --apply` is running; nothing was written"))
+		fail_msg("a reconnect while the export runs: %s", err.message);
+	assert_int_equal(test_count(&e, "SELECT count(*) FROM identity.users WHERE email = 'b@example.com'"), 0);
+	free(side_value(c, "SELECT pg_advisory_unlock(1668247920, 1)::text"));
+
+	/* the export runs while the handle has no session: it proceeds, and clears the guard */
+	snprintf(args, sizeof args, "export identity --apply --backup '%s/bk3'", e.root);
+	assert_int_equal(test_cutover(&e, &out, args), 0);
+	free(out);
+	cutover_identity_free(open_identity(&e, "shadow", CUTOVER_OK, &err));
+
+	/* the handle's next call takes the lock again and re-arms the guard */
+	assert_int_equal(cutover_identity_create_user(s, &u, &in, &err), CUTOVER_OK);
+	cutover_user_free(u);
+	assert_null(open_identity(&e, "shadow", CUTOVER_ESTATE, &err));
+	got = side_value(c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1668247920 "
+			    "AND objid = 1 AND mode = 'ShareLock'");
+	assert_string_equal(got, "1");
+	free(got);
+	cutover_identity_free(s);
+	PQfinish(c);
+	test_env_fini(&e);
+}
+
 static void postgres_stage_needs_the_migration(void **state)
 {
 	(void)state;
@@ -257,6 +391,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(guard_refuses_until_exported),
 		cmocka_unit_test(json_stage_limits),
+		cmocka_unit_test(export_waits_for_postgres_stage_sessions),
 		cmocka_unit_test(postgres_stage_needs_the_migration),
 		cmocka_unit_test(export_moves_the_json_id_bookkeeping),
 	};
