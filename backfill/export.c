@@ -449,18 +449,21 @@ static const char usage_text[] =
     "                dropped-<domain>.ndjson naming every dropped record and\n"
     "                export-<domain>.json, the report; the directory is itself a\n"
     "                state root holding the old documents. Then the domain is recorded\n"
-    "                as exported (cutover.postgres_runs), so the json, dualwrite and\n"
-    "                shadow stages may open it again.\n"
+    "                as exported (cutover.postgres_runs) and the marker\n"
+    "                <domain>/.cutover-postgres-stage is removed from the state root,\n"
+    "                so the json, dualwrite and shadow stages may open it again.\n"
     "  --backup DIR  where to keep them (default ./cutover-export-backup/<domain>-<UTC time>);\n"
     "                an existing backup is never overwritten\n"
     "  --json        the report as one JSON document on stdout\n\n"
-    "Stop every app process of the domain (or keep them all in the postgres stage and\n"
-    "accept that their writes after the export's snapshot are not in it) before\n"
-    "--apply, and flip the flag back only after it succeeded.\n\n"
+    "--apply refuses (exit 3) while any process has the domain open in the postgres\n"
+    "stage (each holds a lock on its Postgres session; the export takes it exclusively\n"
+    "before its snapshot and keeps it until it has recorded the export): stop them, or\n"
+    "set the flag to rampdown and restart them, first. While it runs, the postgres\n"
+    "stage cannot open the domain. Flip the flag back only after it succeeded.\n\n"
     "Exit 0 when nothing is dropped, 1 when records of the current documents are not in\n"
     "Postgres (dropped; kept in the backup), 2 usage or configuration, 3 runtime failure\n"
-    "(Postgres or the state root unreachable; nothing more is written and the domain is\n"
-    "not recorded as exported).\n";
+    "(Postgres or the state root unreachable, or postgres-stage sessions still open;\n"
+    "nothing more is written and the domain is not recorded as exported).\n";
 
 static const cutover_domain order[] = {CUTOVER_DOMAIN_IDENTITY, CUTOVER_DOMAIN_TELEMETRY, CUTOVER_DOMAIN_PROFILE,
 				       CUTOVER_DOMAIN_REPORTS};
@@ -535,6 +538,31 @@ static int stage_lock_kept(ex_ctx *c, cutover_error *err)
 	return CUTOVER_EUNAVAILABLE;
 }
 
+/* --apply, after the export is recorded: remove the marker in the JSON
+ * root while the lock still keeps postgres-stage opens out; when the lock
+ * turns out lost, put the marker back and fail. */
+static int clear_marker(ex_ctx *c, bool *removed, cutover_error *err)
+{
+	int rc = co_stage_marker_remove(c->t, c->domain, removed, err);
+	if (rc) {
+		char key[64], what[128];
+		snprintf(what, sizeof what, "export: remove the rollback guard's marker %s",
+			 co_stage_marker_key(c->domain, key, sizeof key));
+		co_pg_prefix_error(err, what);
+		co_err_hint(err, "the documents are written and the export is recorded; run the export again to remove it "
+				 "(json, dualwrite and shadow refuse %s while it exists)",
+			    cutover_domain_name(c->domain));
+		return rc;
+	}
+	if ((rc = stage_lock_kept(c, err)) && *removed) {
+		bool written;
+		cutover_error scratch;
+		co_stage_marker_ensure(c->t, c->domain, c->snapshot, &written, &scratch);
+		*removed = false;
+	}
+	return rc;
+}
+
 static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const char *backup_dir, const char *stamp,
 		      co_transport *t, co_pg *pg, const char *root_shown, cJSON *jall)
 {
@@ -584,15 +612,19 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 	cJSON_AddItemToObject(jd, "bookkeeping", c.jbook);
 	cJSON_AddNumberToObject(jd, "dropped", (double)c.dropped_total);
 
-	bool recorded = false;
+	bool recorded = false, marker_removed = false;
 	if (rc == CUTOVER_OK && apply && !(rc = stage_lock_kept(&c, &err))) {
 		rc = co_pg_runs_note_export(pg, d, c.snapshot, root_shown, &err);
 		recorded = rc == CUTOVER_OK && before.exists;
+		if (rc == CUTOVER_OK)
+			rc = clear_marker(&c, &marker_removed, &err);
 	}
 	if (locked)
 		co_pg_stage_unlock(pg, d);
 	if (!apply)
 		cJSON_AddNumberToObject(jd, "postgres_stage_sessions", (double)holders);
+	if (apply)
+		cJSON_AddBoolToObject(jd, "marker_removed", marker_removed);
 	if (before.exists) {
 		char say[300];
 		cJSON_AddStringToObject(jd, "postgres_stage", co_pg_stage_run_describe(&before, d, say, sizeof say));
@@ -621,6 +653,11 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 		else if (!apply && before.pending)
 			printf("  %s ran in the postgres stage without an export since: run `cutover export %s --apply`\n", name,
 			       name);
+		if (marker_removed) {
+			char key[64];
+			printf("  removed the rollback guard's marker %s from the state root\n",
+			       co_stage_marker_key(d, key, sizeof key));
+		}
 		if (!apply && holders)
 			printf("  %ld session%s ha%s %s open in the postgres stage now: --apply refuses until they are gone "
 			       "(flip the flag to rampdown and restart them, or stop them)\n",

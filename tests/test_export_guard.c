@@ -8,14 +8,17 @@
  *    postgres since ..., not exported"; a dry run of the export clears
  *    nothing; `export --apply` does, and the json backend then serves what
  *    Postgres holds; opening `postgres` again arms the guard again;
- *  - the json stage without DATABASE_URL does not check (the documented
- *    limit), and one whose Postgres cannot be reached opens and says so;
+ *  - the marker in the JSON state root: the json stage without
+ *    DATABASE_URL, and json, dualwrite and shadow whose Postgres cannot be
+ *    reached, are refused by it (naming it); export --apply removes it; a
+ *    postgres-stage open whose JSON root cannot be written logs that and
+ *    opens;
  *  - the postgres stage's lock: export --apply refuses (exit 3, the count
  *    of sessions) while a postgres-stage handle is open and proceeds once it
  *    is closed; a postgres-stage open is refused while an export holds it; a
  *    handle whose connection was reset while an export held it fails its
  *    call and writes nothing, and after the export it re-arms the guard
- *    by itself;
+ *    (row and marker) by itself;
  *  - a database without migration 0005: the postgres stage is refused
  *    (it could not record itself), with `cutover migrate` as the hint;
  *  - ids Postgres handed out are never handed out again by the json
@@ -144,23 +147,49 @@ static void guard_refuses_until_exported(void **state)
 	test_env_fini(&e);
 }
 
-static void json_stage_limits(void **state)
+static bool marker_exists(const test_env *e, const char *domain)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s/.cutover-postgres-stage", e->root, domain);
+	return access(path, F_OK) == 0;
+}
+
+static void refused_by_marker(test_env *e, const char *stage)
+{
+	cutover_error err;
+	assert_null(open_identity(e, stage, CUTOVER_ESTATE, &err));
+	if (!strstr(err.detail, "identity/.cutover-postgres-stage") || !strstr(err.hint, "cutover export identity --apply"))
+		fail_msg("IDENTITY_STORE=%s: refused without naming the marker: %s; %s; %s", stage, err.message, err.detail,
+			 err.hint);
+}
+
+/* Where Postgres cannot be asked, the marker in the JSON root refuses. */
+static void marker_when_postgres_cannot_be_asked(void **state)
 {
 	(void)state;
 	test_env e;
 	test_env_init(&e, "exjson");
 	cutover_error err;
 	cutover_identity_free(open_identity(&e, "postgres", CUTOVER_OK, &err));
+	assert_true(marker_exists(&e, "identity"));
+	char path[600], *text;
+	snprintf(path, sizeof path, "%s/identity/.cutover-postgres-stage", e.root);
+	assert_non_null(text = test_read_file(path, NULL));
+	assert_non_null(strstr(text, "\"since\":\""));
+	free(text);
+	assert_false(marker_exists(&e, "profile"));
 
-	/* no Postgres configured: the json stage does not connect, so it cannot check */
+	/* no Postgres configured: the json stage does not connect; the marker refuses */
 	const char *url = e.opts.database_url;
 	char *saved = getenv("DATABASE_URL") ? strdup(getenv("DATABASE_URL")) : NULL;
 	unsetenv("DATABASE_URL");
 	e.opts.database_url = NULL;
-	cutover_identity_free(open_identity(&e, "json", CUTOVER_OK, &err));
-	/* ...but an explicit DATABASE_URL makes it check */
+	refused_by_marker(&e, "json");
+	/* an explicit DATABASE_URL: the row refuses (it says since when) */
 	setenv("DATABASE_URL", url, 1);
+	e.opts.database_url = url;
 	assert_null(open_identity(&e, "json", CUTOVER_ESTATE, &err));
+	assert_non_null(strstr(err.detail, "last opened there at"));
 	if (saved) {
 		setenv("DATABASE_URL", saved, 1);
 		free(saved);
@@ -168,13 +197,52 @@ static void json_stage_limits(void **state)
 		unsetenv("DATABASE_URL");
 	}
 
-	/* a Postgres that cannot be reached: opens on the JSON state, and says so */
+	/* a Postgres that cannot be reached: json, dualwrite and shadow say so, and the marker refuses */
+	test_log_capture();
+	e.opts.database_url = "host=/nonexistent-cutover-socket-dir port=1";
+	refused_by_marker(&e, "json");
+	assert_non_null(strstr(test_log_text(), "could not check whether identity ran in the postgres stage"));
+	refused_by_marker(&e, "dualwrite");
+	refused_by_marker(&e, "shadow");
+	assert_non_null(strstr(test_log_text(), "postgres is unreachable"));
+	test_log_reset();
+	e.opts.database_url = url;
+
+	/* export --apply removes it; then they open, Postgres reachable or not */
+	char args[512], *out = NULL;
+	snprintf(args, sizeof args, "export identity --apply --backup '%s/bk'", e.root);
+	assert_int_equal(test_cutover(&e, &out, args), 0);
+	if (!strstr(out, "removed the rollback guard's marker identity/.cutover-postgres-stage"))
+		fail_msg("export --apply did not say it removed the marker:\n%s", out);
+	free(out);
+	assert_false(marker_exists(&e, "identity"));
 	test_log_capture();
 	e.opts.database_url = "host=/nonexistent-cutover-socket-dir port=1";
 	cutover_identity_free(open_identity(&e, "json", CUTOVER_OK, &err));
-	assert_non_null(strstr(test_log_text(), "could not check whether identity ran in the postgres stage"));
+	cutover_identity_free(open_identity(&e, "shadow", CUTOVER_OK, &err));
 	test_log_reset();
 	e.opts.database_url = url;
+
+	/* nothing that reads the legacy layout takes the marker for state */
+	cutover_identity_free(open_identity(&e, "postgres", CUTOVER_OK, &err));
+	assert_true(marker_exists(&e, "identity"));
+	assert_int_equal(test_cutover(&e, &out, "survey identity"), 0);
+	assert_null(strstr(out, "cutover-postgres-stage"));
+	free(out);
+
+	/* a postgres-stage open whose JSON root cannot be written: logged, and it opens */
+	test_log_capture();
+	char file_root[600];
+	snprintf(file_root, sizeof file_root, "%s/a-file", e.root);
+	FILE *f = fopen(file_root, "w");
+	assert_non_null(f);
+	fclose(f);
+	e.opts.json_root = file_root;
+	cutover_identity_free(open_identity(&e, "postgres", CUTOVER_OK, &err));
+	assert_non_null(strstr(test_log_text(), "could not mark identity's JSON state root as behind"));
+	assert_non_null(strstr(test_log_text(), "relies on cutover.postgres_runs alone"));
+	test_log_reset();
+	e.opts.json_root = e.json_root;
 	test_env_fini(&e);
 }
 
@@ -248,6 +316,7 @@ static void export_waits_for_postgres_stage_sessions(void **state)
 	char path[600];
 	snprintf(path, sizeof path, "%s/identity/users.json", e.root);
 	assert_int_not_equal(access(path, F_OK), 0);
+	assert_true(marker_exists(&e, "identity"));
 	assert_int_equal(test_cutover(&e, &out, "status"), 0);
 	assert_non_null(strstr(out, "not exported"));
 	free(out);
@@ -257,6 +326,7 @@ static void export_waits_for_postgres_stage_sessions(void **state)
 	snprintf(args, sizeof args, "export identity --apply --backup '%s/bk2'", e.root);
 	assert_int_equal(test_cutover(&e, &out, args), 0);
 	free(out);
+	assert_false(marker_exists(&e, "identity"));
 
 	/* an export holding the lock: a postgres-stage open is refused */
 	PGconn *c = side_conn(&e);
@@ -269,6 +339,7 @@ static void export_waits_for_postgres_stage_sessions(void **state)
 
 	/* a new postgres open re-arms the guard */
 	s = open_identity(&e, "postgres", CUTOVER_OK, &err);
+	assert_true(marker_exists(&e, "identity"));
 	assert_null(open_identity(&e, "shadow", CUTOVER_ESTATE, &err));
 
 	/* its session ends and an export takes the lock: its next call fails and writes nothing */
@@ -289,12 +360,15 @@ static void export_waits_for_postgres_stage_sessions(void **state)
 	snprintf(args, sizeof args, "export identity --apply --backup '%s/bk3'", e.root);
 	assert_int_equal(test_cutover(&e, &out, args), 0);
 	free(out);
+	assert_false(marker_exists(&e, "identity"));
 	cutover_identity_free(open_identity(&e, "shadow", CUTOVER_OK, &err));
 
-	/* the handle's next call takes the lock again and re-arms the guard */
+	/* the handle's next call takes the lock again and re-arms the guard: row and marker */
 	assert_int_equal(cutover_identity_create_user(s, &u, &in, &err), CUTOVER_OK);
 	cutover_user_free(u);
+	assert_true(marker_exists(&e, "identity"));
 	assert_null(open_identity(&e, "shadow", CUTOVER_ESTATE, &err));
+	assert_null(strstr(err.detail, "the marker")); /* the row refused first: it was re-armed too */
 	got = side_value(c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1668247920 "
 			    "AND objid = 1 AND mode = 'ShareLock'");
 	assert_string_equal(got, "1");
@@ -390,7 +464,7 @@ int main(int argc, char **argv)
 	test_cutover_bin = argv[1];
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(guard_refuses_until_exported),
-		cmocka_unit_test(json_stage_limits),
+		cmocka_unit_test(marker_when_postgres_cannot_be_asked),
 		cmocka_unit_test(export_waits_for_postgres_stage_sessions),
 		cmocka_unit_test(postgres_stage_needs_the_migration),
 		cmocka_unit_test(export_moves_the_json_id_bookkeeping),
