@@ -67,7 +67,7 @@ void ex_note_differ(ex_ctx *c, ex_doc *d, const char *name, const char *fields)
 {
 	d->differ++;
 	line(c, d, 0, "differs  %s: %s", name, fields);
-	if (d->jdiffer && cJSON_GetArraySize(d->jdiffer) < EX_JSON_NAMES) {
+	if (d->jdiffer && d->differ <= EX_JSON_NAMES) { /* the count, not the list: cJSON counts by walking it */
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "record", name);
 		cJSON_AddStringToObject(o, "fields", fields);
@@ -79,7 +79,7 @@ void ex_note_added(ex_ctx *c, ex_doc *d, const char *name)
 {
 	d->added++;
 	line(c, d, 1, "new      %s", name);
-	if (d->jadded && cJSON_GetArraySize(d->jadded) < EX_JSON_NAMES)
+	if (d->jadded && d->added <= EX_JSON_NAMES)
 		cJSON_AddItemToArray(d->jadded, cJSON_CreateString(name));
 }
 
@@ -96,7 +96,8 @@ void ex_note_dropped(ex_ctx *c, ex_doc *d, uint64_t position, uint64_t line_no, 
 	line(c, d, 2, "drop     %s%s%s%s: %s", where, name && *name ? " (" : "", name ? name : "",
 	     name && *name ? ")" : "", reason);
 	cJSON *o = NULL;
-	if ((d->jdropped && cJSON_GetArraySize(d->jdropped) < EX_JSON_NAMES) || c->dropped) {
+	bool named = d->jdropped && d->dropped <= EX_JSON_NAMES;
+	if (named || c->dropped) {
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "document", d->key);
 		cJSON_AddNumberToObject(o, "position", (double)position);
@@ -112,7 +113,7 @@ void ex_note_dropped(ex_ctx *c, ex_doc *d, uint64_t position, uint64_t line_no, 
 			cJSON_free(text);
 		}
 	}
-	if (o && d->jdropped && cJSON_GetArraySize(d->jdropped) < EX_JSON_NAMES)
+	if (o && named)
 		cJSON_AddItemToArray(d->jdropped, o);
 	else
 		cJSON_Delete(o);

@@ -455,6 +455,41 @@ static void export_moves_the_json_id_bookkeeping(void **state)
 	test_env_fini(&e);
 }
 
+/* The report names at most 1000 records of each kind per document; the
+ * counts stay exact (the cap is checked against the counts, not by
+ * counting the lists: cJSON counts an array by walking it). */
+static void name_lists_are_capped(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "excap");
+	cutover_error err;
+	cutover_telemetry *t = NULL;
+	e.opts.stage = "postgres";
+	assert_int_equal(cutover_telemetry_open(&t, &e.opts, &err), CUTOVER_OK);
+	enum { N = 1003 };
+	static cutover_event ev[N];
+	for (int i = 0; i < N; i++)
+		ev[i] = (cutover_event){.occurred_at = 1767225600000000LL + i * 1000LL, .severity = "low"};
+	assert_int_equal(cutover_telemetry_append_events(t, NULL, ev, N, &err), CUTOVER_OK);
+	cutover_telemetry_free(t);
+	char *out = NULL;
+	assert_int_equal(test_cutover(&e, &out, "--json export telemetry"), 0);
+	cJSON *doc = cJSON_Parse(out);
+	free(out);
+	assert_non_null(doc);
+	const cJSON *d, *day = NULL;
+	cJSON_ArrayForEach(d, cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "telemetry"), "documents"))
+		if (strcmp(cJSON_GetObjectItem(d, "key")->valuestring, "telemetry/events/2026-01-01.ndjson") == 0)
+			day = d;
+	assert_non_null(day);
+	assert_int_equal(cJSON_GetObjectItem(day, "new")->valuedouble, N);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(day, "new_records")), 1000);
+	assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(day, "new_records"), 999)->valuestring, "id 1000");
+	cJSON_Delete(doc);
+	test_env_fini(&e);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -468,6 +503,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(export_waits_for_postgres_stage_sessions),
 		cmocka_unit_test(postgres_stage_needs_the_migration),
 		cmocka_unit_test(export_moves_the_json_id_bookkeeping),
+		cmocka_unit_test(name_lists_are_capped),
 	};
 	return cmocka_run_group_tests_name("export: rollback guard and id bookkeeping", tests, NULL, NULL);
 }
