@@ -106,12 +106,15 @@ void ex_note_dropped(ex_ctx *c, ex_doc *d, uint64_t position, uint64_t line_no, 
 			cJSON_AddStringToObject(o, "record", name);
 		cJSON_AddStringToObject(o, "reason", reason);
 	}
-	if (o && c->dropped) {
+	if (o && c->dropped && !c->dropped_errno) {
 		char *text = cJSON_PrintUnformatted(o);
-		if (text) {
-			fprintf(c->dropped, "%s\n", text);
-			cJSON_free(text);
-		}
+		if (!text)
+			c->dropped_errno = ENOMEM;
+		else if (fputs(text, c->dropped) == EOF || fputc('\n', c->dropped) == EOF)
+			c->dropped_errno = errno ? errno : EIO;
+		cJSON_free(text);
+	} else if (!o && c->dropped && !c->dropped_errno) {
+		c->dropped_errno = ENOMEM; /* the record could not be listed */
 	}
 	if (o && named)
 		cJSON_AddItemToArray(d->jdropped, o);
@@ -175,7 +178,8 @@ static int io_fail(cutover_error *err, const char *what, const char *path)
 {
 	int e = errno;
 	co_err(err, CUTOVER_EUNAVAILABLE, "cannot %s %s: %s", what, path, strerror(e));
-	co_err_hint(err, "check the backup directory (--backup DIR): it must be a writable local directory");
+	co_err_hint(err, "check the backup directory (--backup DIR): it must be a writable local directory with room "
+			 "for a copy of every document the export replaces");
 	return CUTOVER_EUNAVAILABLE;
 }
 
@@ -220,8 +224,46 @@ int ex_backup_ready(ex_ctx *c, cutover_error *err)
 		close(fd);
 		return co_err_oom(err);
 	}
+	snprintf(c->dropped_path, sizeof c->dropped_path, "%s", path);
 	c->backup_ready = true;
 	return CUTOVER_OK;
+}
+
+int ex_dropped_sync(ex_ctx *c, cutover_error *err)
+{
+	if (!c->dropped)
+		return CUTOVER_OK;
+	if (c->dropped_errno) {
+		errno = c->dropped_errno;
+		return io_fail(err, "write", c->dropped_path);
+	}
+	errno = 0;
+	if (fflush(c->dropped) != 0) {
+		c->dropped_errno = errno ? errno : EIO;
+		return io_fail(err, "write", c->dropped_path);
+	}
+	if (fsync(fileno(c->dropped)) != 0) {
+		c->dropped_errno = errno;
+		return io_fail(err, "sync", c->dropped_path);
+	}
+	if (!c->dropped_dir_synced) {
+		int rc = sync_dir_of(c->dropped_path, err);
+		if (rc)
+			return rc;
+		c->dropped_dir_synced = true;
+	}
+	return CUTOVER_OK;
+}
+
+int ex_dropped_close(ex_ctx *c, cutover_error *err)
+{
+	if (!c->dropped)
+		return CUTOVER_OK;
+	int rc = ex_dropped_sync(c, err);
+	if (fclose(c->dropped) != 0 && rc == CUTOVER_OK)
+		rc = io_fail(err, "close", c->dropped_path);
+	c->dropped = NULL;
+	return rc;
 }
 
 static int backup_path(ex_ctx *c, const char *key, char *path, size_t len, cutover_error *err)
@@ -297,7 +339,10 @@ int ex_keep_spool(ex_ctx *c, const char *spool, int fd, const char *key, cutover
 
 int ex_put(ex_ctx *c, const char *key, const char *data, size_t len, const char *if_version, cutover_error *err)
 {
-	int rc = c->t->put(c->t, key, data ? data : "", len, if_version, NULL, err);
+	int rc = ex_dropped_sync(c, err);
+	if (rc)
+		return rc;
+	rc = c->t->put(c->t, key, data ? data : "", len, if_version, NULL, err);
 	if (rc == CUTOVER_EBUSY)
 		co_err_hint(err, "another process changed %s while the export ran (nothing else was lost: the document it "
 				 "read is in %s); stop the writers of %s and run the export again",
@@ -614,6 +659,8 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 	cJSON_AddNumberToObject(jd, "dropped", (double)c.dropped_total);
 
 	bool recorded = false, marker_removed = false;
+	if (rc == CUTOVER_OK && apply)
+		rc = ex_dropped_close(&c, &err);
 	if (rc == CUTOVER_OK && apply && !(rc = stage_lock_kept(&c, &err))) {
 		rc = co_pg_runs_note_export(pg, d, c.snapshot, root_shown, &err);
 		recorded = rc == CUTOVER_OK && before.exists;
@@ -633,7 +680,7 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 	cJSON_AddBoolToObject(jd, "recorded_as_exported", recorded);
 	if (rc)
 		cJSON_AddStringToObject(jd, "error", err.message);
-	if (c.dropped) {
+	if (c.dropped) { /* a failure came first: it is the one reported */
 		fclose(c.dropped);
 		c.dropped = NULL;
 	}

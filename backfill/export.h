@@ -36,6 +36,9 @@ typedef struct ex_ctx {
 	char backup[1024];           /* --apply: where replaced documents are kept (a state root of its own) */
 	bool backup_ready;
 	FILE *dropped;               /* --apply: <backup>/dropped-<domain>.ndjson */
+	char dropped_path[1200];
+	int dropped_errno;           /* a write to it failed (errno); ex_put refuses from then on */
+	bool dropped_dir_synced;
 	unsigned spool_n;
 	cJSON *jdocs, *jleft, *jbook;/* --json: this domain's documents, files left alone, bookkeeping */
 	size_t docs, rewritten, dropped_total;
@@ -75,7 +78,14 @@ int ex_keep(ex_ctx *c, const char *key, const char *data, size_t len, cutover_er
  * stream; ex_keep_spool moves it to the document's key there. */
 int ex_spool_open(ex_ctx *c, char *path, size_t len, int *fd, cutover_error *err);
 int ex_keep_spool(ex_ctx *c, const char *spool, int fd, const char *key, cutover_error *err);
-/* Write a document through the transport. if_version: NULL unconditional
+/* The dropped list on disk (fflush + fsync; the backup directory synced
+ * once): every document put is preceded by it, so a record leaves a live
+ * document only once the list that names it is durable. A failed write to
+ * the list is reported here (CUTOVER_EUNAVAILABLE, exit 3). */
+int ex_dropped_sync(ex_ctx *c, cutover_error *err);
+/* The same, then fclose, checked: the last thing before the export is recorded. */
+int ex_dropped_close(ex_ctx *c, cutover_error *err);
+/* Write a document through the transport, after ex_dropped_sync. if_version: NULL unconditional
  * (the domain's transport lock is held), "" only if absent, else only if
  * unchanged since read. */
 int ex_put(ex_ctx *c, const char *key, const char *data, size_t len, const char *if_version, cutover_error *err);

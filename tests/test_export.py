@@ -25,6 +25,8 @@ For generated legacy state of all four domains (tests/gen-state.sh):
           byte in the backup, lists every dropped record there, and leaves
           documents equal to the originals without the rejected records; a
           second --apply writes nothing.
+  full    a list of dropped records that cannot be written (RLIMIT_FSIZE)
+          stops --apply with exit 3 before the document is replaced.
 With --http (under tests/with-nginx.sh) the clean round trip runs with the
 state root on nginx (CUTOVER_TEST_HTTP_ROOT): upload, backfill, mutate, dry
 run, --apply, walk.
@@ -35,7 +37,9 @@ import datetime
 import json
 import os
 import re
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -434,6 +438,34 @@ def dirty_round_trip(ctx, env):
     print("ok dirty: a second --apply writes nothing")
 
 
+def dropped_list_unwritable(ctx, env):
+    """--apply stops with exit 3, before the document is replaced, when the
+    list of dropped records cannot be written (a file size limit: the
+    document and its backup fit under it, the list does not)."""
+    env = fresh_db(env, "export_full")
+    root = os.path.join(ctx.work, "full-root")
+    os.makedirs(os.path.join(root, "identity"))
+    doc = '{"users":[' + ",".join('{"id":"u%d"}' % i for i in range(3000)) + ']}'
+    users = os.path.join(root, "identity", "users.json")
+    with open(users, "w") as f:
+        f.write(doc)
+    env = dict(env, CUTOVER_JSON_ROOT=root)
+    run([ctx.cutover, "migrate"], env, 0)
+    limit = 64 * 1024
+    assert len(doc) < limit
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    p = subprocess.run([ctx.cutover, "export", "identity", "--apply", "--backup", os.path.join(ctx.work, "bk-full")],
+                       env=env, capture_output=True, text=True, timeout=TIMEOUT, cwd=ctx.work, preexec_fn=limited)
+    assert p.returncode == 3, f"exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    assert "dropped-identity.ndjson" in p.stderr and "File too large" in p.stderr, p.stderr
+    assert open(users).read() == doc, "users.json was replaced although its dropped records could not be listed"
+    print("ok a list of dropped records that cannot be written stops --apply (exit 3) before the document is replaced")
+
+
 def put(url, data):
     req = urllib.request.Request(url, data=data, method="PUT")
     with urllib.request.urlopen(req, timeout=30) as r:
@@ -484,6 +516,7 @@ def main():
         else:
             clean_round_trip(ctx, env)
             dirty_round_trip(ctx, env)
+            dropped_list_unwritable(ctx, env)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
