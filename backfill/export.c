@@ -328,10 +328,10 @@ int ex_keep_spool(ex_ctx *c, const char *spool, int fd, const char *key, cutover
 		return rc;
 	if (fsync(fd) != 0)
 		return io_fail(err, "sync", spool);
-	if (access(path, F_OK) == 0)
-		return exists_already(c, path, err);
-	if (rename(spool, path) != 0)
-		return io_fail(err, "keep", path);
+	/* link, not rename: it fails when the name exists, even one made a moment ago */
+	if (link(spool, path) != 0)
+		return errno == EEXIST ? exists_already(c, path, err) : io_fail(err, "keep", path);
+	unlink(spool);
 	return sync_dir_of(path, err);
 }
 
@@ -445,8 +445,9 @@ static int run_domain(ex_ctx *c, cutover_error *err)
 			rc = ex_collection(c, &ex_sessions, err);
 		break;
 	case CUTOVER_DOMAIN_TELEMETRY:
-		if (!(rc = ex_collection(c, &ex_incidents, err)))
+		if (!(rc = ex_events_list(c, err)) && !(rc = ex_collection(c, &ex_incidents, err)))
 			rc = ex_events(c, err);
+		ex_events_free(c);
 		break;
 	case CUTOVER_DOMAIN_PROFILE:
 		rc = ex_collection(c, &ex_profiles, err);

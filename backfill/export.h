@@ -42,6 +42,12 @@ typedef struct ex_ctx {
 	unsigned spool_n;
 	cJSON *jdocs, *jleft, *jbook;/* --json: this domain's documents, files left alone, bookkeeping */
 	size_t docs, rewritten, dropped_total;
+	/* telemetry: the daily files listed before anything is written, the
+	 * event id counter, and the highest id a line of the files held */
+	char **ev_keys;
+	size_t ev_nkeys;
+	bool ev_listed, ev_counter_counted;
+	int64_t ev_next, ev_file_max;
 } ex_ctx;
 
 /* One document's report. */
@@ -107,7 +113,11 @@ int ex_collection(ex_ctx *c, const ex_kind *k, cutover_error *err);
 /* telemetry/events/YYYY-MM-DD.ndjson and telemetry/.event-ids.json. The temp table
  * is made before the transaction (ex_events_prepare). */
 int ex_events_prepare(ex_ctx *c, cutover_error *err);
+/* List telemetry/events/ (before any telemetry document is written: a root
+ * that cannot be listed stops the export before it changed anything). */
+int ex_events_list(ex_ctx *c, cutover_error *err);
 int ex_events(ex_ctx *c, cutover_error *err);
+void ex_events_free(ex_ctx *c);
 
 /* Row helpers: a column as int64 / timestamp (microseconds) / malloc'd
  * string (NULL stays NULL; false when out of memory). */

@@ -93,6 +93,9 @@ static int64_t item_i64(const cJSON *arr, int i)
 static int row_oom(cutover_error *err, const char *what)
 {
 	co_err(err, CUTOVER_EINTERNAL, "export: a row of %s cannot be decoded (out of memory or an unexpected form)", what);
+	co_err_hint(err, "nothing more was written; run the export again with more memory for the process (it holds one "
+			 "document and one batch of rows); if it fails the same way, the row has a form this version does "
+			 "not read: report it with the table's name");
 	return CUTOVER_EINTERNAL;
 }
 

@@ -490,6 +490,84 @@ static void name_lists_are_capped(void **state)
 	test_env_fini(&e);
 }
 
+/* telemetry: the daily files are listed before anything is written; the
+ * id counter moves past the ids the files held, dropped lines included;
+ * a backup that exists is never replaced. */
+static void events_listed_first_counter_past_the_files(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "exevents");
+	cutover_error err;
+	cutover_telemetry *t = NULL;
+	e.opts.stage = "postgres";
+	assert_int_equal(cutover_telemetry_open(&t, &e.opts, &err), CUTOVER_OK);
+	cutover_incident in = {.title = "made in postgres", .state = "open", .severity = "high",
+			       .opened_at = CUTOVER_TS_NULL, .resolved_at = CUTOVER_TS_NULL, .updated_at = CUTOVER_TS_NULL};
+	cutover_incident *inc = NULL;
+	assert_int_equal(cutover_telemetry_create_incident(t, &inc, &in, &err), CUTOVER_OK);
+	cutover_incident_free(inc);
+	cutover_event ev[3] = {{.occurred_at = 1767225600000000LL + 1000, .severity = "low"},
+			       {.occurred_at = 1767225600000000LL + 2000, .severity = "low"},
+			       {.occurred_at = 1767225600000000LL + 3000, .severity = "low"}};
+	assert_int_equal(cutover_telemetry_append_events(t, NULL, ev, 3, &err), CUTOVER_OK);
+	cutover_telemetry_free(t);
+
+	/* telemetry/events/ cannot be listed (a symlink to itself): nothing is written */
+	char path[600], args[512], *out = NULL;
+	snprintf(path, sizeof path, "%s/telemetry/events", e.root);
+	assert_int_equal(symlink("events", path), 0);
+	snprintf(args, sizeof args, "export telemetry --apply --backup '%s/bk1'", e.root);
+	assert_int_equal(test_cutover(&e, &out, args), 3);
+	snprintf(path, sizeof path, "%s/telemetry/incidents.json", e.root);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof path, "%s/telemetry/.event-ids.json", e.root);
+	assert_int_not_equal(access(path, F_OK), 0);
+	if (!strstr(out, "the daily event files cannot be listed, nothing was written"))
+		fail_msg("a root that cannot be listed:\n%s", out);
+	free(out);
+	snprintf(path, sizeof path, "%s/telemetry/events", e.root);
+	assert_int_equal(unlink(path), 0);
+
+	/* a line Postgres does not hold, with a high id: dropped, and its id never handed out */
+	test_put_doc(&e, "telemetry/events/2026-01-01.ndjson",
+		     "{\"id\":500,\"occurred_at\":\"2026-01-01T00:00:00.5Z\",\"severity\":\"low\",\"payload\":{}}\n");
+	snprintf(args, sizeof args, "export telemetry --apply --backup '%s/bk2'", e.root);
+	assert_int_equal(test_cutover(&e, &out, args), 1);
+	if (!strstr(out, "next_id 501 (past id 500"))
+		fail_msg("the counter did not move past the files' ids:\n%s", out);
+	free(out);
+	snprintf(path, sizeof path, "%s/telemetry/.event-ids.json", e.root);
+	char *text = test_read_file(path, NULL);
+	assert_non_null(strstr(text, "501"));
+	free(text);
+	e.opts.stage = "json";
+	assert_int_equal(cutover_telemetry_open(&t, &e.opts, &err), CUTOVER_OK);
+	cutover_event_list added = {0};
+	cutover_event one = {.occurred_at = 1767225600000000LL + 5000, .severity = "low"};
+	assert_int_equal(cutover_telemetry_append_events(t, &added, &one, 1, &err), CUTOVER_OK);
+	assert_int_equal(added.items[0].id, 501);
+	cutover_event_list_free(&added);
+	cutover_telemetry_free(t);
+
+	/* a backup directory that already holds the day: refused, and what it holds stays */
+	test_sql(&e, "DELETE FROM operations.telemetry_events WHERE id = 1");
+	char bk[300];
+	snprintf(bk, sizeof bk, "%s/bk3/telemetry/events", e.root);
+	char cmd[900];
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s' && printf 'keep me' > '%s/2026-01-01.ndjson'", bk, bk);
+	assert_int_equal(test_shell(cmd), 0);
+	snprintf(args, sizeof args, "export telemetry --apply --backup '%s/bk3'", e.root);
+	assert_int_equal(test_cutover(&e, &out, args), 2);
+	assert_non_null(strstr(out, "already holds"));
+	free(out);
+	snprintf(path, sizeof path, "%s/2026-01-01.ndjson", bk);
+	text = test_read_file(path, NULL);
+	assert_string_equal(text, "keep me");
+	free(text);
+	test_env_fini(&e);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -504,6 +582,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(postgres_stage_needs_the_migration),
 		cmocka_unit_test(export_moves_the_json_id_bookkeeping),
 		cmocka_unit_test(name_lists_are_capped),
+		cmocka_unit_test(events_listed_first_counter_past_the_files),
 	};
 	return cmocka_run_group_tests_name("export: rollback guard and id bookkeeping", tests, NULL, NULL);
 }
