@@ -45,6 +45,7 @@ void ex_doc_begin(ex_ctx *c, ex_doc *d, const char *key)
 		d->jdiffer = cJSON_CreateArray();
 		d->jadded = cJSON_CreateArray();
 		d->jdropped = cJSON_CreateArray();
+		d->jdeleted = cJSON_CreateArray();
 	}
 }
 
@@ -83,6 +84,53 @@ void ex_note_added(ex_ctx *c, ex_doc *d, const char *name)
 		cJSON_AddItemToArray(d->jadded, cJSON_CreateString(name));
 }
 
+/* One line of dropped-<domain>.ndjson (o: its object, not consumed). */
+static void list_line(ex_ctx *c, const cJSON *o)
+{
+	if (!c->dropped || c->dropped_errno)
+		return;
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	if (!text)
+		c->dropped_errno = ENOMEM; /* the record could not be listed */
+	else if (fputs(text, c->dropped) == EOF || fputc('\n', c->dropped) == EOF)
+		c->dropped_errno = errno ? errno : EIO;
+	cJSON_free(text);
+}
+
+static cJSON *record_obj(const ex_doc *d, uint64_t position, uint64_t line_no, const char *name, const char *reason)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "document", d->key);
+	cJSON_AddNumberToObject(o, "position", (double)position);
+	cJSON_AddNumberToObject(o, "line", (double)line_no);
+	if (name && *name)
+		cJSON_AddStringToObject(o, "record", name);
+	cJSON_AddStringToObject(o, "reason", reason);
+	return o;
+}
+
+void ex_note_removed(ex_ctx *c, ex_doc *d, ex_removal why, uint64_t position, uint64_t line_no, const char *name)
+{
+	const char *reason = why == EX_EXPIRED ? "expired" : "deleted in postgres";
+	if (why == EX_EXPIRED) {
+		d->expired++;
+		c->expired_total++;
+	} else {
+		d->deleted++;
+		c->deleted_total++;
+		line(c, d, 3, "deleted  record %llu (%s): deleted in postgres", (unsigned long long)position,
+		     name ? name : "");
+	}
+	bool named = why == EX_DELETED && d->jdeleted && d->deleted <= EX_JSON_NAMES;
+	cJSON *o = named || c->dropped ? record_obj(d, position, line_no, name, reason) : NULL;
+	if (c->dropped)
+		list_line(c, o);
+	if (o && named)
+		cJSON_AddItemToArray(d->jdeleted, o);
+	else
+		cJSON_Delete(o);
+}
+
 void ex_note_dropped(ex_ctx *c, ex_doc *d, uint64_t position, uint64_t line_no, const char *name, const char *reason)
 {
 	d->dropped++;
@@ -95,27 +143,10 @@ void ex_note_dropped(ex_ctx *c, ex_doc *d, uint64_t position, uint64_t line_no, 
 		snprintf(where, sizeof where, "bytes at line %llu", (unsigned long long)line_no);
 	line(c, d, 2, "drop     %s%s%s%s: %s", where, name && *name ? " (" : "", name ? name : "",
 	     name && *name ? ")" : "", reason);
-	cJSON *o = NULL;
 	bool named = d->jdropped && d->dropped <= EX_JSON_NAMES;
-	if (named || c->dropped) {
-		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "document", d->key);
-		cJSON_AddNumberToObject(o, "position", (double)position);
-		cJSON_AddNumberToObject(o, "line", (double)line_no);
-		if (name && *name)
-			cJSON_AddStringToObject(o, "record", name);
-		cJSON_AddStringToObject(o, "reason", reason);
-	}
-	if (o && c->dropped && !c->dropped_errno) {
-		char *text = cJSON_PrintUnformatted(o);
-		if (!text)
-			c->dropped_errno = ENOMEM;
-		else if (fputs(text, c->dropped) == EOF || fputc('\n', c->dropped) == EOF)
-			c->dropped_errno = errno ? errno : EIO;
-		cJSON_free(text);
-	} else if (!o && c->dropped && !c->dropped_errno) {
-		c->dropped_errno = ENOMEM; /* the record could not be listed */
-	}
+	cJSON *o = named || c->dropped ? record_obj(d, position, line_no, name, reason) : NULL;
+	if (c->dropped)
+		list_line(c, o);
 	if (o && named)
 		cJSON_AddItemToArray(d->jdropped, o);
 	else
@@ -124,7 +155,7 @@ void ex_note_dropped(ex_ctx *c, ex_doc *d, uint64_t position, uint64_t line_no, 
 
 bool ex_doc_changed(const ex_doc *d)
 {
-	return d->differ || d->added || d->dropped || d->other_change;
+	return d->differ || d->added || d->dropped || d->expired || d->deleted || d->other_change;
 }
 
 static void more(ex_ctx *c, ex_doc *d, int kind, uint64_t n, const char *what)
@@ -142,14 +173,20 @@ void ex_doc_end(ex_ctx *c, ex_doc *d, const char *outcome)
 	if (!c->cli->json && !(d->terse && !ex_doc_changed(d))) {
 		if (!ex_doc_changed(d))
 			printf("  %-36s %s: %llu records\n", d->key, outcome, (unsigned long long)d->records);
-		else
-			printf("  %-36s %s: %llu records (%llu unchanged, %llu differ, %llu new); %llu dropped%s\n", d->key,
+		else {
+			char gone[160] = "";
+			if (d->expired || d->deleted)
+				snprintf(gone, sizeof gone, "; %llu expired, %llu deleted in postgres", (unsigned long long)d->expired,
+					 (unsigned long long)d->deleted);
+			printf("  %-36s %s: %llu records (%llu unchanged, %llu differ, %llu new); %llu dropped%s%s\n", d->key,
 			       outcome, (unsigned long long)d->records, (unsigned long long)d->unchanged,
-			       (unsigned long long)d->differ, (unsigned long long)d->added, (unsigned long long)d->dropped,
+			       (unsigned long long)d->differ, (unsigned long long)d->added, (unsigned long long)d->dropped, gone,
 			       d->unreadable ? "; the document did not parse whole: rebuilt from its readable records" : "");
+		}
 		more(c, d, 0, d->differ, "differing");
 		more(c, d, 1, d->added, "new");
 		more(c, d, 2, d->dropped, "dropped");
+		more(c, d, 3, d->deleted, "deleted");
 		if (d->lines.len)
 			fwrite(d->lines.data, 1, d->lines.len, stdout);
 	}
@@ -163,9 +200,12 @@ void ex_doc_end(ex_ctx *c, ex_doc *d, const char *outcome)
 		cJSON_AddNumberToObject(d->j, "differ", (double)d->differ);
 		cJSON_AddNumberToObject(d->j, "new", (double)d->added);
 		cJSON_AddNumberToObject(d->j, "dropped", (double)d->dropped);
+		cJSON_AddNumberToObject(d->j, "expired", (double)d->expired);
+		cJSON_AddNumberToObject(d->j, "deleted_in_postgres", (double)d->deleted);
 		cJSON_AddItemToObject(d->j, "differing", d->jdiffer);
 		cJSON_AddItemToObject(d->j, "new_records", d->jadded);
 		cJSON_AddItemToObject(d->j, "dropped_records", d->jdropped);
+		cJSON_AddItemToObject(d->j, "deleted_records", d->jdeleted);
 		cJSON_AddItemToArray(c->jdocs, d->j);
 	}
 	co_buf_free(&d->lines);
@@ -507,8 +547,13 @@ static const char usage_text[] =
     "before its snapshot and keeps it until it has recorded the export): stop them, or\n"
     "set the flag to rampdown and restart them, first. While it runs, the postgres\n"
     "stage cannot open the domain. Flip the flag back only after it succeeded.\n\n"
+    "Sessions are the one kind of record the app deletes: a session of the current\n"
+    "document that Postgres no longer holds (but whose user it holds) leaves it as\n"
+    "expired (expires_at at or before the snapshot; counted) or deleted in postgres\n"
+    "(named), and is not a drop.\n\n"
     "Exit 0 when nothing is dropped, 1 when records of the current documents are not in\n"
-    "Postgres (dropped; kept in the backup), 2 usage or configuration, 3 runtime failure\n"
+    "Postgres and were never deleted through the app, cannot be read or repeat a key\n"
+    "(dropped; kept in the backup), 2 usage or configuration, 3 runtime failure\n"
     "(Postgres or the state root unreachable, or postgres-stage sessions still open;\n"
     "nothing more is written and the domain is not recorded as exported).\n";
 
@@ -658,6 +703,8 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 	cJSON_AddItemToObject(jd, "left_alone", c.jleft);
 	cJSON_AddItemToObject(jd, "bookkeeping", c.jbook);
 	cJSON_AddNumberToObject(jd, "dropped", (double)c.dropped_total);
+	cJSON_AddNumberToObject(jd, "expired", (double)c.expired_total);
+	cJSON_AddNumberToObject(jd, "deleted_in_postgres", (double)c.deleted_total);
 
 	bool recorded = false, marker_removed = false;
 	if (rc == CUTOVER_OK && apply)
@@ -693,6 +740,11 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 		       c.docs == 1 ? "" : "s", c.rewritten, apply ? "written" : "would be written", c.dropped_total,
 		       c.dropped_total == 1 ? "" : "s", apply ? "dropped" : "would be dropped",
 		       c.dropped_total ? (apply ? " (kept in the backup)" : " (kept in the backup with --apply)") : "");
+		if (c.expired_total || c.deleted_total)
+			printf("  and %zu expired session%s and %zu deleted in postgres (logged out or removed through the app "
+			       "while postgres was authoritative) %s the live documents: expected, not counted as dropped\n",
+			       c.expired_total, c.expired_total == 1 ? "" : "s", c.deleted_total,
+			       apply ? "left" : "would leave");
 		if (recorded)
 			printf("  recorded in cutover.postgres_runs: %s exported as of %s; json, dualwrite and shadow may open it "
 			       "again\n",

@@ -41,7 +41,7 @@ typedef struct ex_ctx {
 	bool dropped_dir_synced;
 	unsigned spool_n;
 	cJSON *jdocs, *jleft, *jbook;/* --json: this domain's documents, files left alone, bookkeeping */
-	size_t docs, rewritten, dropped_total;
+	size_t docs, rewritten, dropped_total, expired_total, deleted_total;
 	/* telemetry: the daily files listed before anything is written, the
 	 * event id counter, and the highest id a line of the files held */
 	char **ev_keys;
@@ -56,11 +56,15 @@ typedef struct ex_doc {
 	bool existed;                /* the document was there */
 	bool unreadable;             /* it did not parse whole: rebuilt from its readable records */
 	uint64_t records, unchanged, differ, added, dropped;
+	/* records that leave the document without being dropped: sessions that
+	 * expired by the snapshot, and sessions deleted through the app while
+	 * Postgres was authoritative (the only records the library deletes) */
+	uint64_t expired, deleted;
 	bool other_change;           /* something besides records changes (high-water marks) */
 	bool terse;                  /* no text line when unchanged (daily files: one summary line) */
-	cJSON *j, *jdiffer, *jadded, *jdropped;
+	cJSON *j, *jdiffer, *jadded, *jdropped, *jdeleted;
 	co_buf lines;                /* named lines for the text output */
-	uint64_t shown[3];           /* differ, added, dropped lines in `lines` */
+	uint64_t shown[4];           /* differ, added, dropped, deleted lines in `lines` */
 } ex_doc;
 
 void ex_doc_begin(ex_ctx *c, ex_doc *d, const char *key);
@@ -70,6 +74,11 @@ void ex_note_added(ex_ctx *c, ex_doc *d, const char *name);
 /* position: the record's 1-based position (line, for NDJSON) in the current
  * document; 0 for bytes that are no record. */
 void ex_note_dropped(ex_ctx *c, ex_doc *d, uint64_t position, uint64_t line, const char *name, const char *reason);
+/* A record that leaves the document and is not a drop (exit 0): expired
+ * (a count) or deleted in Postgres (named). Both are still listed in the
+ * backup's dropped-<domain>.ndjson, with that reason. */
+typedef enum ex_removal { EX_EXPIRED, EX_DELETED } ex_removal;
+void ex_note_removed(ex_ctx *c, ex_doc *d, ex_removal why, uint64_t position, uint64_t line, const char *name);
 bool ex_doc_changed(const ex_doc *d);
 /* Print the document's line (text) or add it to the report (--json), then
  * release it. outcome: what happened to it, e.g. "rewritten". */

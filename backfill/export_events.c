@@ -625,6 +625,7 @@ static int one_day(ex_ctx *c, const char *date, bool *changed, cutover_error *er
 		cJSON_Delete(d.jdiffer);
 		cJSON_Delete(d.jadded);
 		cJSON_Delete(d.jdropped);
+		cJSON_Delete(d.jdeleted);
 		return rc;
 	}
 	d.terse = true;

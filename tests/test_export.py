@@ -354,20 +354,26 @@ def clean_round_trip(ctx, env):
     status = run([ctx.cutover, "status"], env, 0).stdout
     assert "ran in postgres since" in status and "not exported" in status, status
     snapshot = tree(root)
-    doc = dry_run_report(ctx, env, 1)
+    doc = dry_run_report(ctx, env, 0)  # the two sessions deleted in postgres are no drop
     assert tree(root) == snapshot, "the dry run wrote to the state root"
     by_key = {x["key"]: x for d in DOMAINS for x in doc[d]["documents"]}
     users, sessions = by_key["identity/users.json"], by_key["identity/sessions.json"]
     assert [x["record"] for x in users["differing"]] == ["id 1"] and users["differing"][0]["fields"] == \
         "display_name,updated_at", users
-    assert users["new"] == 1 and sessions["new"] == 1 and sessions["dropped"] == 2, (users, sessions)
-    assert all(x["reason"] == "not in postgres" for x in sessions["dropped_records"]), sessions
+    assert users["new"] == 1 and sessions["new"] == 1 and sessions["dropped"] == 0, (users, sessions)
+    # the walker deleted two sessions: expired by the snapshot, or deleted in postgres (named)
+    now_us = ts(doc["identity"]["snapshot"])
+    gone = [r for r in json.loads(snapshot["identity/sessions.json"])["sessions"]
+            if r["token_hash"] in set(mutated_tokens(ctx, env, snapshot))]
+    want_expired = sum(1 for r in gone if ts(r["expires_at"]) <= now_us)
+    assert (sessions["expired"], sessions["deleted_in_postgres"]) == (want_expired, 2 - want_expired), sessions
+    assert all(x["reason"] == "deleted in postgres" for x in sessions["deleted_records"]), sessions
     assert by_key["profile/profiles.json"]["differ"] == 1 and by_key["profile/profiles.json"]["new"] == 1
     assert by_key["reports/reports.json"]["differ"] == 2 and by_key["reports/reports.json"]["new"] == 1
     assert by_key["telemetry/incidents.json"]["new"] == 1
     print("ok after postgres-stage writes: the dry run names what differs, what is new and what goes, "
           "and writes nothing")
-    text = ctx.export(env, "all", "--apply", expect=1).stdout
+    text = ctx.export(env, "all", "--apply", expect=0).stdout
     assert "recorded in cutover.postgres_runs" in text, text
     out = run([ctx.walker, "walk", root], env, 0).stdout
     print("ok after export --apply the json backend serves what postgres serves: " + out.strip())
@@ -378,6 +384,13 @@ def clean_round_trip(ctx, env):
         for x in again[d]["documents"]:
             assert (x["differ"], x["new"], x["dropped"]) == (0, 0, 0), f"{d}: {x['key']} still differs: {x}"
     print("ok a second dry run finds nothing left to write")
+
+
+def mutated_tokens(ctx, env, snapshot):
+    """The token hashes of the sessions document that Postgres no longer holds."""
+    held = set(run(["psql", "-X", "-At", "-c", "SELECT token_hash FROM identity.sessions"], env, 0).stdout.split())
+    return [r["token_hash"] for r in json.loads(snapshot["identity/sessions.json"])["sessions"]
+            if r["token_hash"] not in held]
 
 
 def dirty_round_trip(ctx, env):
@@ -490,11 +503,11 @@ def http_round_trip(ctx, env):
     run([ctx.cutover, "backfill", "all", "--apply", "--rejects", os.path.join(ctx.work, "rej-http"),
          "--repair-sequences"], env, 0)
     run([ctx.walker, "mutate"], env, 0)
-    doc = dry_run_report(ctx, env, 1)
+    doc = dry_run_report(ctx, env, 0)
     assert sum(x["differ"] + x["new"] for d in DOMAINS for x in doc[d]["documents"]) > 0
     for k in layout_keys(before):
         assert get(f"{base}/{k}") == before[k], f"the dry run wrote {k} over HTTP"
-    ctx.export(env, "all", "--apply", "--backup", os.path.join(ctx.work, "bk-http"), expect=1)
+    ctx.export(env, "all", "--apply", "--backup", os.path.join(ctx.work, "bk-http"), expect=0)
     out = run([ctx.walker, "walk", base], env, 0).stdout
     kept = tree(os.path.join(ctx.work, "bk-http"))
     assert kept["identity/users.json"] == before["identity/users.json"], "the backup is not the HTTP document"
