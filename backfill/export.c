@@ -45,6 +45,7 @@ void ex_doc_begin(ex_ctx *c, ex_doc *d, const char *key)
 		d->jdiffer = cJSON_CreateArray();
 		d->jadded = cJSON_CreateArray();
 		d->jdropped = cJSON_CreateArray();
+		d->jdeleted = cJSON_CreateArray();
 	}
 }
 
@@ -67,7 +68,7 @@ void ex_note_differ(ex_ctx *c, ex_doc *d, const char *name, const char *fields)
 {
 	d->differ++;
 	line(c, d, 0, "differs  %s: %s", name, fields);
-	if (d->jdiffer && cJSON_GetArraySize(d->jdiffer) < EX_JSON_NAMES) {
+	if (d->jdiffer && d->differ <= EX_JSON_NAMES) { /* the count, not the list: cJSON counts by walking it */
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "record", name);
 		cJSON_AddStringToObject(o, "fields", fields);
@@ -79,8 +80,55 @@ void ex_note_added(ex_ctx *c, ex_doc *d, const char *name)
 {
 	d->added++;
 	line(c, d, 1, "new      %s", name);
-	if (d->jadded && cJSON_GetArraySize(d->jadded) < EX_JSON_NAMES)
+	if (d->jadded && d->added <= EX_JSON_NAMES)
 		cJSON_AddItemToArray(d->jadded, cJSON_CreateString(name));
+}
+
+/* One line of dropped-<domain>.ndjson (o: its object, not consumed). */
+static void list_line(ex_ctx *c, const cJSON *o)
+{
+	if (!c->dropped || c->dropped_errno)
+		return;
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	if (!text)
+		c->dropped_errno = ENOMEM; /* the record could not be listed */
+	else if (fputs(text, c->dropped) == EOF || fputc('\n', c->dropped) == EOF)
+		c->dropped_errno = errno ? errno : EIO;
+	cJSON_free(text);
+}
+
+static cJSON *record_obj(const ex_doc *d, uint64_t position, uint64_t line_no, const char *name, const char *reason)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "document", d->key);
+	cJSON_AddNumberToObject(o, "position", (double)position);
+	cJSON_AddNumberToObject(o, "line", (double)line_no);
+	if (name && *name)
+		cJSON_AddStringToObject(o, "record", name);
+	cJSON_AddStringToObject(o, "reason", reason);
+	return o;
+}
+
+void ex_note_removed(ex_ctx *c, ex_doc *d, ex_removal why, uint64_t position, uint64_t line_no, const char *name)
+{
+	const char *reason = why == EX_EXPIRED ? "expired" : "deleted in postgres";
+	if (why == EX_EXPIRED) {
+		d->expired++;
+		c->expired_total++;
+	} else {
+		d->deleted++;
+		c->deleted_total++;
+		line(c, d, 3, "deleted  record %llu (%s): deleted in postgres", (unsigned long long)position,
+		     name ? name : "");
+	}
+	bool named = why == EX_DELETED && d->jdeleted && d->deleted <= EX_JSON_NAMES;
+	cJSON *o = named || c->dropped ? record_obj(d, position, line_no, name, reason) : NULL;
+	if (c->dropped)
+		list_line(c, o);
+	if (o && named)
+		cJSON_AddItemToArray(d->jdeleted, o);
+	else
+		cJSON_Delete(o);
 }
 
 void ex_note_dropped(ex_ctx *c, ex_doc *d, uint64_t position, uint64_t line_no, const char *name, const char *reason)
@@ -95,24 +143,11 @@ void ex_note_dropped(ex_ctx *c, ex_doc *d, uint64_t position, uint64_t line_no, 
 		snprintf(where, sizeof where, "bytes at line %llu", (unsigned long long)line_no);
 	line(c, d, 2, "drop     %s%s%s%s: %s", where, name && *name ? " (" : "", name ? name : "",
 	     name && *name ? ")" : "", reason);
-	cJSON *o = NULL;
-	if ((d->jdropped && cJSON_GetArraySize(d->jdropped) < EX_JSON_NAMES) || c->dropped) {
-		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "document", d->key);
-		cJSON_AddNumberToObject(o, "position", (double)position);
-		cJSON_AddNumberToObject(o, "line", (double)line_no);
-		if (name && *name)
-			cJSON_AddStringToObject(o, "record", name);
-		cJSON_AddStringToObject(o, "reason", reason);
-	}
-	if (o && c->dropped) {
-		char *text = cJSON_PrintUnformatted(o);
-		if (text) {
-			fprintf(c->dropped, "%s\n", text);
-			cJSON_free(text);
-		}
-	}
-	if (o && d->jdropped && cJSON_GetArraySize(d->jdropped) < EX_JSON_NAMES)
+	bool named = d->jdropped && d->dropped <= EX_JSON_NAMES;
+	cJSON *o = named || c->dropped ? record_obj(d, position, line_no, name, reason) : NULL;
+	if (c->dropped)
+		list_line(c, o);
+	if (o && named)
 		cJSON_AddItemToArray(d->jdropped, o);
 	else
 		cJSON_Delete(o);
@@ -120,7 +155,7 @@ void ex_note_dropped(ex_ctx *c, ex_doc *d, uint64_t position, uint64_t line_no, 
 
 bool ex_doc_changed(const ex_doc *d)
 {
-	return d->differ || d->added || d->dropped || d->other_change;
+	return d->differ || d->added || d->dropped || d->expired || d->deleted || d->other_change;
 }
 
 static void more(ex_ctx *c, ex_doc *d, int kind, uint64_t n, const char *what)
@@ -138,14 +173,20 @@ void ex_doc_end(ex_ctx *c, ex_doc *d, const char *outcome)
 	if (!c->cli->json && !(d->terse && !ex_doc_changed(d))) {
 		if (!ex_doc_changed(d))
 			printf("  %-36s %s: %llu records\n", d->key, outcome, (unsigned long long)d->records);
-		else
-			printf("  %-36s %s: %llu records (%llu unchanged, %llu differ, %llu new); %llu dropped%s\n", d->key,
+		else {
+			char gone[160] = "";
+			if (d->expired || d->deleted)
+				snprintf(gone, sizeof gone, "; %llu expired, %llu deleted in postgres", (unsigned long long)d->expired,
+					 (unsigned long long)d->deleted);
+			printf("  %-36s %s: %llu records (%llu unchanged, %llu differ, %llu new); %llu dropped%s%s\n", d->key,
 			       outcome, (unsigned long long)d->records, (unsigned long long)d->unchanged,
-			       (unsigned long long)d->differ, (unsigned long long)d->added, (unsigned long long)d->dropped,
+			       (unsigned long long)d->differ, (unsigned long long)d->added, (unsigned long long)d->dropped, gone,
 			       d->unreadable ? "; the document did not parse whole: rebuilt from its readable records" : "");
+		}
 		more(c, d, 0, d->differ, "differing");
 		more(c, d, 1, d->added, "new");
 		more(c, d, 2, d->dropped, "dropped");
+		more(c, d, 3, d->deleted, "deleted");
 		if (d->lines.len)
 			fwrite(d->lines.data, 1, d->lines.len, stdout);
 	}
@@ -159,9 +200,12 @@ void ex_doc_end(ex_ctx *c, ex_doc *d, const char *outcome)
 		cJSON_AddNumberToObject(d->j, "differ", (double)d->differ);
 		cJSON_AddNumberToObject(d->j, "new", (double)d->added);
 		cJSON_AddNumberToObject(d->j, "dropped", (double)d->dropped);
+		cJSON_AddNumberToObject(d->j, "expired", (double)d->expired);
+		cJSON_AddNumberToObject(d->j, "deleted_in_postgres", (double)d->deleted);
 		cJSON_AddItemToObject(d->j, "differing", d->jdiffer);
 		cJSON_AddItemToObject(d->j, "new_records", d->jadded);
 		cJSON_AddItemToObject(d->j, "dropped_records", d->jdropped);
+		cJSON_AddItemToObject(d->j, "deleted_records", d->jdeleted);
 		cJSON_AddItemToArray(c->jdocs, d->j);
 	}
 	co_buf_free(&d->lines);
@@ -174,7 +218,8 @@ static int io_fail(cutover_error *err, const char *what, const char *path)
 {
 	int e = errno;
 	co_err(err, CUTOVER_EUNAVAILABLE, "cannot %s %s: %s", what, path, strerror(e));
-	co_err_hint(err, "check the backup directory (--backup DIR): it must be a writable local directory");
+	co_err_hint(err, "check the backup directory (--backup DIR): it must be a writable local directory with room "
+			 "for a copy of every document the export replaces");
 	return CUTOVER_EUNAVAILABLE;
 }
 
@@ -219,8 +264,46 @@ int ex_backup_ready(ex_ctx *c, cutover_error *err)
 		close(fd);
 		return co_err_oom(err);
 	}
+	snprintf(c->dropped_path, sizeof c->dropped_path, "%s", path);
 	c->backup_ready = true;
 	return CUTOVER_OK;
+}
+
+int ex_dropped_sync(ex_ctx *c, cutover_error *err)
+{
+	if (!c->dropped)
+		return CUTOVER_OK;
+	if (c->dropped_errno) {
+		errno = c->dropped_errno;
+		return io_fail(err, "write", c->dropped_path);
+	}
+	errno = 0;
+	if (fflush(c->dropped) != 0) {
+		c->dropped_errno = errno ? errno : EIO;
+		return io_fail(err, "write", c->dropped_path);
+	}
+	if (fsync(fileno(c->dropped)) != 0) {
+		c->dropped_errno = errno;
+		return io_fail(err, "sync", c->dropped_path);
+	}
+	if (!c->dropped_dir_synced) {
+		int rc = sync_dir_of(c->dropped_path, err);
+		if (rc)
+			return rc;
+		c->dropped_dir_synced = true;
+	}
+	return CUTOVER_OK;
+}
+
+int ex_dropped_close(ex_ctx *c, cutover_error *err)
+{
+	if (!c->dropped)
+		return CUTOVER_OK;
+	int rc = ex_dropped_sync(c, err);
+	if (fclose(c->dropped) != 0 && rc == CUTOVER_OK)
+		rc = io_fail(err, "close", c->dropped_path);
+	c->dropped = NULL;
+	return rc;
 }
 
 static int backup_path(ex_ctx *c, const char *key, char *path, size_t len, cutover_error *err)
@@ -285,10 +368,10 @@ int ex_keep_spool(ex_ctx *c, const char *spool, int fd, const char *key, cutover
 		return rc;
 	if (fsync(fd) != 0)
 		return io_fail(err, "sync", spool);
-	if (access(path, F_OK) == 0)
-		return exists_already(c, path, err);
-	if (rename(spool, path) != 0)
-		return io_fail(err, "keep", path);
+	/* link, not rename: it fails when the name exists, even one made a moment ago */
+	if (link(spool, path) != 0)
+		return errno == EEXIST ? exists_already(c, path, err) : io_fail(err, "keep", path);
+	unlink(spool);
 	return sync_dir_of(path, err);
 }
 
@@ -296,7 +379,10 @@ int ex_keep_spool(ex_ctx *c, const char *spool, int fd, const char *key, cutover
 
 int ex_put(ex_ctx *c, const char *key, const char *data, size_t len, const char *if_version, cutover_error *err)
 {
-	int rc = c->t->put(c->t, key, data ? data : "", len, if_version, NULL, err);
+	int rc = ex_dropped_sync(c, err);
+	if (rc)
+		return rc;
+	rc = c->t->put(c->t, key, data ? data : "", len, if_version, NULL, err);
 	if (rc == CUTOVER_EBUSY)
 		co_err_hint(err, "another process changed %s while the export ran (nothing else was lost: the document it "
 				 "read is in %s); stop the writers of %s and run the export again",
@@ -370,31 +456,38 @@ static int run_domain(ex_ctx *c, cutover_error *err)
 	int rc = d == CUTOVER_DOMAIN_TELEMETRY ? ex_events_prepare(c, err) : CUTOVER_OK;
 	if (rc)
 		return rc;
+	/* a local root's lock before the snapshot: a json write (a rampdown
+	 * process's second write) that got in before it wrote Postgres before
+	 * the snapshot, and one after it waits until every document is written */
+	co_lock *lock = NULL;
+	if (c->apply && c->t->lock && (rc = c->t->lock(c->t, cutover_domain_name(d), &lock, err)))
+		return rc;
 	PGresult *r = co_pg_exec(c->pg, "export: begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, err);
-	if (!r)
+	if (!r) {
+		if (lock)
+			c->t->unlock(c->t, lock);
 		return err->code;
+	}
 	PQclear(r);
 	r = co_pg_exec(c->pg, "export: snapshot", "SELECT (extract(epoch from now()) * 1000000)::int8", 0, NULL, err);
 	if (!r) {
+		if (lock)
+			c->t->unlock(c->t, lock);
 		rollback(c->pg);
 		return err->code;
 	}
 	c->snapshot = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 
-	co_lock *lock = NULL;
-	if (c->apply && c->t->lock && (rc = c->t->lock(c->t, cutover_domain_name(d), &lock, err))) {
-		rollback(c->pg);
-		return rc;
-	}
 	switch (d) {
 	case CUTOVER_DOMAIN_IDENTITY:
 		if (!(rc = ex_collection(c, &ex_users, err)))
 			rc = ex_collection(c, &ex_sessions, err);
 		break;
 	case CUTOVER_DOMAIN_TELEMETRY:
-		if (!(rc = ex_collection(c, &ex_incidents, err)))
+		if (!(rc = ex_events_list(c, err)) && !(rc = ex_collection(c, &ex_incidents, err)))
 			rc = ex_events(c, err);
+		ex_events_free(c);
 		break;
 	case CUTOVER_DOMAIN_PROFILE:
 		rc = ex_collection(c, &ex_profiles, err);
@@ -434,6 +527,11 @@ static const char usage_text[] =
     "is moved past every id Postgres handed out (telemetry/.event-ids.json, profile's\n"
     "\"cutover_last_ids\"). Files under telemetry/events/ that are not daily files are\n"
     "left alone.\n\n"
+    "Memory: the collection documents are held whole, as the json backend holds them.\n"
+    "On a local root a daily event file is streamed and never held. Over an HTTP root\n"
+    "it is: the transport has no streaming GET or PUT, so each daily file is read into\n"
+    "memory whole (then spooled to disk) and sent from one buffer; plan for at least\n"
+    "the size of the largest daily file, twice during a write.\n\n"
     "Without --apply: a dry run. Per document it says how many records it would write,\n"
     "which differ from the current document (and in which fields), which are new, and\n"
     "which records of the current document Postgres does not hold (they would be\n"
@@ -443,18 +541,26 @@ static const char usage_text[] =
     "                dropped-<domain>.ndjson naming every dropped record and\n"
     "                export-<domain>.json, the report; the directory is itself a\n"
     "                state root holding the old documents. Then the domain is recorded\n"
-    "                as exported (cutover.postgres_runs), so the json, dualwrite and\n"
-    "                shadow stages may open it again.\n"
+    "                as exported (cutover.postgres_runs) and the marker\n"
+    "                <domain>/.cutover-postgres-stage is removed from the state root,\n"
+    "                so the json, dualwrite and shadow stages may open it again.\n"
     "  --backup DIR  where to keep them (default ./cutover-export-backup/<domain>-<UTC time>);\n"
     "                an existing backup is never overwritten\n"
     "  --json        the report as one JSON document on stdout\n\n"
-    "Stop every app process of the domain (or keep them all in the postgres stage and\n"
-    "accept that their writes after the export's snapshot are not in it) before\n"
-    "--apply, and flip the flag back only after it succeeded.\n\n"
+    "--apply refuses (exit 3) while any process has the domain open in the postgres\n"
+    "stage (each holds a lock on its Postgres session; the export takes it exclusively\n"
+    "before its snapshot and keeps it until it has recorded the export): stop them, or\n"
+    "set the flag to rampdown and restart them, first. While it runs, the postgres\n"
+    "stage cannot open the domain. Flip the flag back only after it succeeded.\n\n"
+    "Sessions are the one kind of record the app deletes: a session of the current\n"
+    "document that Postgres no longer holds (but whose user it holds) leaves it as\n"
+    "expired (expires_at at or before the snapshot; counted) or deleted in postgres\n"
+    "(named), and is not a drop.\n\n"
     "Exit 0 when nothing is dropped, 1 when records of the current documents are not in\n"
-    "Postgres (dropped; kept in the backup), 2 usage or configuration, 3 runtime failure\n"
-    "(Postgres or the state root unreachable; nothing more is written and the domain is\n"
-    "not recorded as exported).\n";
+    "Postgres and were never deleted through the app, cannot be read or repeat a key\n"
+    "(dropped; kept in the backup), 2 usage or configuration, 3 runtime failure\n"
+    "(Postgres or the state root unreachable, or postgres-stage sessions still open;\n"
+    "nothing more is written and the domain is not recorded as exported).\n";
 
 static const cutover_domain order[] = {CUTOVER_DOMAIN_IDENTITY, CUTOVER_DOMAIN_TELEMETRY, CUTOVER_DOMAIN_PROFILE,
 				       CUTOVER_DOMAIN_REPORTS};
@@ -475,6 +581,85 @@ static void write_report_file(ex_ctx *c, cJSON *jd)
 		close(fd);
 }
 
+/* --apply: the postgres stage's lock, exclusively, before the snapshot
+ * (pg_runs.h). Busy: postgres-stage sessions hold it shared (counted from
+ * pg_locks), or another export holds it. */
+static int take_stage_lock(ex_ctx *c, cutover_error *err)
+{
+	const char *name = cutover_domain_name(c->domain);
+	bool got = false;
+	long holders = 0;
+	int rc = co_pg_stage_lock(c->pg, c->domain, &got, err);
+	if (rc || got)
+		return rc;
+	if ((rc = co_pg_stage_holders(c->pg, c->domain, &holders, err)))
+		return rc;
+	if (holders == 0) {
+		co_err(err, CUTOVER_EBUSY, "another `cutover export %s --apply` is running (it holds the postgres stage's lock of "
+					   "%s)",
+		       name, name);
+		co_err_hint(err, "wait for it to finish; nothing was written");
+		return CUTOVER_EBUSY;
+	}
+	co_err(err, CUTOVER_EBUSY, "%ld session%s still ha%s %s open in the postgres stage; flip the flag to rampdown and "
+				   "restart them, then run the export again",
+	       holders, holders == 1 ? "" : "s", holders == 1 ? "s" : "ve", name);
+	co_err_detail(err, "every handle of %s in the postgres stage holds a lock on its Postgres session (pg_locks counts "
+			   "them); the export writes nothing while one does, since it could write to Postgres behind the "
+			   "export's snapshot, and nothing was written",
+		      name);
+	if (c->t->lock)
+		co_err_hint(err, "stop those processes, or restart them with %s=rampdown (on this local state root their "
+				 "json writes wait for the export's lock); then run `cutover export %s --apply` again",
+			    cutover_domain_flag(c->domain), name);
+	else
+		co_err_hint(err, "stop those processes (over an HTTP state root a rampdown process's json write during the "
+				 "export could be overwritten by it; on a local root it waits), or set %s=rampdown and "
+				 "restart them when you accept that; then run `cutover export %s --apply` again",
+			    cutover_domain_flag(c->domain), name);
+	return CUTOVER_EBUSY;
+}
+
+/* Still ours? A reconnect (co_pg_conn resets a lost connection) gives a
+ * session that does not hold it. */
+static int stage_lock_kept(ex_ctx *c, cutover_error *err)
+{
+	bool held = false;
+	int rc = co_pg_stage_lock_held(c->pg, c->domain, &held, err);
+	if (rc || held)
+		return rc;
+	co_err(err, CUTOVER_EUNAVAILABLE, "export %s: the connection to Postgres was lost while the export ran, and with "
+					  "it the postgres stage's lock",
+	       cutover_domain_name(c->domain));
+	co_err_hint(err, "run the export again: a postgres-stage process may have written meanwhile");
+	return CUTOVER_EUNAVAILABLE;
+}
+
+/* --apply, after the export is recorded: remove the marker in the JSON
+ * root while the lock still keeps postgres-stage opens out; when the lock
+ * turns out lost, put the marker back and fail. */
+static int clear_marker(ex_ctx *c, bool *removed, cutover_error *err)
+{
+	int rc = co_stage_marker_remove(c->t, c->domain, removed, err);
+	if (rc) {
+		char key[64], what[128];
+		snprintf(what, sizeof what, "export: remove the rollback guard's marker %s",
+			 co_stage_marker_key(c->domain, key, sizeof key));
+		co_pg_prefix_error(err, what);
+		co_err_hint(err, "the documents are written and the export is recorded; run the export again to remove it "
+				 "(json, dualwrite and shadow refuse %s while it exists)",
+			    cutover_domain_name(c->domain));
+		return rc;
+	}
+	if ((rc = stage_lock_kept(c, err)) && *removed) {
+		bool written;
+		cutover_error scratch;
+		co_stage_marker_ensure(c->t, c->domain, c->snapshot, &written, &scratch);
+		*removed = false;
+	}
+	return rc;
+}
+
 static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const char *backup_dir, const char *stamp,
 		      co_transport *t, co_pg *pg, const char *root_shown, cJSON *jall)
 {
@@ -493,11 +678,18 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 	cutover_error_clear(&err);
 
 	co_pg_stage_run before;
-	int rc = co_pg_runs_get(pg, d, &before, &err);
 	if (!cli->json)
 		printf("export %s: %s; state root %s%s%s\n", name,
 		       apply ? "--apply" : "dry run (nothing is written; --apply writes)", root_shown,
 		       apply ? "; backup in " : "", apply ? c.backup : "");
+	bool locked = false;
+	long holders = 0;
+	int rc = apply ? take_stage_lock(&c, &err) : co_pg_stage_holders(pg, d, &holders, &err);
+	locked = apply && rc == CUTOVER_OK;
+	if (rc == CUTOVER_OK)
+		rc = co_pg_runs_get(pg, d, &before, &err);
+	else
+		memset(&before, 0, sizeof before);
 	if (rc == CUTOVER_OK && apply)
 		rc = ex_backup_ready(&c, &err); /* before any document: every dropped record is listed */
 	if (rc == CUTOVER_OK)
@@ -516,12 +708,24 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 	cJSON_AddItemToObject(jd, "left_alone", c.jleft);
 	cJSON_AddItemToObject(jd, "bookkeeping", c.jbook);
 	cJSON_AddNumberToObject(jd, "dropped", (double)c.dropped_total);
+	cJSON_AddNumberToObject(jd, "expired", (double)c.expired_total);
+	cJSON_AddNumberToObject(jd, "deleted_in_postgres", (double)c.deleted_total);
 
-	bool recorded = false;
-	if (rc == CUTOVER_OK && apply) {
+	bool recorded = false, marker_removed = false;
+	if (rc == CUTOVER_OK && apply)
+		rc = ex_dropped_close(&c, &err);
+	if (rc == CUTOVER_OK && apply && !(rc = stage_lock_kept(&c, &err))) {
 		rc = co_pg_runs_note_export(pg, d, c.snapshot, root_shown, &err);
 		recorded = rc == CUTOVER_OK && before.exists;
+		if (rc == CUTOVER_OK)
+			rc = clear_marker(&c, &marker_removed, &err);
 	}
+	if (locked)
+		co_pg_stage_unlock(pg, d);
+	if (!apply)
+		cJSON_AddNumberToObject(jd, "postgres_stage_sessions", (double)holders);
+	if (apply)
+		cJSON_AddBoolToObject(jd, "marker_removed", marker_removed);
 	if (before.exists) {
 		char say[300];
 		cJSON_AddStringToObject(jd, "postgres_stage", co_pg_stage_run_describe(&before, d, say, sizeof say));
@@ -529,7 +733,7 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 	cJSON_AddBoolToObject(jd, "recorded_as_exported", recorded);
 	if (rc)
 		cJSON_AddStringToObject(jd, "error", err.message);
-	if (c.dropped) {
+	if (c.dropped) { /* a failure came first: it is the one reported */
 		fclose(c.dropped);
 		c.dropped = NULL;
 	}
@@ -541,6 +745,11 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 		       c.docs == 1 ? "" : "s", c.rewritten, apply ? "written" : "would be written", c.dropped_total,
 		       c.dropped_total == 1 ? "" : "s", apply ? "dropped" : "would be dropped",
 		       c.dropped_total ? (apply ? " (kept in the backup)" : " (kept in the backup with --apply)") : "");
+		if (c.expired_total || c.deleted_total)
+			printf("  and %zu expired session%s and %zu deleted in postgres (logged out or removed through the app "
+			       "while postgres was authoritative) %s the live documents: expected, not counted as dropped\n",
+			       c.expired_total, c.expired_total == 1 ? "" : "s", c.deleted_total,
+			       apply ? "left" : "would leave");
 		if (recorded)
 			printf("  recorded in cutover.postgres_runs: %s exported as of %s; json, dualwrite and shadow may open it "
 			       "again\n",
@@ -550,6 +759,15 @@ static int export_one(const cli_ctx *cli, cutover_domain d, bool apply, const ch
 		else if (!apply && before.pending)
 			printf("  %s ran in the postgres stage without an export since: run `cutover export %s --apply`\n", name,
 			       name);
+		if (marker_removed) {
+			char key[64];
+			printf("  removed the rollback guard's marker %s from the state root\n",
+			       co_stage_marker_key(d, key, sizeof key));
+		}
+		if (!apply && holders)
+			printf("  %ld session%s ha%s %s open in the postgres stage now: --apply refuses until they are gone "
+			       "(flip the flag to rampdown and restart them, or stop them)\n",
+			       holders, holders == 1 ? "" : "s", holders == 1 ? "s" : "ve", name);
 	}
 	if (jall)
 		cJSON_AddItemToObject(jall, name, jd);

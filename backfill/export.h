@@ -36,9 +36,18 @@ typedef struct ex_ctx {
 	char backup[1024];           /* --apply: where replaced documents are kept (a state root of its own) */
 	bool backup_ready;
 	FILE *dropped;               /* --apply: <backup>/dropped-<domain>.ndjson */
+	char dropped_path[1200];
+	int dropped_errno;           /* a write to it failed (errno); ex_put refuses from then on */
+	bool dropped_dir_synced;
 	unsigned spool_n;
 	cJSON *jdocs, *jleft, *jbook;/* --json: this domain's documents, files left alone, bookkeeping */
-	size_t docs, rewritten, dropped_total;
+	size_t docs, rewritten, dropped_total, expired_total, deleted_total;
+	/* telemetry: the daily files listed before anything is written, the
+	 * event id counter, and the highest id a line of the files held */
+	char **ev_keys;
+	size_t ev_nkeys;
+	bool ev_listed, ev_counter_counted;
+	int64_t ev_next, ev_file_max;
 } ex_ctx;
 
 /* One document's report. */
@@ -47,11 +56,15 @@ typedef struct ex_doc {
 	bool existed;                /* the document was there */
 	bool unreadable;             /* it did not parse whole: rebuilt from its readable records */
 	uint64_t records, unchanged, differ, added, dropped;
+	/* records that leave the document without being dropped: sessions that
+	 * expired by the snapshot, and sessions deleted through the app while
+	 * Postgres was authoritative (the only records the library deletes) */
+	uint64_t expired, deleted;
 	bool other_change;           /* something besides records changes (high-water marks) */
 	bool terse;                  /* no text line when unchanged (daily files: one summary line) */
-	cJSON *j, *jdiffer, *jadded, *jdropped;
+	cJSON *j, *jdiffer, *jadded, *jdropped, *jdeleted;
 	co_buf lines;                /* named lines for the text output */
-	uint64_t shown[3];           /* differ, added, dropped lines in `lines` */
+	uint64_t shown[4];           /* differ, added, dropped, deleted lines in `lines` */
 } ex_doc;
 
 void ex_doc_begin(ex_ctx *c, ex_doc *d, const char *key);
@@ -61,6 +74,11 @@ void ex_note_added(ex_ctx *c, ex_doc *d, const char *name);
 /* position: the record's 1-based position (line, for NDJSON) in the current
  * document; 0 for bytes that are no record. */
 void ex_note_dropped(ex_ctx *c, ex_doc *d, uint64_t position, uint64_t line, const char *name, const char *reason);
+/* A record that leaves the document and is not a drop (exit 0): expired
+ * (a count) or deleted in Postgres (named). Both are still listed in the
+ * backup's dropped-<domain>.ndjson, with that reason. */
+typedef enum ex_removal { EX_EXPIRED, EX_DELETED } ex_removal;
+void ex_note_removed(ex_ctx *c, ex_doc *d, ex_removal why, uint64_t position, uint64_t line, const char *name);
 bool ex_doc_changed(const ex_doc *d);
 /* Print the document's line (text) or add it to the report (--json), then
  * release it. outcome: what happened to it, e.g. "rewritten". */
@@ -75,7 +93,14 @@ int ex_keep(ex_ctx *c, const char *key, const char *data, size_t len, cutover_er
  * stream; ex_keep_spool moves it to the document's key there. */
 int ex_spool_open(ex_ctx *c, char *path, size_t len, int *fd, cutover_error *err);
 int ex_keep_spool(ex_ctx *c, const char *spool, int fd, const char *key, cutover_error *err);
-/* Write a document through the transport. if_version: NULL unconditional
+/* The dropped list on disk (fflush + fsync; the backup directory synced
+ * once): every document put is preceded by it, so a record leaves a live
+ * document only once the list that names it is durable. A failed write to
+ * the list is reported here (CUTOVER_EUNAVAILABLE, exit 3). */
+int ex_dropped_sync(ex_ctx *c, cutover_error *err);
+/* The same, then fclose, checked: the last thing before the export is recorded. */
+int ex_dropped_close(ex_ctx *c, cutover_error *err);
+/* Write a document through the transport, after ex_dropped_sync. if_version: NULL unconditional
  * (the domain's transport lock is held), "" only if absent, else only if
  * unchanged since read. */
 int ex_put(ex_ctx *c, const char *key, const char *data, size_t len, const char *if_version, cutover_error *err);
@@ -97,7 +122,11 @@ int ex_collection(ex_ctx *c, const ex_kind *k, cutover_error *err);
 /* telemetry/events/YYYY-MM-DD.ndjson and telemetry/.event-ids.json. The temp table
  * is made before the transaction (ex_events_prepare). */
 int ex_events_prepare(ex_ctx *c, cutover_error *err);
+/* List telemetry/events/ (before any telemetry document is written: a root
+ * that cannot be listed stops the export before it changed anything). */
+int ex_events_list(ex_ctx *c, cutover_error *err);
 int ex_events(ex_ctx *c, cutover_error *err);
+void ex_events_free(ex_ctx *c);
 
 /* Row helpers: a column as int64 / timestamp (microseconds) / malloc'd
  * string (NULL stays NULL; false when out of memory). */

@@ -57,6 +57,17 @@ struct ex_kind {
 	void (*release)(void *rec);
 	/* optional: the document's own bookkeeping once the records are in place */
 	int (*finish)(ex_ctx *c, ex_doc *d, cJSON *root, cJSON *items, cutover_error *err);
+	/* optional: the kind's records can be deleted through the library (sessions
+	 * only), so one Postgres lacks left legitimately: expired by `at`, or deleted
+	 * in postgres. Every other kind is never deleted: a record Postgres lacks
+	 * never got there (the backfill rejected it) and is dropped (exit 1). */
+	bool (*expired)(const void *rec, cutover_ts at);
+	/* with expired: the record's owner (a session's user), and the constant
+	 * SQL that gives which of the owners $1 (an int8 array) Postgres holds. A
+	 * record whose owner is not there could never have been inserted (the
+	 * backfill rejected it): dropped, not deleted. */
+	int64_t (*owner)(const void *rec);
+	const char *owners_sql;
 };
 
 /* --- rows ----------------------------------------------------------------------- */
@@ -93,6 +104,9 @@ static int64_t item_i64(const cJSON *arr, int i)
 static int row_oom(cutover_error *err, const char *what)
 {
 	co_err(err, CUTOVER_EINTERNAL, "export: a row of %s cannot be decoded (out of memory or an unexpected form)", what);
+	co_err_hint(err, "nothing more was written; run the export again with more memory for the process (it holds one "
+			 "document and one batch of rows); if it fails the same way, the row has a form this version does "
+			 "not read: report it with the table's name");
 	return CUTOVER_EINTERNAL;
 }
 
@@ -168,7 +182,7 @@ const ex_kind ex_users = {
 	US("u.email_verified_at") ", u.disabled, " US("u.created_at") ", " US("u.updated_at") ", "
 	"(SELECT json_agg(json_build_array(o.provider, o.subject) ORDER BY o.position) FROM identity.user_oauth o "
 	"WHERE o.user_id = u.id) FROM identity.users u ORDER BY u.id",
-	user_row, user_decode, user_key, user_other, user_diff, user_encode, user_release, NULL,
+	user_row, user_decode, user_key, user_other, user_diff, user_encode, user_release, NULL, NULL, NULL, NULL,
 };
 
 /* --- identity: sessions --------------------------------------------------------------- */
@@ -216,12 +230,24 @@ static void session_release(void *rec)
 	cutover_session_free(rec);
 }
 
+static bool session_expired(const void *rec, cutover_ts at)
+{
+	const cutover_session *s = rec;
+	return s->expires_at != CUTOVER_TS_NULL && s->expires_at <= at;
+}
+
+static int64_t session_owner(const void *rec)
+{
+	return ((const cutover_session *)rec)->user_id;
+}
+
 const ex_kind ex_sessions = {
 	"identity/sessions.json", "sessions", "session", "token_hash", true,
 	"DECLARE ex_rows NO SCROLL CURSOR FOR SELECT s.token_hash, s.user_id, " US("s.created_at") ", "
 	US("s.expires_at") ", " US("s.last_seen_at") ", s.user_agent, s.ip FROM identity.sessions s "
 	"ORDER BY s.created_at, s.token_hash COLLATE \"C\"",
 	session_row, session_decode, session_key, NULL, session_diff, session_encode, session_release, NULL,
+	session_expired, session_owner, "SELECT DISTINCT u.id FROM identity.users u WHERE u.id = ANY($1::int8[]) ORDER BY 1",
 };
 
 /* --- profile ---------------------------------------------------------------------------- */
@@ -423,7 +449,7 @@ const ex_kind ex_profiles = {
 	"ORDER BY e.position) FROM content.portfolio_education e WHERE e.user_id = p.user_id) "
 	"FROM content.portfolio_profiles p ORDER BY p.user_id",
 	portfolio_row, portfolio_decode, portfolio_key, NULL, portfolio_diff, portfolio_encode, portfolio_release,
-	portfolio_finish,
+	portfolio_finish, NULL, NULL, NULL,
 };
 
 /* --- reports ---------------------------------------------------------------------------- */
@@ -505,7 +531,7 @@ const ex_kind ex_reports = {
 	US("r.archived_at") ", "
 	"(SELECT json_agg(json_build_array(a.action, a.actor_id::text, (" US("a.at") ")::text, a.note) ORDER BY a.position) "
 	"FROM operations.report_actions a WHERE a.report_id = r.id) FROM operations.reports r ORDER BY r.id",
-	report_row, report_decode, report_key, report_other, report_diff, report_encode, report_release, NULL,
+	report_row, report_decode, report_key, report_other, report_diff, report_encode, report_release, NULL, NULL, NULL, NULL,
 };
 
 /* --- telemetry: incidents --------------------------------------------------------------- */
@@ -563,7 +589,7 @@ const ex_kind ex_incidents = {
 	"DECLARE ex_rows NO SCROLL CURSOR FOR SELECT i.id, i.title, i.state, i.severity, " US("i.opened_at") ", "
 	US("i.resolved_at") ", " US("i.updated_at") " FROM operations.incidents i ORDER BY i.id",
 	incident_row, incident_decode, incident_key, incident_other, incident_diff, incident_encode, incident_release,
-	NULL,
+	NULL, NULL, NULL, NULL,
 };
 
 /* --- the walk ------------------------------------------------------------------------------ */
@@ -836,21 +862,91 @@ static int doc_root(const char *data, size_t len, const ex_kind *k, ex_doc *d, c
 	return CUTOVER_OK;
 }
 
+static int by_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Which owners of the records no row matched Postgres holds: *out sorted
+ * (bsearch), malloc'd; kinds without owners get none. */
+static int owners_held(ex_ctx *c, const ex_kind *k, const walk *w, int64_t **out, size_t *n, cutover_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	if (!k->owner)
+		return CUTOVER_OK;
+	co_buf arr = {0};
+	co_buf_printf(&arr, "{");
+	size_t count = 0;
+	for (size_t i = 0; i < w->n; i++) {
+		const cur_rec *cr = &w->cur[i];
+		if (cr->rec && !cr->matched && !cr->drop)
+			co_buf_printf(&arr, "%s%" PRId64, count++ ? "," : "", k->owner(cr->rec));
+	}
+	co_buf_printf(&arr, "}");
+	if (arr.failed) {
+		co_buf_free(&arr);
+		return co_err_oom(err);
+	}
+	if (!count) {
+		co_buf_free(&arr);
+		return CUTOVER_OK;
+	}
+	const char *p[1] = {arr.data};
+	PGresult *r = co_pg_exec(c->pg, "export: the owners of the records postgres lacks", k->owners_sql, 1, p, err);
+	co_buf_free(&arr);
+	if (!r)
+		return err->code;
+	size_t rows = (size_t)PQntuples(r);
+	if (rows && !(*out = calloc(rows, sizeof **out))) {
+		PQclear(r);
+		return co_err_oom(err);
+	}
+	for (size_t i = 0; i < rows; i++)
+		(*out)[i] = ex_col_i64(r, (int)i, 0);
+	*n = rows;
+	PQclear(r);
+	return CUTOVER_OK;
+}
+
 /* Put the records in their places: the current ones that stay, in their
  * order (or what replaces them), then the new ones. */
-static int assemble(ex_ctx *c, ex_doc *d, walk *w, cJSON *items, cutover_error *err)
+static int assemble(ex_ctx *c, ex_doc *d, const ex_kind *k, walk *w, cJSON *items, cutover_error *err)
 {
+	int64_t *owners = NULL;
+	size_t nowners = 0;
+	int rc = owners_held(c, k, w, &owners, &nowners, err);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < w->n; i++) {
 		cur_rec *cr = &w->cur[i];
+		bool removed = false;
+		int64_t owner = !cr->drop && !cr->matched && cr->rec && k->owner ? k->owner(cr->rec) : 0;
+		if (owner && !(nowners && bsearch(&owner, owners, nowners, sizeof *owners, by_i64))) {
+			snprintf(cr->drop_buf, sizeof cr->drop_buf, "not in postgres, nor is its user %" PRId64 ": it never got "
+								      "there (see the backfill's rejects)",
+				 owner);
+			cr->drop = cr->drop_buf;
+		}
 		if (!cr->drop && !cr->matched) {
-			if (cr->rec) {
-				cr->drop = "not in postgres";
+			if (cr->rec && k->expired) {
+				/* deleted through the app while postgres was authoritative: leaves, not a drop */
+				removed = true;
+				cr->drop = "removed";
+				ex_note_removed(c, d, k->expired(cr->rec, c->snapshot) ? EX_EXPIRED : EX_DELETED, cr->position,
+						cr->line, cr->name);
+			} else if (cr->rec) {
+				snprintf(cr->drop_buf, sizeof cr->drop_buf, "not in postgres, where no %s is ever deleted: it never "
+									      "got there (see the backfill's rejects)",
+					 k->entity);
+				cr->drop = cr->drop_buf;
 			} else {
 				snprintf(cr->drop_buf, sizeof cr->drop_buf, "cannot be read: %s", cr->why ? cr->why : "?");
 				cr->drop = cr->drop_buf;
 			}
 		}
-		if (cr->drop)
+		if (cr->drop && !removed)
 			ex_note_dropped(c, d, cr->position, cr->line, cr->name, cr->drop);
 		cJSON *keep = cr->drop ? cr->replacement : cr->obj;
 		if (!keep)
@@ -861,9 +957,11 @@ static int assemble(ex_ctx *c, ex_doc *d, walk *w, cJSON *items, cutover_error *
 			cr->obj = NULL;
 		if (!cJSON_AddItemToArray(items, keep)) {
 			cJSON_Delete(keep);
+			free(owners);
 			return co_err_oom(err);
 		}
 	}
+	free(owners);
 	cJSON *o;
 	while ((o = w->tail->child) != NULL) {
 		cJSON_DetachItemViaPointer(w->tail, o);
@@ -898,7 +996,7 @@ int ex_collection(ex_ctx *c, const ex_kind *k, cutover_error *err)
 	if (!rc)
 		rc = read_rows(c, &d, k, &w, err);
 	if (!rc)
-		rc = assemble(c, &d, &w, items, err);
+		rc = assemble(c, &d, k, &w, items, err);
 	walk_free(k, &w);
 	if (!rc && k->finish)
 		rc = k->finish(c, &d, root, items, err);
@@ -917,7 +1015,7 @@ int ex_collection(ex_ctx *c, const ex_kind *k, cutover_error *err)
 			cJSON_free(text);
 		}
 	} else if (!rc && !d.existed && !d.records && !d.other_change) {
-		d.added = d.differ = d.dropped = 0;
+		d.added = d.differ = d.dropped = d.expired = d.deleted = 0;
 		d.other_change = false;
 	}
 	cJSON_Delete(root);
@@ -928,6 +1026,7 @@ int ex_collection(ex_ctx *c, const ex_kind *k, cutover_error *err)
 		cJSON_Delete(d.jdiffer);
 		cJSON_Delete(d.jadded);
 		cJSON_Delete(d.jdropped);
+		cJSON_Delete(d.jdeleted);
 		return rc;
 	}
 	ex_doc_end(c, &d, outcome);

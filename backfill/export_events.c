@@ -24,9 +24,17 @@
  * (the json backend never reads them).
  *
  * telemetry/.event-ids.json is set to one past every id Postgres handed out
- * (its sequence), past every id the files hold, and never moved back, and
- * written before the daily files, as the json backend writes it before the
- * events it covers.
+ * (its sequence and its rows) and never moved back, and written before the
+ * daily files, as the json backend writes it before the events it covers:
+ * every line the new files hold is an event Postgres holds. Lines it drops
+ * can carry higher ids (an event Postgres never had); they stay in the
+ * backup, so their ids are not handed out again either: pass 1 of every day
+ * notes the highest id of the file's lines, and after the days the counter
+ * moves past it when it is not already.
+ *
+ * The daily files are listed before the domain's first document is written
+ * (ex_events_list, from run_domain): a root that cannot be listed changes
+ * nothing.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -79,6 +87,49 @@ int ex_events_prepare(ex_ctx *c, cutover_error *err)
 
 /* --- the id counter ------------------------------------------------------------------ */
 
+static int counter(ex_ctx *c, cutover_error *err);
+
+/* After the days: past the highest id a line of the files held. */
+static int counter_past_files(ex_ctx *c, cutover_error *err)
+{
+	if (c->ev_file_max < c->ev_next)
+		return CUTOVER_OK;
+	int64_t next = c->ev_file_max + 1, before = c->ev_next;
+	char text[64], version[CO_VERSION_LEN] = "", *data = NULL;
+	size_t len = 0;
+	int n = co_json_event_counter_text(next, text, sizeof text);
+	int rc = CUTOVER_OK;
+	if (c->apply) {
+		/* written moments ago by counter(): its version (the domain's lock is held on a local root) */
+		rc = c->t->get(c->t, CO_EVENT_COUNTER_KEY, &data, &len, version, err);
+		bool existed = rc == CUTOVER_OK;
+		if (rc == CUTOVER_ENOTFOUND) {
+			cutover_error_clear(err);
+			rc = CUTOVER_OK;
+		}
+		free(data);
+		if (!rc)
+			rc = ex_put(c, CO_EVENT_COUNTER_KEY, text, (size_t)n, existed ? version : "", err);
+		if (rc)
+			return rc;
+	}
+	c->ev_next = next;
+	if (!c->ev_counter_counted)
+		c->rewritten++;
+	cJSON *jb = cJSON_CreateObject();
+	cJSON_AddStringToObject(jb, "key", CO_EVENT_COUNTER_KEY);
+	cJSON_AddNumberToObject(jb, "next_id", (double)next);
+	cJSON_AddNumberToObject(jb, "next_id_before", (double)before);
+	cJSON_AddStringToObject(jb, "why", "past the highest id a line of the daily files held");
+	cJSON_AddBoolToObject(jb, "written", c->apply);
+	cJSON_AddItemToArray(c->jbook, jb);
+	if (!c->cli->json)
+		printf("  %-36s %s: next_id %" PRId64 " (past id %" PRId64 ", the highest a line of the daily files held; "
+		       "lines Postgres does not hold leave the files and stay in the backup)\n",
+		       CO_EVENT_COUNTER_KEY, c->apply ? "moved on" : "would move on", next, c->ev_file_max);
+	return CUTOVER_OK;
+}
+
 static int counter(ex_ctx *c, cutover_error *err)
 {
 	PGresult *r = co_pg_exec(c->pg, "export: read the event id sequence", SQL_NEXT_ID, 0, NULL, err);
@@ -108,6 +159,7 @@ static int counter(ex_ctx *c, cutover_error *err)
 	int64_t next = had > pg_next ? had : pg_next;
 	if (max_id + 1 > next)
 		next = max_id + 1;
+	c->ev_next = next;
 	bool write = !readable || next != had;
 	char text[64];
 	int n = co_json_event_counter_text(next, text, sizeof text);
@@ -122,6 +174,7 @@ static int counter(ex_ctx *c, cutover_error *err)
 		return rc;
 	c->docs++;
 	c->rewritten += write;
+	c->ev_counter_counted = write;
 	cJSON *jb = cJSON_CreateObject();
 	cJSON_AddStringToObject(jb, "key", CO_EVENT_COUNTER_KEY);
 	cJSON_AddNumberToObject(jb, "next_id", (double)next);
@@ -160,6 +213,9 @@ static int io_fail(cutover_error *err, const char *what, const char *path)
 {
 	int e = errno;
 	co_err(err, CUTOVER_EUNAVAILABLE, "cannot %s %s: %s", what, path, strerror(e));
+	co_err_hint(err, "a daily file is copied and rebuilt in the backup directory (--backup DIR): it must be a "
+			 "writable local directory with room for twice the largest daily file; documents written before "
+			 "are kept there, and the export can be run again");
 	return CUTOVER_EUNAVAILABLE;
 }
 
@@ -262,6 +318,8 @@ static int pass_lines(ex_ctx *c, day_io *io, const char *key, const char *date, 
 		co_copy_int(&rows, false, (int64_t)it.line);
 		co_copy_int(&rows, false, ev.id);
 		co_copy_end_row(&rows);
+		if (ev.id > c->ev_file_max)
+			c->ev_file_max = ev.id;
 		co_event_clear(&ev);
 		if (++pending == COPY_CHUNK) {
 			rc = rows.failed ? co_err_oom(err)
@@ -567,6 +625,7 @@ static int one_day(ex_ctx *c, const char *date, bool *changed, cutover_error *er
 		cJSON_Delete(d.jdiffer);
 		cJSON_Delete(d.jadded);
 		cJSON_Delete(d.jdropped);
+		cJSON_Delete(d.jdeleted);
 		return rc;
 	}
 	d.terse = true;
@@ -581,25 +640,40 @@ static int by_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int ex_events(ex_ctx *c, cutover_error *err)
+int ex_events_list(ex_ctx *c, cutover_error *err)
 {
-	int rc = counter(c, err);
-	if (rc)
-		return rc;
 	if (!c->t->list) {
 		co_err(err, CUTOVER_ECONFIG, "the state root's transport (%s) cannot list the daily event files", c->t->kind);
 		co_err_hint(err, "use a local directory or a server that lists folders as the JSON state root for telemetry");
 		return CUTOVER_ECONFIG;
 	}
-	char **keys = NULL;
-	size_t nkeys = 0;
-	if ((rc = c->t->list(c->t, CO_EVENTS_PREFIX, &keys, &nkeys, err)))
+	int rc = c->t->list(c->t, CO_EVENTS_PREFIX, &c->ev_keys, &c->ev_nkeys, err);
+	if (rc) /* they are listed before any telemetry document is written */
+		co_pg_prefix_error(err, "export telemetry: the daily event files cannot be listed, nothing was written");
+	c->ev_listed = rc == CUTOVER_OK;
+	return rc;
+}
+
+void ex_events_free(ex_ctx *c)
+{
+	co_keys_free(c->ev_keys, c->ev_nkeys);
+	c->ev_keys = NULL;
+	c->ev_nkeys = 0;
+	c->ev_listed = false;
+}
+
+int ex_events(ex_ctx *c, cutover_error *err)
+{
+	if (!c->ev_listed)
+		return co_err(err, CUTOVER_EINTERNAL, "export: the daily event files were not listed first");
+	int rc = counter(c, err);
+	if (rc)
 		return rc;
+	char **keys = c->ev_keys;
+	size_t nkeys = c->ev_nkeys;
 	PGresult *r = co_pg_exec(c->pg, "export: the days with events", SQL_DAYS, 0, NULL, err);
-	if (!r) {
-		co_keys_free(keys, nkeys);
+	if (!r)
 		return err->code;
-	}
 	/* every date of the root and of postgres, once, in order */
 	size_t npg = (size_t)PQntuples(r), n = 0;
 	char **dates = calloc(nkeys + npg + 1, sizeof *dates);
@@ -617,7 +691,6 @@ int ex_events(ex_ctx *c, cutover_error *err)
 	for (size_t i = 0; dates && i < npg; i++)
 		dates[n++] = co_strdup(PQgetvalue(r, (int)i, 0));
 	PQclear(r);
-	co_keys_free(keys, nkeys);
 	if (!dates)
 		return co_err_oom(err);
 	for (size_t i = 0; i < n; i++)
@@ -641,5 +714,7 @@ int ex_events(ex_ctx *c, cutover_error *err)
 	free(dates);
 	if (!rc && !c->cli->json)
 		printf("  %-36s %zu daily files, %zu unchanged\n", CO_EVENTS_PREFIX, days, days - changed_days);
+	if (!rc)
+		rc = counter_past_files(c, err);
 	return rc;
 }

@@ -9,8 +9,12 @@ CUTOVER_API int cutover_identity_open(cutover_identity **out, const cutover_opti
 	if (rc)
 		return rc;
 	cutover_identity *json = NULL, *pgs = NULL;
-	if (p.uses_json && (rc = cutover_identity_json(&json, p.st.json_root, p.st.json_token, err)))
-		goto fail;
+	if (p.t) {
+		rc = co_json_identity_new(&json, p.t, err); /* takes the transport */
+		p.t = NULL;
+		if (rc)
+			goto fail;
+	}
 	if (p.pg) {
 		rc = co_pg_identity_new(&pgs, p.pg, err); /* takes the connection */
 		p.pg = NULL;

@@ -10,8 +10,12 @@ CUTOVER_API int cutover_reports_open(cutover_reports **out, const cutover_option
 	if (rc)
 		return rc;
 	cutover_reports *json = NULL, *pgs = NULL;
-	if (p.uses_json && (rc = cutover_reports_json(&json, p.st.json_root, p.st.json_token, err)))
-		goto fail;
+	if (p.t) {
+		rc = co_json_reports_new(&json, p.t, err); /* takes the transport */
+		p.t = NULL;
+		if (rc)
+			goto fail;
+	}
 	if (p.pg) {
 		rc = co_pg_reports_new(&pgs, p.pg, err); /* takes the connection */
 		p.pg = NULL;

@@ -10,8 +10,12 @@ CUTOVER_API int cutover_telemetry_open(cutover_telemetry **out, const cutover_op
 	if (rc)
 		return rc;
 	cutover_telemetry *json = NULL, *pgs = NULL;
-	if (p.uses_json && (rc = cutover_telemetry_json(&json, p.st.json_root, p.st.json_token, err)))
-		goto fail;
+	if (p.t) {
+		rc = co_json_telemetry_new(&json, p.t, err); /* takes the transport */
+		p.t = NULL;
+		if (rc)
+			goto fail;
+	}
 	if (p.pg) {
 		rc = co_pg_telemetry_new(&pgs, p.pg, err); /* takes the connection */
 		p.pg = NULL;

@@ -25,6 +25,8 @@ For generated legacy state of all four domains (tests/gen-state.sh):
           byte in the backup, lists every dropped record there, and leaves
           documents equal to the originals without the rejected records; a
           second --apply writes nothing.
+  full    a list of dropped records that cannot be written (RLIMIT_FSIZE)
+          stops --apply with exit 3 before the document is replaced.
 With --http (under tests/with-nginx.sh) the clean round trip runs with the
 state root on nginx (CUTOVER_TEST_HTTP_ROOT): upload, backfill, mutate, dry
 run, --apply, walk.
@@ -35,7 +37,9 @@ import datetime
 import json
 import os
 import re
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -350,20 +354,26 @@ def clean_round_trip(ctx, env):
     status = run([ctx.cutover, "status"], env, 0).stdout
     assert "ran in postgres since" in status and "not exported" in status, status
     snapshot = tree(root)
-    doc = dry_run_report(ctx, env, 1)
+    doc = dry_run_report(ctx, env, 0)  # the two sessions deleted in postgres are no drop
     assert tree(root) == snapshot, "the dry run wrote to the state root"
     by_key = {x["key"]: x for d in DOMAINS for x in doc[d]["documents"]}
     users, sessions = by_key["identity/users.json"], by_key["identity/sessions.json"]
     assert [x["record"] for x in users["differing"]] == ["id 1"] and users["differing"][0]["fields"] == \
         "display_name,updated_at", users
-    assert users["new"] == 1 and sessions["new"] == 1 and sessions["dropped"] == 2, (users, sessions)
-    assert all(x["reason"] == "not in postgres" for x in sessions["dropped_records"]), sessions
+    assert users["new"] == 1 and sessions["new"] == 1 and sessions["dropped"] == 0, (users, sessions)
+    # the walker deleted two sessions: expired by the snapshot, or deleted in postgres (named)
+    now_us = ts(doc["identity"]["snapshot"])
+    gone = [r for r in json.loads(snapshot["identity/sessions.json"])["sessions"]
+            if r["token_hash"] in set(mutated_tokens(ctx, env, snapshot))]
+    want_expired = sum(1 for r in gone if ts(r["expires_at"]) <= now_us)
+    assert (sessions["expired"], sessions["deleted_in_postgres"]) == (want_expired, 2 - want_expired), sessions
+    assert all(x["reason"] == "deleted in postgres" for x in sessions["deleted_records"]), sessions
     assert by_key["profile/profiles.json"]["differ"] == 1 and by_key["profile/profiles.json"]["new"] == 1
     assert by_key["reports/reports.json"]["differ"] == 2 and by_key["reports/reports.json"]["new"] == 1
     assert by_key["telemetry/incidents.json"]["new"] == 1
     print("ok after postgres-stage writes: the dry run names what differs, what is new and what goes, "
           "and writes nothing")
-    text = ctx.export(env, "all", "--apply", expect=1).stdout
+    text = ctx.export(env, "all", "--apply", expect=0).stdout
     assert "recorded in cutover.postgres_runs" in text, text
     out = run([ctx.walker, "walk", root], env, 0).stdout
     print("ok after export --apply the json backend serves what postgres serves: " + out.strip())
@@ -374,6 +384,13 @@ def clean_round_trip(ctx, env):
         for x in again[d]["documents"]:
             assert (x["differ"], x["new"], x["dropped"]) == (0, 0, 0), f"{d}: {x['key']} still differs: {x}"
     print("ok a second dry run finds nothing left to write")
+
+
+def mutated_tokens(ctx, env, snapshot):
+    """The token hashes of the sessions document that Postgres no longer holds."""
+    held = set(run(["psql", "-X", "-At", "-c", "SELECT token_hash FROM identity.sessions"], env, 0).stdout.split())
+    return [r["token_hash"] for r in json.loads(snapshot["identity/sessions.json"])["sessions"]
+            if r["token_hash"] not in held]
 
 
 def dirty_round_trip(ctx, env):
@@ -434,6 +451,34 @@ def dirty_round_trip(ctx, env):
     print("ok dirty: a second --apply writes nothing")
 
 
+def dropped_list_unwritable(ctx, env):
+    """--apply stops with exit 3, before the document is replaced, when the
+    list of dropped records cannot be written (a file size limit: the
+    document and its backup fit under it, the list does not)."""
+    env = fresh_db(env, "export_full")
+    root = os.path.join(ctx.work, "full-root")
+    os.makedirs(os.path.join(root, "identity"))
+    doc = '{"users":[' + ",".join('{"id":"u%d"}' % i for i in range(3000)) + ']}'
+    users = os.path.join(root, "identity", "users.json")
+    with open(users, "w") as f:
+        f.write(doc)
+    env = dict(env, CUTOVER_JSON_ROOT=root)
+    run([ctx.cutover, "migrate"], env, 0)
+    limit = 64 * 1024
+    assert len(doc) < limit
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    p = subprocess.run([ctx.cutover, "export", "identity", "--apply", "--backup", os.path.join(ctx.work, "bk-full")],
+                       env=env, capture_output=True, text=True, timeout=TIMEOUT, cwd=ctx.work, preexec_fn=limited)
+    assert p.returncode == 3, f"exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    assert "dropped-identity.ndjson" in p.stderr and "File too large" in p.stderr, p.stderr
+    assert open(users).read() == doc, "users.json was replaced although its dropped records could not be listed"
+    print("ok a list of dropped records that cannot be written stops --apply (exit 3) before the document is replaced")
+
+
 def put(url, data):
     req = urllib.request.Request(url, data=data, method="PUT")
     with urllib.request.urlopen(req, timeout=30) as r:
@@ -458,11 +503,11 @@ def http_round_trip(ctx, env):
     run([ctx.cutover, "backfill", "all", "--apply", "--rejects", os.path.join(ctx.work, "rej-http"),
          "--repair-sequences"], env, 0)
     run([ctx.walker, "mutate"], env, 0)
-    doc = dry_run_report(ctx, env, 1)
+    doc = dry_run_report(ctx, env, 0)
     assert sum(x["differ"] + x["new"] for d in DOMAINS for x in doc[d]["documents"]) > 0
     for k in layout_keys(before):
         assert get(f"{base}/{k}") == before[k], f"the dry run wrote {k} over HTTP"
-    ctx.export(env, "all", "--apply", "--backup", os.path.join(ctx.work, "bk-http"), expect=1)
+    ctx.export(env, "all", "--apply", "--backup", os.path.join(ctx.work, "bk-http"), expect=0)
     out = run([ctx.walker, "walk", base], env, 0).stdout
     kept = tree(os.path.join(ctx.work, "bk-http"))
     assert kept["identity/users.json"] == before["identity/users.json"], "the backup is not the HTTP document"
@@ -484,6 +529,7 @@ def main():
         else:
             clean_round_trip(ctx, env)
             dirty_round_trip(ctx, env)
+            dropped_list_unwritable(ctx, env)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -72,6 +72,19 @@ int co_transport_stream(co_transport *t, const char *key, FILE **out, cutover_er
 /* Free what list() handed out. */
 void co_keys_free(char **keys, size_t n);
 
+/* The rollback guard's marker, "<domain>/.cutover-postgres-stage" (small
+ * JSON: {"since": ...}), stage_marker.c. Present while the domain ran in
+ * the postgres stage without an export since. */
+#define CO_STAGE_MARKER_NAME ".cutover-postgres-stage"
+const char *co_stage_marker_key(cutover_domain d, char *buf, size_t len);
+/* *exists; *since its time (CUTOVER_TS_NULL when it does not say). Absent
+ * is CUTOVER_OK with *exists false; other failures are the transport's. */
+int co_stage_marker_get(co_transport *t, cutover_domain d, bool *exists, cutover_ts *since, cutover_error *err);
+/* Write it unless it exists (one get; a put only when absent). */
+int co_stage_marker_ensure(co_transport *t, cutover_domain d, cutover_ts since, bool *written, cutover_error *err);
+/* Remove it; absent is CUTOVER_OK with *removed false. */
+int co_stage_marker_remove(co_transport *t, cutover_domain d, bool *removed, cutover_error *err);
+
 /* Identity over a transport; takes ownership of t (also on failure). */
 int co_json_identity_new(cutover_identity **out, co_transport *t, cutover_error *err);
 /* Internal, for `cutover reconcile` (not in the op table): every session of

@@ -27,6 +27,19 @@ void co_pg_close(co_pg *pg);
  * NULL (and err set, CUTOVER_EUNAVAILABLE) when the server cannot be reached.
  * For 2 seconds after a failed attempt it fails at once, without trying. */
 PGconn *co_pg_conn(co_pg *pg, cutover_error *err);
+/* What a handle needs on every session it uses, done again on each new one
+ * (the postgres stage: its shared advisory lock and its record, flags.c).
+ * fresh: the session is new since the hook last succeeded (the first run,
+ * or after a reset), so what it set up on a session is gone. The hook's own
+ * statements (co_pg_exec on pg) run on the connection as it is. */
+typedef int (*co_pg_session_hook)(co_pg *pg, bool fresh, void *arg, cutover_error *err);
+/* Install the hook (arg is released with release, may be NULL, when the
+ * handle is closed or the hook replaced) and run it now. From then on
+ * co_pg_conn runs it before handing out a connection on which it has not
+ * yet succeeded: after a reset, or after it failed. While it fails,
+ * co_pg_conn fails with its error and nothing else is sent. */
+int co_pg_set_session_hook(co_pg *pg, co_pg_session_hook fn, void *arg, void (*release)(void *arg),
+			   cutover_error *err);
 /* Fill err from a failed result: code from the SQLSTATE class
  * (23505 conflict, 23503/23514/22xxx invalid, 08xxx/57Pxx unavailable,
  * 42P01 state "schema missing: run cutover migrate"), sqlstate, message. */

@@ -4,7 +4,8 @@
  * (unless the conninfo or PGCONNECT_TIMEOUT names one) and pins the session
  * to UTC. Nothing retries a failed statement: when the link drops mid-call
  * the call fails with CUTOVER_EUNAVAILABLE, and the next co_pg_conn resets
- * the connection once (re-pinning UTC), so a restarted server is picked up
+ * the connection once (re-pinning UTC, and running the handle's session
+ * hook again: co_pg_set_session_hook), so a restarted server is picked up
  * without reopening the handle. A connection that sat idle while the server
  * went away (a restart, a terminated backend) still looks fine to libpq
  * until it is used; so before handing out an idle connection (no
@@ -39,6 +40,13 @@ struct co_pg {
 	PGconn *conn;
 	int64_t retry_at;     /* CLOCK_MONOTONIC ns before which no new attempt is made; 0: none pending */
 	cutover_error failed; /* why the last attempt failed, repeated while waiting */
+	/* the session hook (co_pg_set_session_hook) */
+	co_pg_session_hook hook;
+	void *hook_arg;
+	void (*hook_release)(void *arg);
+	bool hook_due;        /* it has not run (successfully) on this session yet */
+	bool hook_fresh;      /* the session is new since the hook last ran */
+	bool in_hook;         /* it is running: its statements get the connection as it is */
 };
 
 static int64_t mono_ns(void)
@@ -261,7 +269,46 @@ void co_pg_close(co_pg *pg)
 		return;
 	if (pg->conn)
 		PQfinish(pg->conn);
+	if (pg->hook_release)
+		pg->hook_release(pg->hook_arg);
 	free(pg);
+}
+
+/* Run the session hook when it is due; the connection, or NULL when the
+ * hook failed (nothing else is sent on the connection then). */
+static PGconn *run_hook(co_pg *pg, cutover_error *err)
+{
+	if (!pg->hook || !pg->hook_due)
+		return pg->conn;
+	cutover_error e;
+	cutover_error_clear(&e);
+	pg->in_hook = true;
+	int rc = pg->hook(pg, pg->hook_fresh, pg->hook_arg, &e);
+	pg->in_hook = false;
+	if (rc != CUTOVER_OK) {
+		if (err)
+			*err = e;
+		return NULL;
+	}
+	pg->hook_due = false;
+	pg->hook_fresh = false;
+	return pg->conn;
+}
+
+int co_pg_set_session_hook(co_pg *pg, co_pg_session_hook fn, void *arg, void (*release)(void *arg),
+			   cutover_error *err)
+{
+	if (pg->hook_release)
+		pg->hook_release(pg->hook_arg);
+	pg->hook = fn;
+	pg->hook_arg = arg;
+	pg->hook_release = release;
+	pg->hook_due = fn != NULL;
+	pg->hook_fresh = true;
+	cutover_error scratch;
+	if (!err)
+		err = &scratch;
+	return co_pg_conn(pg, err) ? CUTOVER_OK : err->code;
 }
 
 /* Has the server closed an idle connection? Something to read on an idle
@@ -294,8 +341,10 @@ PGconn *co_pg_conn(co_pg *pg, cutover_error *err)
 		co_err(err, CUTOVER_EINTERNAL, "postgres: no connection handle");
 		return NULL;
 	}
-	if (PQstatus(pg->conn) == CONNECTION_OK && !closed_by_server(pg->conn))
+	if (pg->in_hook)
 		return pg->conn;
+	if (PQstatus(pg->conn) == CONNECTION_OK && !closed_by_server(pg->conn))
+		return run_hook(pg, err);
 	if (pg->retry_at && mono_ns() < pg->retry_at) {
 		/* fail fast: the last attempt failed moments ago */
 		if (err) {
@@ -306,6 +355,9 @@ PGconn *co_pg_conn(co_pg *pg, cutover_error *err)
 		}
 		return NULL;
 	}
+	/* a new session: whatever the hook set up on the old one is gone */
+	pg->hook_due = pg->hook != NULL;
+	pg->hook_fresh = true;
 	PQreset(pg->conn);
 	if (PQstatus(pg->conn) != CONNECTION_OK) {
 		cutover_error e;
@@ -318,7 +370,7 @@ PGconn *co_pg_conn(co_pg *pg, cutover_error *err)
 	pg->retry_at = 0;
 	if (session_setup(pg->conn, err) != CUTOVER_OK)
 		return NULL;
-	return pg->conn;
+	return run_hook(pg, err);
 }
 
 static bool sqlstate_is(const char *st, const char *prefix)

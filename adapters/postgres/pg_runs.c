@@ -16,11 +16,27 @@
 
 #define US(col) "(extract(epoch from " col ") * 1000000)::int8"
 
+/* RETURNING: whether `since` (re)started now: a first open, or the first
+ * after an export. */
 static const char SQL_NOTE_OPEN[] =
     "INSERT INTO cutover.postgres_runs AS r (domain, since, last_open_at) VALUES ($1, now(), now()) "
     "ON CONFLICT (domain) DO UPDATE SET "
     "since = CASE WHEN r.exported_at IS NOT NULL AND r.exported_at >= r.last_open_at THEN now() ELSE r.since END, "
-    "last_open_at = greatest(now(), r.last_open_at)";
+    "last_open_at = greatest(now(), r.last_open_at) RETURNING since = now()";
+
+/* The stage lock: (CO_PG_STAGE_LOCK_CLASS, domain index + 1). $1: the key's second half. */
+#define LOCK_CLASS_STR "1668247920"
+static const char SQL_LOCK_SHARED[] = "SELECT pg_try_advisory_lock_shared(" LOCK_CLASS_STR ", $1::int)";
+static const char SQL_LOCK[] = "SELECT pg_try_advisory_lock(" LOCK_CLASS_STR ", $1::int)";
+static const char SQL_UNLOCK[] = "SELECT pg_advisory_unlock(" LOCK_CLASS_STR ", $1::int)";
+/* the sessions (other than this one) that hold it shared */
+static const char SQL_HOLDERS[] =
+    "SELECT count(DISTINCT pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = " LOCK_CLASS_STR "::oid "
+    "AND objid = $1::oid AND objsubid = 2 AND mode = 'ShareLock' AND granted AND pid <> pg_backend_pid()";
+/* whether this session holds it exclusively */
+static const char SQL_HELD[] =
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = " LOCK_CLASS_STR "::oid "
+    "AND objid = $1::oid AND objsubid = 2 AND mode = 'ExclusiveLock' AND granted AND pid = pg_backend_pid()";
 
 static const char SQL_GET[] =
     "SELECT " US("since") ", " US("last_open_at") ", " US("exported_at") ", coalesce(export_root, ''), "
@@ -54,9 +70,11 @@ static void fill(co_pg_stage_run *out, const PGresult *r)
 	out->pending = strcmp(PQgetvalue(r, 0, 4), "t") == 0;
 }
 
-int co_pg_runs_note_open(co_pg *pg, cutover_domain d, cutover_error *err)
+int co_pg_runs_note_open(co_pg *pg, cutover_domain d, bool *armed, cutover_error *err)
 {
 	const char *p[1] = {cutover_domain_name(d)};
+	if (armed)
+		*armed = false;
 	PGresult *r = co_pg_exec(pg, "record the postgres stage", SQL_NOTE_OPEN, 1, p, err);
 	if (!r) {
 		if (table_missing(err))
@@ -66,6 +84,8 @@ int co_pg_runs_note_open(co_pg *pg, cutover_domain d, cutover_error *err)
 				    p[0]);
 		return err->code;
 	}
+	if (armed)
+		*armed = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 	PQclear(r);
 	return CUTOVER_OK;
 }
@@ -158,4 +178,66 @@ const char *co_pg_stage_run_describe(const co_pg_stage_run *r, cutover_domain d,
 	else
 		snprintf(buf, len, "%s ran in postgres; exported at %s", cutover_domain_name(d), exported);
 	return buf;
+}
+
+/* --- the stage lock ------------------------------------------------------------------ */
+
+static const char *lock_param(cutover_domain d, char buf[16])
+{
+	snprintf(buf, 16, "%d", (int)d + 1);
+	return buf;
+}
+
+static int bool_query(co_pg *pg, const char *what, const char *sql, cutover_domain d, bool *out, cutover_error *err)
+{
+	char key[16];
+	const char *p[1] = {lock_param(d, key)};
+	PGresult *r = co_pg_exec(pg, what, sql, 1, p, err);
+	if (!r)
+		return err->code;
+	*out = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return CUTOVER_OK;
+}
+
+int co_pg_stage_lock_shared(co_pg *pg, cutover_domain d, bool *got, cutover_error *err)
+{
+	return bool_query(pg, "take the postgres stage's lock", SQL_LOCK_SHARED, d, got, err);
+}
+
+int co_pg_stage_lock(co_pg *pg, cutover_domain d, bool *got, cutover_error *err)
+{
+	return bool_query(pg, "export: take the postgres stage's lock", SQL_LOCK, d, got, err);
+}
+
+void co_pg_stage_unlock(co_pg *pg, cutover_domain d)
+{
+	cutover_error scratch;
+	bool ignored;
+	bool_query(pg, "export: release the postgres stage's lock", SQL_UNLOCK, d, &ignored, &scratch);
+}
+
+static int count_query(co_pg *pg, const char *what, const char *sql, cutover_domain d, long *out, cutover_error *err)
+{
+	char key[16];
+	const char *p[1] = {lock_param(d, key)};
+	PGresult *r = co_pg_exec(pg, what, sql, 1, p, err);
+	if (!r)
+		return err->code;
+	*out = PQntuples(r) == 1 ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+	PQclear(r);
+	return CUTOVER_OK;
+}
+
+int co_pg_stage_holders(co_pg *pg, cutover_domain d, long *n, cutover_error *err)
+{
+	return count_query(pg, "count the sessions in the postgres stage", SQL_HOLDERS, d, n, err);
+}
+
+int co_pg_stage_lock_held(co_pg *pg, cutover_domain d, bool *held, cutover_error *err)
+{
+	long n = 0;
+	int rc = count_query(pg, "export: check the postgres stage's lock", SQL_HELD, d, &n, err);
+	*held = rc == CUTOVER_OK && n > 0;
+	return rc;
 }

@@ -24,8 +24,10 @@ typedef struct co_pg_stage_run {
 	char export_root[512];   /* where that export wrote (redacted), "" when none */
 } co_pg_stage_run;
 
-/* The domain is being opened in the postgres stage: note it (upsert). */
-int co_pg_runs_note_open(co_pg *pg, cutover_domain d, cutover_error *err);
+/* The domain is being opened in the postgres stage: note it (upsert).
+ * *armed (may be NULL): `since` starts now (the first open, or the first
+ * after an export). */
+int co_pg_runs_note_open(co_pg *pg, cutover_domain d, bool *armed, cutover_error *err);
 /* The domain's row; *out zeroed (exists false) when there is none or the
  * table does not exist. */
 int co_pg_runs_get(co_pg *pg, cutover_domain d, co_pg_stage_run *out, cutover_error *err);
@@ -40,6 +42,23 @@ int co_pg_runs_get_quick(const char *conninfo, int timeout_s, cutover_domain d, 
  * without a row (never ran in postgres) gets none. */
 int co_pg_runs_note_export(co_pg *pg, cutover_domain d, cutover_ts snapshot, const char *root_shown,
 			   cutover_error *err);
+/* The stage lock: a session-level advisory lock per domain, key
+ * (CO_PG_STAGE_LOCK_CLASS, domain index + 1). Every postgres-stage handle
+ * holds it shared on its connection for as long as it is open (taken again
+ * after a reconnect: flags/flags.c); `cutover export --apply` takes it
+ * exclusively before its snapshot and keeps it until it has recorded the
+ * export, so no postgres-stage session can write while it runs, nor open
+ * unnoticed. All four: try, never wait; *got and *held are false when another
+ * session has it. */
+#define CO_PG_STAGE_LOCK_CLASS 1668247920
+int co_pg_stage_lock_shared(co_pg *pg, cutover_domain d, bool *got, cutover_error *err);
+int co_pg_stage_lock(co_pg *pg, cutover_domain d, bool *got, cutover_error *err);
+void co_pg_stage_unlock(co_pg *pg, cutover_domain d);
+/* How many other sessions hold it shared (from pg_locks). */
+int co_pg_stage_holders(co_pg *pg, cutover_domain d, long *n, cutover_error *err);
+/* Whether this session (as it is now: a reconnect loses it) holds it exclusively. */
+int co_pg_stage_lock_held(co_pg *pg, cutover_domain d, bool *held, cutover_error *err);
+
 /* "identity ran in postgres since 2026-05-01T12:00:00Z and has not been
  * exported since" into buf. */
 const char *co_pg_stage_run_describe(const co_pg_stage_run *r, cutover_domain d, char *buf, size_t len);
