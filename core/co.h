@@ -181,11 +181,15 @@ int co_journal_read(const char *dir, cutover_domain d, bool reconcile_lock, co_j
 		    cutover_error *err);
 /* Keep the snapshot's entries whose keep[i] is true, and every entry
  * appended since it was read: under the journal's exclusive lock, write
- * them to a temp file (0600, fsync'd) and rename it over the journal, then
- * fsync the directory. A process that holds the old file reopens the path
- * before its next entry (co_journal_record checks under its lock), so no
- * concurrent entry is lost. *kept (may be NULL) gets the entries the
- * journal now holds. */
+ * them to a temp file (fsync'd, with the old file's owner and mode) and
+ * rename it over the journal, then fsync the directory. A process that
+ * holds the old file reopens the path before its next entry
+ * (co_journal_record checks under its lock), so no concurrent entry is
+ * lost. When the old file's owner cannot be kept (a non-root reconcile of
+ * another user's journal), nothing is rewritten: CUTOVER_EUNAVAILABLE.
+ * When every keep[i] is true the file is left alone. *kept (may be NULL)
+ * gets the entries the journal now holds (the snapshot's when it was left
+ * alone). */
 int co_journal_rewrite(co_journal_snapshot *s, const bool *keep, size_t *kept, cutover_error *err);
 void co_journal_snapshot_free(co_journal_snapshot *s);
 void co_journal_close(co_journal *j);

@@ -393,6 +393,15 @@ int co_journal_rewrite(co_journal_snapshot *s, const bool *keep, size_t *kept, c
 	const char *dname = cutover_domain_name(s->domain);
 	if (kept)
 		*kept = 0;
+	bool removes = false;
+	for (size_t i = 0; i < s->n && !removes; i++)
+		removes = !keep[i];
+	if (!removes) {
+		/* nothing to remove: the journal stays the very file it is */
+		if (kept)
+			*kept = s->n;
+		return CUTOVER_OK;
+	}
 	int fd = open(s->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && s->ino == 0)
 		return CUTOVER_OK; /* there was no journal and there is none */
@@ -459,7 +468,23 @@ int co_journal_rewrite(co_journal_snapshot *s, const bool *keep, size_t *kept, c
 	}
 	tmp = tp.data;
 	tfd = mkstemp(tmp);
-	bool written = tfd >= 0 && fchmod(tfd, 0600) == 0;
+	/* The new file is the journal apps append to: it keeps the old file's
+	 * owner and mode. Run as root over an app-owned journal, a rewrite
+	 * must not hand the file to root (the apps could no longer append,
+	 * and their failed second writes would go unrecorded). */
+	if (tfd >= 0 && (sb.st_uid != geteuid() || sb.st_gid != getegid()) &&
+	    fchown(tfd, sb.st_uid, sb.st_gid) != 0) {
+		rc = co_err(err, CUTOVER_EUNAVAILABLE,
+			    "cannot give the rewritten %s journal to its owner (uid %u, gid %u): %s", dname,
+			    (unsigned)sb.st_uid, (unsigned)sb.st_gid, strerror(errno));
+		co_err_detail(err, "%s", s->path);
+		co_err_hint(err, "nothing was removed from it; run `cutover reconcile %s --apply` as the user that "
+				 "owns the journal (or as root)",
+			    dname);
+		unlink(tmp);
+		goto out;
+	}
+	bool written = tfd >= 0 && fchmod(tfd, sb.st_mode & 0777) == 0;
 	for (size_t at = 0; written && at < text.len;) {
 		ssize_t w = write(tfd, text.data + at, text.len - at);
 		if (w < 0 && errno == EINTR)

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -687,6 +688,11 @@ static void concurrent_appends_survive_reconcile_runs(void **state)
 			snprintf(key, sizeof key, "k%d", i);
 			if (co_journal_record(j, "gizmo", key, "test", "postgres", &cause))
 				_exit(2);
+			/* a report neither store has: reconcile removes its entry, so
+			 * every run that finds one rewrites the journal */
+			snprintf(key, sizeof key, "%d", 900000 + i);
+			if (co_journal_record(j, "report", key, "test", "postgres", &cause))
+				_exit(2);
 			usleep(2000);
 		}
 		co_journal_close(j);
@@ -702,7 +708,9 @@ static void concurrent_appends_survive_reconcile_runs(void **state)
 		assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_true(runs >= 2);
+	assert_int_equal(test_cutover(&e, NULL, "reconcile reports --apply"), 1);
 	char *t = journal_text(&e, "reports");
+	assert_null(strstr(t, "\"entity\":\"report\""));
 	for (int i = 0; i < APPENDS; i++) {
 		char needle[48];
 		snprintf(needle, sizeof needle, "\"key\":\"k%d\"", i);
@@ -712,6 +720,122 @@ static void concurrent_appends_survive_reconcile_runs(void **state)
 	}
 	free(t);
 	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_REPORTS), APPENDS + 1);
+	test_env_fini(&e);
+}
+
+/* --- the rewrite keeps the journal's owner ---------------------------------------------- */
+
+static void mode_and_owner(const char *path, struct stat *sb)
+{
+	assert_int_equal(stat(path, sb), 0);
+}
+
+/* Run fn as the unprivileged user 65534 ("nobody") in a child; its exit status. */
+static int as_nobody(int (*fn)(const test_env *), const test_env *e)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(30);
+		if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(90);
+		_exit(fn(e));
+	}
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+static int app_appends(const test_env *e)
+{
+	co_journal *j = NULL;
+	cutover_error cause, e2;
+	co_err(&cause, CUTOVER_EUNAVAILABLE, "down");
+	if (co_journal_open(&j, e->journal, CUTOVER_DOMAIN_REPORTS, &e2))
+		return 1;
+	int rc = co_journal_record(j, "report", "777", "update_report", "postgres", &cause);
+	co_journal_close(j);
+	return rc ? 2 : 0;
+}
+
+/* A reconcile run by a user that cannot give the file to its owner: the
+ * rewrite is refused, nothing is removed. */
+static int unprivileged_rewrite(const test_env *e)
+{
+	co_journal_snapshot snap;
+	cutover_error e2;
+	if (co_journal_read(e->journal, CUTOVER_DOMAIN_REPORTS, true, &snap, &e2))
+		return 1;
+	bool keep[8] = {false};
+	size_t kept = 0;
+	int rc = snap.n <= 8 ? co_journal_rewrite(&snap, keep, &kept, &e2) : CUTOVER_EINTERNAL;
+	co_journal_snapshot_free(&snap);
+	if (rc == CUTOVER_EUNAVAILABLE && strstr(e2.message, "to its owner") && strstr(e2.hint, "as the user that owns"))
+		return 0;
+	return 3;
+}
+
+static void rewrite_keeps_the_owner(void **state)
+{
+	(void)state;
+	if (geteuid() != 0) {
+		fprintf(stderr, "rewrite_keeps_the_owner: skipped: needs root to make a journal owned by another user\n");
+		skip();
+	}
+	test_env e;
+	test_env_init(&e, "rcown");
+	journal(&e, CUTOVER_DOMAIN_REPORTS, "gizmo", "1", "postgres"); /* an unknown entity: always kept */
+	char path[400];
+	snprintf(path, sizeof path, "%s/reports.journal", e.journal);
+	/* the app runs as nobody: its journal (and the directory) are its own */
+	assert_int_equal(chmod(e.root, 0711), 0);
+	assert_int_equal(chown(e.journal, 65534, 65534), 0);
+	assert_int_equal(chown(path, 65534, 65534), 0);
+	assert_int_equal(chmod(path, 0640), 0);
+
+	/* a reconcile that removes nothing leaves the very file alone */
+	struct stat before, sb;
+	mode_and_owner(path, &before);
+	char *out = run(&e, 1, "reconcile reports --apply");
+	assert_non_null(strstr(out, "0 entries removed, 1 kept"));
+	free(out);
+	mode_and_owner(path, &sb);
+	assert_true(sb.st_ino == before.st_ino && sb.st_uid == 65534 && (sb.st_mode & 0777) == 0640);
+	journal(&e, CUTOVER_DOMAIN_REPORTS, "report", "424242", "postgres"); /* neither store has it: removed */
+	journal(&e, CUTOVER_DOMAIN_REPORTS, "gizmo", "2", "postgres");
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_REPORTS), 3);
+
+	/* root reconciles and removes an entry: the new file is still the app's */
+	out = run(&e, 1, "reconcile reports --apply");
+	assert_non_null(strstr(out, "1 entry removed, 2 kept"));
+	free(out);
+	mode_and_owner(path, &sb);
+	assert_true(sb.st_ino != before.st_ino); /* rewritten */
+	assert_int_equal(sb.st_uid, 65534);
+	assert_int_equal(sb.st_gid, 65534);
+	assert_int_equal(sb.st_mode & 0777, 0640);
+	/* and the app can still append its failed second writes */
+	assert_int_equal(as_nobody(app_appends, &e), 0);
+	char *t = journal_text(&e, "reports");
+	assert_non_null(strstr(t, "\"key\":\"777\""));
+	free(t);
+
+	/* a reconcile run as another user that cannot keep the owner: refused, nothing removed */
+	assert_int_equal(chown(path, 0, 0), 0);
+	assert_int_equal(chmod(path, 0666), 0);
+	assert_int_equal(chmod(e.journal, 0777), 0);
+	char lock[400];
+	snprintf(lock, sizeof lock, "%s/.reports.reconcile.lock", e.journal);
+	assert_int_equal(chmod(lock, 0666), 0);
+	char *jbefore = journal_text(&e, "reports");
+	assert_int_equal(as_nobody(unprivileged_rewrite, &e), 0);
+	char *jafter = journal_text(&e, "reports");
+	assert_string_equal(jbefore, jafter);
+	free(jbefore);
+	free(jafter);
+	mode_and_owner(path, &sb);
+	assert_int_equal(sb.st_uid, 0);
 	test_env_fini(&e);
 }
 
@@ -735,6 +859,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(telemetry_incidents_and_events),
 		cmocka_unit_test(rewrite_keeps_concurrent_entries),
 		cmocka_unit_test(concurrent_appends_survive_reconcile_runs),
+		cmocka_unit_test(rewrite_keeps_the_owner),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
