@@ -181,8 +181,9 @@ int co_journal_read(const char *dir, cutover_domain d, bool reconcile_lock, co_j
 		    cutover_error *err);
 /* Keep the snapshot's entries whose keep[i] is true, and every entry
  * appended since it was read: under the journal's exclusive lock, write
- * them to a temp file (fsync'd, with the old file's owner and mode) and
- * rename it over the journal, then fsync the directory. A process that
+ * them to a temp file (fsync'd, with the old file's owner and mode), lock
+ * it, rename it over the journal and fsync the directory before unlocking
+ * (a failed directory sync is CUTOVER_EUNAVAILABLE, the rewrite done). A process that
  * holds the old file reopens the path before its next entry
  * (co_journal_record checks under its lock), so no concurrent entry is
  * lost. When the old file's owner cannot be kept (a non-root reconcile of

@@ -11,7 +11,9 @@
  *
  * Reconcile removes what it repaired by writing the entries it keeps, and
  * every entry appended since it read the journal, to a temp file and
- * renaming it over the journal, all under the old file's exclusive lock.
+ * renaming it over the journal, all under the old file's exclusive lock;
+ * the new file is locked too from before the rename until the directory is
+ * synced, so nothing is appended to it while a crash could undo the rename.
  * An app process keeps its journal open for its lifetime, so before every
  * append it checks, under the lock, that its descriptor is still the file
  * the path names, and reopens the path when it is not: an entry is never
@@ -372,20 +374,26 @@ int co_journal_read(const char *dir, cutover_domain d, bool reconcile_lock, co_j
 	return rc;
 }
 
-/* fsync the directory holding path (so a rename is durable). */
-static void sync_dir_of(const char *path)
+/* fsync the directory holding path (so a rename is durable); -1 with errno
+ * set when it cannot be opened or synced. */
+static int sync_dir_of(const char *path)
 {
 	char *dir = co_strdup(path);
-	char *slash = dir ? strrchr(dir, '/') : NULL;
+	if (!dir) {
+		errno = ENOMEM;
+		return -1;
+	}
+	char *slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
-	int fd = dir ? open(slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	if (fd >= 0) {
-		if (fsync(fd) != 0)
-			co_log("journal: cannot sync the directory of %s: %s", path, strerror(errno));
+	int fd = open(slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
+	int e = errno;
+	if (fd >= 0)
 		close(fd);
-	}
 	free(dir);
+	errno = e;
+	return rc;
 }
 
 int co_journal_rewrite(co_journal_snapshot *s, const bool *keep, size_t *kept, cutover_error *err)
@@ -494,7 +502,10 @@ int co_journal_rewrite(co_journal_snapshot *s, const bool *keep, size_t *kept, c
 			at += (size_t)w;
 	}
 	co_buf_free(&text);
-	if (!written || fsync(tfd) != 0 || rename(tmp, s->path) != 0) {
+	/* The new file is locked before it takes the journal's name and until
+	 * the directory is synced: an app that opens the path meanwhile waits,
+	 * so no entry is appended to a rename a crash could still undo. */
+	if (!written || fsync(tfd) != 0 || flock_retry(tfd, LOCK_EX) != 0 || rename(tmp, s->path) != 0) {
 		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot rewrite the %s journal %s: %s", dname, s->path,
 			    strerror(errno));
 		co_err_hint(err, "nothing was removed from it; check the disk and run `cutover reconcile %s` again", dname);
@@ -502,15 +513,21 @@ int co_journal_rewrite(co_journal_snapshot *s, const bool *keep, size_t *kept, c
 			unlink(tmp);
 		goto out;
 	}
-	sync_dir_of(s->path);
 	if (kept)
 		*kept = n_kept;
+	if (sync_dir_of(s->path) != 0) {
+		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot sync the directory of the %s journal %s: %s", dname,
+			    s->path, strerror(errno));
+		co_err_detail(err, "the journal was rewritten (the kept entries are in it), but a crash could still "
+				   "bring back the entries it removed");
+		co_err_hint(err, "check the disk; running `cutover reconcile %s --apply` again removes them again", dname);
+	}
 out:
+	close(fd); /* releases the old file's lock: a waiting app finds the new file ... */
 	if (tfd >= 0)
-		close(tfd);
+		close(tfd); /* ... and, once this releases the new file's lock, appends to it */
 	free(tmp);
 	free(tail);
-	close(fd); /* releases the lock: a waiting app now finds the new file */
 	return rc;
 }
 
