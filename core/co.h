@@ -176,7 +176,8 @@ typedef struct co_journal_snapshot {
  * file (so no half-written entry is seen). An absent journal (or directory)
  * has no entries and nothing is created. With reconcile_lock, first take
  * <dir>/.<domain>.reconcile.lock (created 0600) without waiting, so two
- * reconciles of a domain never run at once (CUTOVER_EBUSY). */
+ * reconciles of a domain never run at once (CUTOVER_EBUSY), then remove
+ * the temp files (.<domain>.journal.XXXXXX) an interrupted rewrite left. */
 int co_journal_read(const char *dir, cutover_domain d, bool reconcile_lock, co_journal_snapshot *out,
 		    cutover_error *err);
 /* Keep the snapshot's entries whose keep[i] is true, and every entry

@@ -23,6 +23,7 @@
  * token hash), which is why it is private to the owner and why nothing prints
  * it; reports name keys through the redaction helper.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -325,6 +326,36 @@ static int take_reconcile_lock(const char *dir, cutover_domain d, int *out, cuto
 	return CUTOVER_OK;
 }
 
+/* Remove the temp files (.<domain>.journal.XXXXXX) a reconcile killed
+ * mid-rewrite left behind: they hold copies of journal entries (token
+ * hashes among them) that nothing would ever read or remove. Only a
+ * reconcile makes them, so under the reconcile lock none is in use. */
+static void remove_stale_temps(const char *dir, cutover_domain d)
+{
+	char prefix[64];
+	int np = snprintf(prefix, sizeof(prefix), ".%s.journal.", cutover_domain_name(d));
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return;
+	struct dirent *de;
+	while ((de = readdir(dh)) != NULL) {
+		const char *name = de->d_name;
+		if (strncmp(name, prefix, (size_t)np) != 0 || strlen(name + np) != 6)
+			continue;
+		bool temp = true;
+		for (const char *c = name + np; *c && temp; c++)
+			temp = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9');
+		if (!temp)
+			continue;
+		if (unlinkat(dirfd(dh), name, 0) == 0)
+			co_log("journal: removed %s/%s, a temp file an interrupted reconcile left", dir, name);
+		else
+			co_log("journal: cannot remove %s/%s, a temp file an interrupted reconcile left: %s", dir, name,
+			       strerror(errno));
+	}
+	closedir(dh);
+}
+
 int co_journal_read(const char *dir, cutover_domain d, bool reconcile_lock, co_journal_snapshot *out,
 		    cutover_error *err)
 {
@@ -339,6 +370,8 @@ int co_journal_read(const char *dir, cutover_domain d, bool reconcile_lock, co_j
 		return CUTOVER_OK; /* no journal directory: nothing to reconcile, nothing created */
 	if (reconcile_lock && (rc = take_reconcile_lock(dir, d, &out->lock_fd, err)))
 		return rc;
+	if (reconcile_lock)
+		remove_stale_temps(dir, d);
 	int fd = open(out->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)

@@ -723,6 +723,47 @@ static void concurrent_appends_survive_reconcile_runs(void **state)
 	test_env_fini(&e);
 }
 
+/* --- temp files an interrupted rewrite left ------------------------------------------------ */
+
+static bool exists(const char *dir, const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	struct stat sb;
+	return stat(path, &sb) == 0;
+}
+
+static void stale_temp_journals_are_removed(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "rcstale");
+	journal(&e, CUTOVER_DOMAIN_REPORTS, "gizmo", "1", "postgres");
+	/* what a reconcile killed between mkstemp and rename leaves: a copy of entries */
+	const char *names[] = {".reports.journal.Ab12Cd", ".reports.journal.zz99ZZ", ".profile.journal.Ab12Cd",
+			       ".reports.journal.toolong1", "reports.journal.Ab12Cd"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/%s", e.journal, names[i]);
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fputs("{\"domain\":\"reports\",\"entity\":\"report\",\"key\":\"1\"}\n", f);
+		fclose(f);
+	}
+	/* a dry run writes nothing, so it removes nothing either */
+	free(run(&e, 1, "reconcile reports"));
+	assert_true(exists(e.journal, names[0]));
+	free(run(&e, 1, "reconcile reports --apply"));
+	assert_false(exists(e.journal, names[0]));
+	assert_false(exists(e.journal, names[1]));
+	assert_true(exists(e.journal, names[2])); /* another domain's: its own reconcile removes it */
+	assert_true(exists(e.journal, names[3])); /* not a temp name */
+	assert_true(exists(e.journal, names[4]));
+	assert_true(exists(e.journal, "reports.journal"));
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_REPORTS), 1);
+	test_env_fini(&e);
+}
+
 /* --- the rewrite keeps the journal's owner ---------------------------------------------- */
 
 static void mode_and_owner(const char *path, struct stat *sb)
@@ -860,6 +901,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(rewrite_keeps_concurrent_entries),
 		cmocka_unit_test(concurrent_appends_survive_reconcile_runs),
 		cmocka_unit_test(rewrite_keeps_the_owner),
+		cmocka_unit_test(stale_temp_journals_are_removed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
