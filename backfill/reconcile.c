@@ -40,10 +40,46 @@ int64_t rc_id(const char *key)
 	return strtoll(key, NULL, 10);
 }
 
+/* The error of a key whose own could not be allocated. */
+static const cutover_error rc_oom = {.code = CUTOVER_EINTERNAL, .message = "out of memory"};
+
+const char *rc_shown(const rc_key *k, char buf[RC_SHOWN])
+{
+	if (!k->entity)
+		snprintf(buf, RC_SHOWN, "entry %zu", k->first_line);
+	else if (k->ent && k->ent->secret)
+		co_redact_value(k->key, buf, RC_SHOWN);
+	else if (k->ent && k->ent->key_ok(k->key))
+		snprintf(buf, RC_SHOWN, "%s", k->key);
+	else /* a key that is not what its entity's keys look like may be anything: its length only */
+		snprintf(buf, RC_SHOWN, "(a key of %zu bytes)", strlen(k->key));
+	return buf;
+}
+
+void rc_set_err(rc_key *k, const cutover_error *err)
+{
+	if (!k->err || k->err == &rc_oom)
+		k->err = malloc(sizeof(*k->err));
+	if (k->err)
+		*k->err = *err;
+	else
+		k->err = (cutover_error *)&rc_oom; /* never written through: rc_set_err allocates first */
+}
+
+void rc_key_clear(rc_key *k)
+{
+	if (k->err != &rc_oom)
+		free(k->err);
+	free(k->fields);
+	free(k->note);
+	k->err = NULL;
+	k->fields = k->note = NULL;
+}
+
 void rc_fail(rc_run *r, rc_key *k, const cutover_error *err)
 {
 	k->outcome = RC_FAILED;
-	k->err = *err;
+	rc_set_err(k, err);
 	if (err->code == CUTOVER_EUNAVAILABLE && !r->fatal) {
 		r->fatal = err->code;
 		r->fatal_err = *err;
@@ -55,12 +91,36 @@ void rc_differs(rc_key *k, const char *fields, const char *action)
 	if (k->action)
 		return; /* the first difference is the one reported */
 	k->action = action;
-	snprintf(k->fields, sizeof(k->fields), "%s", fields);
+	k->fields = co_strdup(fields); /* NULL (out of memory): the report names no fields */
+}
+
+void rc_flipped(rc_run *r, rc_key *k)
+{
+	const cutover_settings *st = r->st;
+	const char *stage = cutover_stage_describe(st->stage)->name;
+	const char *src = rc_store_name(k->src), *dst = rc_store_name(k->dst);
+	cutover_error err;
+	cutover_error_clear(&err);
+	co_err(&err, CUTOVER_ESTATE,
+	       "%s=%s makes %s authoritative, but this key's journal entries are writes %s missed while %s was",
+	       st->flag_name, stage, dst, dst, src);
+	co_err_detail(&err, "copying %s's record now could undo writes made to %s since the flag moved; "
+			    "reconcile left both stores as they are",
+		      src, dst);
+	co_err_hint(&err,
+		    "compare the two copies; if %s's is right (nothing wrote this key since the flag moved), run "
+		    "`cutover reconcile %s --apply --from %s`, else `--from %s` (either applies to every key "
+		    "of the run). Next time, reconcile before the flag crosses between shadow and live.",
+		    src, cutover_domain_name(st->domain), src, dst);
+	k->outcome = RC_FLIPPED;
+	rc_set_err(k, &err);
 }
 
 void rc_repair_one(rc_run *r, const rc_entity *e, rc_key *k)
 {
 	const char *src = rc_store_name(k->src), *dst = rc_store_name(k->dst);
+	char shown[RC_SHOWN];
+	rc_shown(k, shown);
 	for (int round = 0;; round++) {
 		void *a = NULL, *b = NULL;
 		cutover_error err;
@@ -95,10 +155,10 @@ void rc_repair_one(rc_run *r, const rc_entity *e, rc_key *k)
 		rc_differs(k, fields, ra == CUTOVER_ENOTFOUND ? "delete" : "copy");
 		int rw = CUTOVER_OK;
 		if (k->compare_only) {
-			k->outcome = RC_FLIPPED;
+			rc_flipped(r, k);
 		} else if (ra == CUTOVER_ENOTFOUND && !e->del) {
 			co_err(&err, CUTOVER_ENOTFOUND, "%s holds no %s %s, %s does; cutover never deletes a %s", src,
-			       e->name, k->shown, dst, e->name);
+			       e->name, shown, dst, e->name);
 			co_err_detail(&err, "the product has no delete for this kind of record, so no failed write can "
 					    "have left it in %s alone; it was put there by other means",
 				      dst);
@@ -110,7 +170,7 @@ void rc_repair_one(rc_run *r, const rc_entity *e, rc_key *k)
 			k->outcome = RC_WOULD;
 		} else if (round == RC_ROUNDS) {
 			co_err(&err, CUTOVER_EBUSY, "%s %s kept changing while reconcile copied it from %s to %s", e->name,
-			       k->shown, src, dst);
+			       shown, src, dst);
 			co_err_hint(&err, "an app is writing it right now; run reconcile again in a moment");
 			rc_fail(r, k, &err);
 		} else {

@@ -169,11 +169,13 @@ static void events_direction(rc_run *r, rc_key **keys, size_t n)
 				continue;
 			}
 			rc_differs(k, fields, x ? "copy" : "delete");
+			char shown[RC_SHOWN];
+			rc_shown(k, shown);
 			if (k->compare_only) {
-				k->outcome = RC_FLIPPED;
+				rc_flipped(r, k);
 			} else if (!x) {
 				co_err(&err, CUTOVER_ENOTFOUND, "%s holds no event %s, %s does; cutover never deletes an event",
-				       rc_store_name(src), k->shown, rc_store_name(dst));
+				       rc_store_name(src), shown, rc_store_name(dst));
 				co_err_hint(&err, "find out where %s's copy came from; remove it by hand if it should not "
 						  "exist, then run reconcile again",
 					    rc_store_name(dst));
@@ -181,7 +183,7 @@ static void events_direction(rc_run *r, rc_key **keys, size_t n)
 			} else if (!r->apply) {
 				k->outcome = RC_WOULD;
 			} else if (round == RC_ROUNDS) {
-				co_err(&err, CUTOVER_EBUSY, "event %s kept changing while reconcile copied it", k->shown);
+				co_err(&err, CUTOVER_EBUSY, "event %s kept changing while reconcile copied it", shown);
 				co_err_hint(&err, "an app is writing it right now; run reconcile again in a moment");
 				rc_fail(r, k, &err);
 			} else {

@@ -723,6 +723,101 @@ static void concurrent_appends_survive_reconcile_runs(void **state)
 	test_env_fini(&e);
 }
 
+/* --- reading a journal line by line ---------------------------------------------------- */
+
+/* A journal read in 64 KiB pieces: lines that span two reads (one of
+ * 200 KB), blank lines, an entry that cannot be read, repeated keys, a last
+ * line without its newline; the snapshot holds each key once with its
+ * counts, status counts the same keys, and a rewrite keeps the kept lines
+ * byte for byte. */
+static void journal_read_in_pieces(void **state)
+{
+	(void)state;
+	enum { KEYS = 1500, ENTRIES = 4500 };
+	test_env e;
+	test_env_init(&e, "rcpieces");
+	assert_int_equal(mkdir(e.journal, 0700), 0);
+	char path[400];
+	snprintf(path, sizeof path, "%s/reports.journal", e.journal);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	size_t big_len = 200000;
+	char *big = malloc(big_len + 1);
+	assert_non_null(big);
+	memset(big, 'x', big_len);
+	big[big_len] = '\0';
+	for (int i = 0; i < ENTRIES; i++) {
+		/* key i % KEYS: every key three times, its first entry at i + 1 */
+		fprintf(f, "{\"at\":\"t\",\"domain\":\"reports\",\"entity\":\"report\",\"key\":\"%d\",\"op\":\"x\","
+			   "\"target\":\"%s\",\"error\":\"%s\"}\n",
+			1 + i % KEYS, i < KEYS ? "postgres" : "json", i == 7 ? big : "down");
+		if (i == 100)
+			fputs("\n   \n", f); /* blank lines: not entries */
+		if (i == 200)
+			fputs("{\"domain\":\"reports\",\"entity\":\"report\"\n", f); /* cannot be read */
+	}
+	fputs("{\"at\":\"t\",\"domain\":\"reports\",\"entity\":\"report\",\"key\":\"999999\",\"op\":\"x\","
+	      "\"target\":\"postgres\"}",
+	      f); /* no newline: a crash cut it after its last byte */
+	fclose(f);
+
+	co_journal_snapshot snap;
+	expect_ok(co_journal_read(e.journal, CUTOVER_DOMAIN_REPORTS, true, &snap, &err));
+	assert_int_equal(snap.n, ENTRIES + 2);
+	assert_int_equal(snap.n_keys, KEYS + 2);
+	size_t broken = 0;
+	for (size_t i = 0; i < snap.n_keys; i++) {
+		const co_journal_key *k = &snap.keys[i];
+		if (!k->entity) {
+			broken++;
+			assert_int_equal(k->first, 202); /* after entries 1..201 */
+			assert_non_null(k->why);
+			continue;
+		}
+		int id = atoi(k->key);
+		if (id == 999999) {
+			assert_int_equal(k->entries, 1);
+			continue;
+		}
+		assert_int_equal(k->entries, 3);
+		assert_true(k->to_pg && k->to_json);
+		assert_int_equal(k->first, (size_t)id + (id > 201 ? 1 : 0));
+	}
+	assert_int_equal(broken, 1);
+	size_t count = 0;
+	expect_ok(co_journal_count(e.journal, CUTOVER_DOMAIN_REPORTS, &count, &err));
+	assert_int_equal(count, KEYS + 2);
+
+	/* keep the keys 8 (its first entry holds the 200 KB line), the broken
+	 * entry and the last one; remove every other key */
+	bool *keep = calloc(snap.n_keys, sizeof(*keep));
+	assert_non_null(keep);
+	for (size_t i = 0; i < snap.n_keys; i++)
+		keep[i] = !snap.keys[i].entity || strcmp(snap.keys[i].key, "8") == 0 ||
+			  strcmp(snap.keys[i].key, "999999") == 0;
+	size_t kept = 0;
+	expect_ok(co_journal_rewrite(&snap, keep, &kept, &err));
+	assert_int_equal(kept, 5);
+	free(keep);
+	co_journal_snapshot_free(&snap);
+	size_t len = 0;
+	char *t = test_read_file(path, &len);
+	assert_non_null(t);
+	assert_int_equal(t[len - 1], '\n');
+	size_t lines = 0;
+	for (size_t i = 0; i < len; i++)
+		lines += t[i] == '\n';
+	assert_int_equal(lines, 5);
+	assert_non_null(strstr(t, big)); /* the long line, whole */
+	assert_non_null(strstr(t, "\"key\":\"999999\""));
+	assert_null(strstr(t, "\"key\":\"9\""));
+	free(t);
+	free(big);
+	expect_ok(co_journal_count(e.journal, CUTOVER_DOMAIN_REPORTS, &count, &err));
+	assert_int_equal(count, 3);
+	test_env_fini(&e);
+}
+
 /* --- temp files an interrupted rewrite left ------------------------------------------------ */
 
 static bool exists(const char *dir, const char *name)
@@ -810,7 +905,7 @@ static int unprivileged_rewrite(const test_env *e)
 		return 1;
 	bool keep[8] = {false};
 	size_t kept = 0;
-	int rc = snap.n <= 8 ? co_journal_rewrite(&snap, keep, &kept, &e2) : CUTOVER_EINTERNAL;
+	int rc = snap.n_keys <= 8 ? co_journal_rewrite(&snap, keep, &kept, &e2) : CUTOVER_EINTERNAL;
 	co_journal_snapshot_free(&snap);
 	if (rc == CUTOVER_EUNAVAILABLE && strstr(e2.message, "to its owner") && strstr(e2.hint, "as the user that owns"))
 		return 0;
@@ -902,6 +997,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(concurrent_appends_survive_reconcile_runs),
 		cmocka_unit_test(rewrite_keeps_the_owner),
 		cmocka_unit_test(stale_temp_journals_are_removed),
+		cmocka_unit_test(journal_read_in_pieces),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
