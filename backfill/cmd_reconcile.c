@@ -26,8 +26,9 @@
  * Exit: 0 when every key is repaired, agrees already, or (dry run) would
  * be repaired; 1 when some cannot be (conflict, flipped, an entry that
  * cannot be read, a record the product never deletes); 2 usage or
- * configuration; 3 when a store or the journal cannot be reached (what was
- * repaired before stays repaired and its entries are removed).
+ * configuration; 3 when a store or the journal cannot be reached, or a key
+ * failed on an internal error (out of memory, an unexpected database error)
+ * (what was repaired before stays repaired and its entries are removed).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,8 @@ static void help(void)
 	       "Session keys are token hashes: they are only ever printed redacted.\n\n"
 	       "Exit 0 when every key is repaired (or would be, or agrees already), 1 when some cannot be\n"
 	       "(the message says why and what to do; e.g. the target holds another record under that id),\n"
-	       "2 usage or configuration, 3 when a store or the journal cannot be reached.\n");
+	       "2 usage or configuration, 3 when a store or the journal cannot be reached (or a key failed on an\n"
+	       "internal error: out of memory, an unexpected database error).\n");
 }
 
 /* --- the keys of a journal ------------------------------------------------- */
@@ -302,6 +304,10 @@ static int run_domain(cli_ctx *ctx, const rc_domain *dom, bool apply, int from, 
 	}
 	/* entity by entity, in the domain's order (referenced records first) */
 	rc_key **sel = malloc((nk ? nk : 1) * sizeof(*sel));
+	if (!sel) {
+		r.fatal = CUTOVER_EINTERNAL; /* nothing is repaired; every key stays journaled */
+		co_err_oom(&r.fatal_err);
+	}
 	size_t done = 0;
 	for (size_t e = 0; sel && e < dom->n_entities && !r.fatal; e++) {
 		const rc_entity *ent = &dom->entities[e];
@@ -351,7 +357,11 @@ static int run_domain(cli_ctx *ctx, const rc_domain *dom, bool apply, int from, 
 	for (size_t i = 0; i < nk; i++)
 		t.by[keys[i].outcome]++;
 	size_t not_repaired = t.by[RC_FAILED] + t.by[RC_FLIPPED] + t.by[RC_BROKEN];
-	if (r.fatal || journal_failed)
+	/* a key that failed for want of memory or on a bug is a runtime failure, not a check */
+	bool internal = false;
+	for (size_t i = 0; i < nk && !internal; i++)
+		internal = keys[i].outcome == RC_FAILED && keys[i].err->code == CUTOVER_EINTERNAL;
+	if (r.fatal || journal_failed || internal)
 		code = EXIT_RUNTIME;
 	else if (not_repaired)
 		code = EXIT_CHECKS;
@@ -397,10 +407,14 @@ static int run_domain(cli_ctx *ctx, const rc_domain *dom, bool apply, int from, 
 			       t.by[RC_PENDING] ? " (some not reached)" : "", removed, removed == 1 ? "y" : "ies", kept);
 	}
 	if (r.fatal) {
-		fprintf(stderr, "cutover: reconcile %s stopped: a store cannot be reached; keys repaired before stay "
-				"repaired, the others stay journaled\n",
-			name);
+		fprintf(stderr, "cutover: reconcile %s stopped: %s; keys repaired before stay repaired, the others stay "
+				"journaled\n",
+			name, r.fatal == CUTOVER_EUNAVAILABLE ? "a store cannot be reached" : "out of memory");
 		cutover_error_fprint(stderr, &r.fatal_err);
+	} else if (internal) {
+		fprintf(stderr, "cutover: reconcile %s: some keys failed on an internal error (see them above); they "
+				"stay journaled\n",
+			name);
 	}
 	if (journal_failed) {
 		fprintf(stderr, "cutover: reconcile %s: the journal could not be rewritten; the repairs are done and a "
@@ -427,7 +441,9 @@ int cmd_reconcile(cli_ctx *ctx, int argc, char **argv)
 			return EXIT_OK;
 		} else if (strcmp(a, "--apply") == 0) {
 			apply = true;
-		} else if (strcmp(a, "--from") == 0 && i + 1 < argc) {
+		} else if (strcmp(a, "--from") == 0) {
+			if (i + 1 >= argc)
+				return cli_usage("reconcile: --from needs json or postgres");
 			const char *s = argv[++i];
 			if (strcmp(s, "json") == 0)
 				from = RC_JSON;

@@ -723,6 +723,40 @@ static void concurrent_appends_survive_reconcile_runs(void **state)
 	test_env_fini(&e);
 }
 
+/* --- exit codes of the odd failures -------------------------------------------------------- */
+
+static void exit_codes(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "rcexit");
+	char *out = run(&e, 2, "reconcile identity --from");
+	assert_non_null(strstr(out, "--from needs json or postgres"));
+	free(out);
+	/* a key that fails on an unexpected database error (SQLSTATE XX000:
+	 * CUTOVER_EINTERNAL) is a runtime failure, exit 3, not a check */
+	cutover_identity *j = NULL;
+	expect_ok(cutover_identity_json(&j, e.json_root, NULL, &err));
+	cutover_user *u = user_in(j, "internal@example.com", "Ina");
+	char key[24];
+	journal(&e, CUTOVER_DOMAIN_IDENTITY, "user", id_text(u->id, key), "postgres");
+	test_sql(&e, "CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+		     "$$BEGIN RAISE EXCEPTION 'refused by a test trigger' USING ERRCODE = 'XX000'; END$$");
+	test_sql(&e, "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON identity.users "
+		     "FOR EACH ROW EXECUTE FUNCTION public.refuse()");
+	out = run(&e, 3, "reconcile identity --apply");
+	assert_non_null(strstr(out, "refused by a test trigger"));
+	assert_non_null(strstr(out, "internal error"));
+	free(out);
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_IDENTITY), 1);
+	test_sql(&e, "DROP TRIGGER refuse ON identity.users");
+	free(run(&e, 0, "reconcile identity --apply"));
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_IDENTITY), 0);
+	cutover_user_free(u);
+	cutover_identity_free(j);
+	test_env_fini(&e);
+}
+
 /* --- reading a journal line by line ---------------------------------------------------- */
 
 /* A journal read in 64 KiB pieces: lines that span two reads (one of
@@ -998,6 +1032,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(rewrite_keeps_the_owner),
 		cmocka_unit_test(stale_temp_journals_are_removed),
 		cmocka_unit_test(journal_read_in_pieces),
+		cmocka_unit_test(exit_codes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
