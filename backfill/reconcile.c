@@ -7,7 +7,10 @@
  * between (its own second write can land before ours), so the loop goes on
  * until the two reads agree, RC_ROUNDS times at most. Ending on "the stores
  * agree", not on "the write succeeded", is what makes the repair exact and
- * a second run a no-op.
+ * a second run a no-op. When the source's record is the one the last round
+ * wrote and the target still differs, nobody else is writing the key: the
+ * target does not keep what it was given, and the key is reported as such
+ * at once rather than after RC_ROUNDS as "an app is writing it".
  *
  * The puts run under co_replicate_exact (core/router.c): the backends' "never
  * move a record back" rule (co_*_newer) is off for them, so the target takes
@@ -116,22 +119,42 @@ void rc_flipped(rc_run *r, rc_key *k)
 	rc_set_err(k, &err);
 }
 
+void rc_did_not_take(rc_run *r, rc_key *k, const char *what, const char *fields)
+{
+	char shown[RC_SHOWN];
+	const char *dst = rc_store_name(k->dst);
+	cutover_error err;
+	cutover_error_clear(&err);
+	co_err(&err, CUTOVER_ESTATE, "%s %s: the write to %s did not take (fields %s)", what, rc_shown(k, shown), dst,
+	       fields);
+	co_err_detail(&err, "%s's record did not change, and %s still differs from it after reconcile wrote it",
+		      rc_store_name(k->src), dst);
+	co_err_hint(&err, "%s does not keep what was written (a trigger or a rule may change it): compare the two "
+			  "copies of those fields, fix the record by hand, then run reconcile again",
+		    dst);
+	rc_fail(r, k, &err);
+}
+
 void rc_repair_one(rc_run *r, const rc_entity *e, rc_key *k)
 {
 	const char *src = rc_store_name(k->src), *dst = rc_store_name(k->dst);
 	char shown[RC_SHOWN];
 	rc_shown(k, shown);
+	void *prev = NULL; /* the source's record the last round wrote */
+	int prev_rc = CUTOVER_OK;
 	for (int round = 0;; round++) {
 		void *a = NULL, *b = NULL;
 		cutover_error err;
 		cutover_error_clear(&err);
 		int ra = e->get(r, k->src, k->key, &a, &err);
 		if (ra != CUTOVER_OK && ra != CUTOVER_ENOTFOUND) {
+			e->free_rec(prev);
 			rc_fail(r, k, &err);
 			return;
 		}
 		int rb = e->get(r, k->dst, k->key, &b, &err);
 		if (rb != CUTOVER_OK && rb != CUTOVER_ENOTFOUND) {
+			e->free_rec(prev);
 			e->free_rec(a);
 			rc_fail(r, k, &err);
 			return;
@@ -147,14 +170,24 @@ void rc_repair_one(rc_run *r, const rc_entity *e, rc_key *k)
 		else
 			equal = e->diff(a, b, fields, sizeof(fields)) == 0;
 		if (equal) {
+			e->free_rec(prev);
 			e->free_rec(a);
 			e->free_rec(b);
 			k->outcome = round == 0 ? RC_EQUAL : RC_REPAIRED;
 			return;
 		}
 		rc_differs(k, fields, ra == CUTOVER_ENOTFOUND ? "delete" : "copy");
+		/* the last round wrote this very record and the target still
+		 * differs: nobody else changed it, the write did not take */
+		char scratch[256];
+		bool same_source = round > 0 && ra == prev_rc &&
+				   (ra == CUTOVER_ENOTFOUND || e->diff(a, prev, scratch, sizeof(scratch)) == 0);
+		e->free_rec(prev);
+		prev = NULL;
 		int rw = CUTOVER_OK;
-		if (k->compare_only) {
+		if (same_source) {
+			rc_did_not_take(r, k, e->name, fields);
+		} else if (k->compare_only) {
 			rc_flipped(r, k);
 		} else if (ra == CUTOVER_ENOTFOUND && !e->del) {
 			co_err(&err, CUTOVER_ENOTFOUND, "%s holds no %s %s, %s does; cutover never deletes a %s", src,
@@ -182,9 +215,12 @@ void rc_repair_one(rc_run *r, const rc_entity *e, rc_key *k)
 			if (rw != CUTOVER_OK)
 				rc_fail(r, k, &err);
 		}
-		e->free_rec(a);
+		prev = a; /* kept for the next round's comparison */
+		prev_rc = ra;
 		e->free_rec(b);
-		if (k->outcome != RC_PENDING)
+		if (k->outcome != RC_PENDING) {
+			e->free_rec(prev);
 			return;
+		}
 	}
 }

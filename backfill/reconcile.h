@@ -115,6 +115,9 @@ void rc_repair_one(rc_run *r, const rc_entity *e, rc_key *k);
 void rc_fail(rc_run *r, rc_key *k, const cutover_error *err);
 /* Record that k's target differs (round 0 only: what the report shows). */
 void rc_differs(rc_key *k, const char *fields, const char *action);
+/* Mark k failed: its source did not change since the last write, yet the
+ * target still differs in fields (what: the entity's name). */
+void rc_did_not_take(rc_run *r, rc_key *k, const char *what, const char *fields);
 /* Mark k flipped (the stage made its target authoritative and the stores
  * differ), with the words that say what to do. */
 void rc_flipped(rc_run *r, rc_key *k);

@@ -757,6 +757,56 @@ static void exit_codes(void **state)
 	test_env_fini(&e);
 }
 
+/* --- a write the target does not keep ----------------------------------------------------- */
+
+/* Postgres changes what it is given (a trigger): the source does not change
+ * between rounds, the target still differs after the write, so the key is
+ * reported at once as a write that did not take, not as a key an app keeps
+ * writing. */
+static void a_write_that_does_not_take(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "rctake");
+	cutover_identity *j = NULL;
+	expect_ok(cutover_identity_json(&j, e.json_root, NULL, &err));
+	cutover_user *u = user_in(j, "take@example.com", "Tak");
+	char key[24];
+	journal(&e, CUTOVER_DOMAIN_IDENTITY, "user", id_text(u->id, key), "postgres");
+	cutover_telemetry *tj = NULL;
+	expect_ok(cutover_telemetry_json(&tj, e.json_root, NULL, &err));
+	cutover_event ev = {.occurred_at = cutover_now() - 3600 * SEC, .severity = "low", .region = "eu",
+			    .payload = "{}"};
+	cutover_event_list stored = {0};
+	expect_ok(cutover_telemetry_append_events(tj, &stored, &ev, 1, &err));
+	journal(&e, CUTOVER_DOMAIN_TELEMETRY, "event", id_text(stored.items[0].id, key), "postgres");
+	test_sql(&e, "CREATE FUNCTION public.rename() RETURNS trigger LANGUAGE plpgsql AS "
+		     "$$BEGIN NEW.display_name := 'renamed by a trigger'; RETURN NEW; END$$");
+	test_sql(&e, "CREATE TRIGGER rename BEFORE INSERT OR UPDATE ON identity.users "
+		     "FOR EACH ROW EXECUTE FUNCTION public.rename()");
+	test_sql(&e, "CREATE FUNCTION public.move() RETURNS trigger LANGUAGE plpgsql AS "
+		     "$$BEGIN NEW.region := 'moved by a trigger'; RETURN NEW; END$$");
+	test_sql(&e, "CREATE TRIGGER move BEFORE INSERT OR UPDATE ON operations.telemetry_events "
+		     "FOR EACH ROW EXECUTE FUNCTION public.move()");
+	char *out = run(&e, 1, "reconcile all --apply");
+	assert_non_null(strstr(out, "the write to postgres did not take (fields display_name)"));
+	assert_non_null(strstr(out, "the write to postgres did not take (fields region)"));
+	assert_null(strstr(out, "kept changing"));
+	free(out);
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_IDENTITY), 1);
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_TELEMETRY), 1);
+	test_sql(&e, "DROP TRIGGER rename ON identity.users");
+	test_sql(&e, "DROP TRIGGER move ON operations.telemetry_events");
+	free(run(&e, 0, "reconcile all --apply"));
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_IDENTITY), 0);
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_TELEMETRY), 0);
+	cutover_event_list_free(&stored);
+	cutover_user_free(u);
+	cutover_identity_free(j);
+	cutover_telemetry_free(tj);
+	test_env_fini(&e);
+}
+
 /* --- reading a journal line by line ---------------------------------------------------- */
 
 /* A journal read in 64 KiB pieces: lines that span two reads (one of
@@ -1033,6 +1083,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(stale_temp_journals_are_removed),
 		cmocka_unit_test(journal_read_in_pieces),
 		cmocka_unit_test(exit_codes),
+		cmocka_unit_test(a_write_that_does_not_take),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
