@@ -26,8 +26,9 @@
  * Exit: 0 when every key is repaired, agrees already, or (dry run) would
  * be repaired; 1 when some cannot be (conflict, flipped, an entry that
  * cannot be read, a record the product never deletes); 2 usage or
- * configuration; 3 when a store or the journal cannot be reached (what was
- * repaired before stays repaired and its entries are removed).
+ * configuration; 3 when a store or the journal cannot be reached, or a key
+ * failed on an internal error (out of memory, an unexpected database error)
+ * (what was repaired before stays repaired and its entries are removed).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,20 +65,11 @@ static void help(void)
 	       "Session keys are token hashes: they are only ever printed redacted.\n\n"
 	       "Exit 0 when every key is repaired (or would be, or agrees already), 1 when some cannot be\n"
 	       "(the message says why and what to do; e.g. the target holds another record under that id),\n"
-	       "2 usage or configuration, 3 when a store or the journal cannot be reached.\n");
+	       "2 usage or configuration, 3 when a store or the journal cannot be reached (or a key failed on an\n"
+	       "internal error: out of memory, an unexpected database error).\n");
 }
 
 /* --- the keys of a journal ------------------------------------------------- */
-
-static int by_entry_key(const void *a, const void *b, void *ud)
-{
-	const co_journal_entry *items = ud;
-	const co_journal_entry *x = &items[*(const size_t *)a], *y = &items[*(const size_t *)b];
-	int c = strcmp(x->entity, y->entity);
-	if (!c)
-		c = strcmp(x->key, y->key);
-	return c ? c : (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
-}
 
 static const rc_entity *entity_of(const rc_domain *dom, const char *name)
 {
@@ -87,79 +79,46 @@ static const rc_entity *entity_of(const rc_domain *dom, const char *name)
 	return NULL;
 }
 
-/* Group the snapshot's entries into keys; key_of[i] is entry i's key. */
-static int group(const rc_domain *dom, const co_journal_snapshot *snap, rc_key **out, size_t *n_out, size_t *key_of)
+/* One rc_key per key of the snapshot, in the same order (keys[i] is
+ * snap->keys[i]); entries that cannot be read, of an unknown entity or with
+ * a key that is not one of its entity's are RC_BROKEN. */
+static int group(const rc_domain *dom, const co_journal_snapshot *snap, rc_key **out)
 {
-	size_t *idx = malloc((snap->n ? snap->n : 1) * sizeof(*idx));
-	rc_key *keys = calloc(snap->n ? snap->n : 1, sizeof(*keys));
-	if (!idx || !keys) {
-		free(idx);
-		free(keys);
+	rc_key *keys = calloc(snap->n_keys ? snap->n_keys : 1, sizeof(*keys));
+	if (!keys)
 		return CUTOVER_EINTERNAL;
-	}
-	size_t n_ok = 0, nk = 0;
-	for (size_t i = 0; i < snap->n; i++) {
-		if (snap->items[i].ok) {
-			idx[n_ok++] = i;
+	for (size_t i = 0; i < snap->n_keys; i++) {
+		const co_journal_key *jk = &snap->keys[i];
+		rc_key *k = &keys[i];
+		k->entity = jk->entity;
+		k->key = jk->key;
+		k->entries = jk->entries;
+		k->first_line = jk->first;
+		k->to[RC_JSON] = jk->to_json;
+		k->to[RC_PG] = jk->to_pg;
+		k->ent = jk->entity ? entity_of(dom, jk->entity) : NULL;
+		cutover_error err;
+		cutover_error_clear(&err);
+		if (!jk->entity) {
+			co_err(&err, CUTOVER_ECORRUPT, "journal entry %zu cannot be read: %s; it is kept", jk->first,
+			       jk->why);
+			co_err_hint(&err, "look at entry %zu of %s; remove it by hand once the key it names is repaired",
+				    jk->first, snap->path);
+		} else if (!k->ent) {
+			co_err(&err, CUTOVER_ECORRUPT, "unknown entity \"%.40s\" in the %s journal; its entries are kept",
+			       jk->entity, cutover_domain_name(dom->domain));
+			co_err_hint(&err, "a newer cutover may have written it: reconcile with that version");
+		} else if (!k->ent->key_ok(jk->key)) {
+			co_err(&err, CUTOVER_ECORRUPT, "a %s entry whose key is not a %s key; its entries are kept",
+			       jk->entity, jk->entity);
+			co_err_hint(&err, "look at entry %zu of %s", jk->first, snap->path);
+		} else {
 			continue;
 		}
-		rc_key *k = &keys[nk];
-		key_of[i] = nk++;
-		k->entity = "?";
-		k->key = "";
-		snprintf(k->shown, sizeof(k->shown), "entry %zu", i + 1);
-		k->entries = 1;
-		k->first_line = i + 1;
 		k->outcome = RC_BROKEN;
-		co_err(&k->err, CUTOVER_ECORRUPT, "journal entry %zu cannot be read: %s; it is kept", i + 1,
-		       snap->items[i].why);
-		co_err_hint(&k->err, "look at entry %zu of %s; remove it by hand once the key it names is repaired",
-			    i + 1, snap->path);
+		rc_set_err(k, &err);
 	}
-	qsort_r(idx, n_ok, sizeof(*idx), by_entry_key, snap->items);
-	for (size_t g = 0; g < n_ok;) {
-		const co_journal_entry *e = &snap->items[idx[g]];
-		rc_key *k = &keys[nk];
-		k->entity = e->entity;
-		k->key = e->key;
-		k->first_line = idx[g] + 1;
-		size_t h = g;
-		for (; h < n_ok && strcmp(snap->items[idx[h]].entity, e->entity) == 0 &&
-		       strcmp(snap->items[idx[h]].key, e->key) == 0;
-		     h++) {
-			key_of[idx[h]] = nk;
-			k->entries++;
-			k->to[strcmp(snap->items[idx[h]].target, "json") == 0 ? RC_JSON : RC_PG] = true;
-			if (idx[h] + 1 < k->first_line)
-				k->first_line = idx[h] + 1;
-		}
-		const rc_entity *ent = entity_of(dom, e->entity);
-		if (ent && ent->secret) {
-			co_redact_value(e->key, k->shown, sizeof(k->shown));
-		} else {
-			/* a key that is not what its entity's keys look like may be anything: print its length only */
-			if (ent && ent->key_ok(e->key))
-				snprintf(k->shown, sizeof(k->shown), "%s", e->key);
-			else
-				snprintf(k->shown, sizeof(k->shown), "(a key of %zu bytes)", strlen(e->key));
-		}
-		if (!ent) {
-			k->outcome = RC_BROKEN;
-			co_err(&k->err, CUTOVER_ECORRUPT, "unknown entity \"%.40s\" in the %s journal; its entries are kept",
-			       e->entity, cutover_domain_name(dom->domain));
-			co_err_hint(&k->err, "a newer cutover may have written it: reconcile with that version");
-		} else if (!ent->key_ok(e->key)) {
-			k->outcome = RC_BROKEN;
-			co_err(&k->err, CUTOVER_ECORRUPT, "a %s entry whose key is not a %s key; its entries are kept",
-			       e->entity, e->entity);
-			co_err_hint(&k->err, "look at entry %zu of %s", k->first_line, snap->path);
-		}
-		nk++;
-		g = h;
-	}
-	free(idx);
 	*out = keys;
-	*n_out = nk;
 	return CUTOVER_OK;
 }
 
@@ -176,20 +135,21 @@ static const char *outcome_name(rc_outcome o)
 static void differs_text(const rc_key *k, char *buf, size_t len)
 {
 	const char *dst = rc_store_name(k->dst), *src = rc_store_name(k->src);
-	if (strcmp(k->fields, "missing") == 0)
+	const char *fields = k->fields ? k->fields : "";
+	if (strcmp(fields, "missing") == 0)
 		snprintf(buf, len, "%s has none", dst);
-	else if (strcmp(k->fields, "extra") == 0)
+	else if (strcmp(fields, "extra") == 0)
 		snprintf(buf, len, "%s has none", src);
 	else
-		snprintf(buf, len, "%s differs in %s", dst, k->fields);
+		snprintf(buf, len, "%s differs in %s", dst, *fields ? fields : "some fields");
 }
 
 static void print_key(const rc_key *k, bool apply)
 {
 	const char *src = rc_store_name(k->src), *dst = rc_store_name(k->dst);
-	char d[320];
+	char d[320], shown[RC_SHOWN];
 	differs_text(k, d, sizeof(d));
-	printf("  %s %s: ", k->entity, k->shown);
+	printf("  %s %s: ", k->entity ? k->entity : "?", rc_shown(k, shown));
 	bool replay = k->action && strcmp(k->action, "replay") == 0;
 	switch (k->outcome) {
 	case RC_EQUAL:
@@ -199,7 +159,7 @@ static void print_key(const rc_key *k, bool apply)
 		if (replay)
 			printf("would delete from %s the sessions that had expired by then (replays the failed "
 			       "delete_expired_sessions)\n",
-			       k->fields);
+			       k->fields ? k->fields : "its targets");
 		else if (strcmp(k->action, "delete") == 0)
 			printf("would delete it from %s (%s)\n", dst, d);
 		else
@@ -207,7 +167,8 @@ static void print_key(const rc_key *k, bool apply)
 		break;
 	case RC_REPAIRED:
 		if (replay)
-			printf("replayed delete_expired_sessions on %s: %s\n", k->fields, k->note);
+			printf("replayed delete_expired_sessions on %s: %s\n", k->fields ? k->fields : "its targets",
+			       k->note ? k->note : "done");
 		else if (strcmp(k->action, "delete") == 0)
 			printf("deleted from %s (%s)\n", dst, d);
 		else
@@ -219,14 +180,14 @@ static void print_key(const rc_key *k, bool apply)
 	case RC_FAILED:
 	case RC_FLIPPED:
 	case RC_BROKEN:
-		printf("NOT repaired: %s", k->err.message);
+		printf("NOT repaired: %s", k->err->message);
 		if (k->outcome == RC_FLIPPED)
 			printf("; the stores differ (%s)", d);
 		printf("\n");
-		if (*k->err.detail)
-			printf("      detail: %s\n", k->err.detail);
-		if (*k->err.hint)
-			printf("      hint: %s\n", k->err.hint);
+		if (*k->err->detail)
+			printf("      detail: %s\n", k->err->detail);
+		if (*k->err->hint)
+			printf("      hint: %s\n", k->err->hint);
 		break;
 	}
 }
@@ -234,8 +195,9 @@ static void print_key(const rc_key *k, bool apply)
 static cJSON *key_json(const rc_key *k)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "entity", k->entity);
-	cJSON_AddStringToObject(o, "key", k->shown);
+	char shown[RC_SHOWN];
+	cJSON_AddStringToObject(o, "entity", k->entity ? k->entity : "?");
+	cJSON_AddStringToObject(o, "key", rc_shown(k, shown));
 	cJSON_AddNumberToObject(o, "entries", (double)k->entries);
 	cJSON *t = cJSON_AddArrayToObject(o, "targets");
 	for (int s = RC_JSON; s <= RC_PG; s++)
@@ -248,25 +210,25 @@ static cJSON *key_json(const rc_key *k)
 	cJSON_AddStringToObject(o, "outcome", outcome_name(k->outcome));
 	if (k->action)
 		cJSON_AddStringToObject(o, "action", k->action);
-	if (*k->fields)
+	if (k->fields && *k->fields)
 		cJSON_AddStringToObject(o, "differs", k->fields);
-	if (*k->note)
+	if (k->note && *k->note)
 		cJSON_AddStringToObject(o, "note", k->note);
 	if (k->outcome == RC_FAILED || k->outcome == RC_FLIPPED || k->outcome == RC_BROKEN) {
-		cJSON_AddStringToObject(o, "code", cutover_code_name(k->err.code));
-		cJSON_AddStringToObject(o, "error", k->err.message);
-		if (*k->err.hint)
-			cJSON_AddStringToObject(o, "hint", k->err.hint);
+		cJSON_AddStringToObject(o, "code", cutover_code_name(k->err->code));
+		cJSON_AddStringToObject(o, "error", k->err->message);
+		if (*k->err->hint)
+			cJSON_AddStringToObject(o, "hint", k->err->hint);
 	}
 	return o;
 }
 
 /* --- one domain ------------------------------------------------------------------ */
 
-/* Decide each key's direction (see the top of the file). */
-static void direct(rc_key *keys, size_t n, rc_store authoritative, int from, const cutover_settings *st)
+/* Decide each key's direction (see the top of the file). A flipped key
+ * gets its words only if its stores differ (rc_flipped). */
+static void direct(rc_key *keys, size_t n, rc_store authoritative, int from)
 {
-	const char *stage = cutover_stage_describe(st->stage)->name;
 	for (size_t i = 0; i < n; i++) {
 		rc_key *k = &keys[i];
 		rc_store other = authoritative == RC_JSON ? RC_PG : RC_JSON;
@@ -283,21 +245,6 @@ static void direct(rc_key *keys, size_t n, rc_store authoritative, int from, con
 			k->dst = authoritative;
 			k->compare_only = true;
 		}
-		if (!k->compare_only)
-			continue;
-		/* the words for a flipped key that differs, set now, used only then */
-		co_err(&k->err, CUTOVER_ESTATE,
-		       "%s=%s makes %s authoritative, but this key's journal entries are writes %s missed while %s was",
-		       st->flag_name, stage, rc_store_name(k->dst), rc_store_name(k->dst), rc_store_name(k->src));
-		co_err_detail(&k->err, "copying %s's record now could undo writes made to %s since the flag moved; "
-				       "reconcile left both stores as they are",
-			      rc_store_name(k->src), rc_store_name(k->dst));
-		co_err_hint(&k->err,
-			    "compare the two copies; if %s's is right (nothing wrote this key since the flag moved), run "
-			    "`cutover reconcile %s --apply --from %s`, else `--from %s` (either applies to every key "
-			    "of the run). Next time, reconcile before the flag crosses between shadow and live.",
-			    rc_store_name(k->src), cutover_domain_name(st->domain), rc_store_name(k->src),
-			    rc_store_name(k->dst));
 	}
 }
 
@@ -335,14 +282,12 @@ static int run_domain(cli_ctx *ctx, const rc_domain *dom, bool apply, int from, 
 	const cutover_stage_info *info = cutover_stage_describe(st.stage);
 	rc_store authoritative = info->pg_authoritative ? RC_PG : RC_JSON;
 	rc_key *keys = NULL;
-	size_t nk = 0;
-	size_t *key_of = malloc((snap.n ? snap.n : 1) * sizeof(*key_of));
-	if (!key_of || group(dom, &snap, &keys, &nk, key_of) != CUTOVER_OK) {
-		free(key_of);
+	size_t nk = snap.n_keys;
+	if (group(dom, &snap, &keys) != CUTOVER_OK) {
 		co_journal_snapshot_free(&snap);
 		return stopped(out, &(cutover_error){.code = CUTOVER_EINTERNAL, .message = "out of memory"});
 	}
-	direct(keys, nk, authoritative, from, &st);
+	direct(keys, nk, authoritative, from);
 
 	rc_run r = {.dom = dom, .st = &st, .apply = apply};
 	bool needs_stores = false;
@@ -350,14 +295,19 @@ static int run_domain(cli_ctx *ctx, const rc_domain *dom, bool apply, int from, 
 		needs_stores |= keys[i].outcome == RC_PENDING;
 	int code = EXIT_OK;
 	if (needs_stores && dom->open(&r, &err) != CUTOVER_OK) {
+		for (size_t i = 0; i < nk; i++)
+			rc_key_clear(&keys[i]);
 		free(keys);
-		free(key_of);
 		co_journal_snapshot_free(&snap);
 		fprintf(stderr, "cutover: reconcile %s: cannot open both stores; nothing was written\n", name);
 		return stopped(out, &err);
 	}
 	/* entity by entity, in the domain's order (referenced records first) */
 	rc_key **sel = malloc((nk ? nk : 1) * sizeof(*sel));
+	if (!sel) {
+		r.fatal = CUTOVER_EINTERNAL; /* nothing is repaired; every key stays journaled */
+		co_err_oom(&r.fatal_err);
+	}
 	size_t done = 0;
 	for (size_t e = 0; sel && e < dom->n_entities && !r.fatal; e++) {
 		const rc_entity *ent = &dom->entities[e];
@@ -386,11 +336,11 @@ static int run_domain(cli_ctx *ctx, const rc_domain *dom, bool apply, int from, 
 	cutover_error_clear(&jerr);
 	bool journal_failed = false;
 	if (apply && snap.n) {
-		bool *keep = malloc(snap.n * sizeof(*keep));
-		for (size_t i = 0; keep && i < snap.n; i++) {
-			rc_outcome o = keys[key_of[i]].outcome;
+		bool *keep = malloc(nk * sizeof(*keep));
+		for (size_t i = 0; keep && i < nk; i++) {
+			rc_outcome o = keys[i].outcome;
 			keep[i] = !(o == RC_EQUAL || o == RC_REPAIRED);
-			removed += !keep[i];
+			removed += keep[i] ? 0 : keys[i].entries;
 		}
 		if (!keep) {
 			journal_failed = true;
@@ -407,7 +357,11 @@ static int run_domain(cli_ctx *ctx, const rc_domain *dom, bool apply, int from, 
 	for (size_t i = 0; i < nk; i++)
 		t.by[keys[i].outcome]++;
 	size_t not_repaired = t.by[RC_FAILED] + t.by[RC_FLIPPED] + t.by[RC_BROKEN];
-	if (r.fatal || journal_failed)
+	/* a key that failed for want of memory or on a bug is a runtime failure, not a check */
+	bool internal = false;
+	for (size_t i = 0; i < nk && !internal; i++)
+		internal = keys[i].outcome == RC_FAILED && keys[i].err->code == CUTOVER_EINTERNAL;
+	if (r.fatal || journal_failed || internal)
 		code = EXIT_RUNTIME;
 	else if (not_repaired)
 		code = EXIT_CHECKS;
@@ -453,10 +407,14 @@ static int run_domain(cli_ctx *ctx, const rc_domain *dom, bool apply, int from, 
 			       t.by[RC_PENDING] ? " (some not reached)" : "", removed, removed == 1 ? "y" : "ies", kept);
 	}
 	if (r.fatal) {
-		fprintf(stderr, "cutover: reconcile %s stopped: a store cannot be reached; keys repaired before stay "
-				"repaired, the others stay journaled\n",
-			name);
+		fprintf(stderr, "cutover: reconcile %s stopped: %s; keys repaired before stay repaired, the others stay "
+				"journaled\n",
+			name, r.fatal == CUTOVER_EUNAVAILABLE ? "a store cannot be reached" : "out of memory");
 		cutover_error_fprint(stderr, &r.fatal_err);
+	} else if (internal) {
+		fprintf(stderr, "cutover: reconcile %s: some keys failed on an internal error (see them above); they "
+				"stay journaled\n",
+			name);
 	}
 	if (journal_failed) {
 		fprintf(stderr, "cutover: reconcile %s: the journal could not be rewritten; the repairs are done and a "
@@ -464,8 +422,9 @@ static int run_domain(cli_ctx *ctx, const rc_domain *dom, bool apply, int from, 
 			name);
 		cutover_error_fprint(stderr, &jerr);
 	}
+	for (size_t i = 0; i < nk; i++)
+		rc_key_clear(&keys[i]);
 	free(keys);
-	free(key_of);
 	co_journal_snapshot_free(&snap);
 	return code;
 }
@@ -482,7 +441,9 @@ int cmd_reconcile(cli_ctx *ctx, int argc, char **argv)
 			return EXIT_OK;
 		} else if (strcmp(a, "--apply") == 0) {
 			apply = true;
-		} else if (strcmp(a, "--from") == 0 && i + 1 < argc) {
+		} else if (strcmp(a, "--from") == 0) {
+			if (i + 1 >= argc)
+				return cli_usage("reconcile: --from needs json or postgres");
 			const char *s = argv[++i];
 			if (strcmp(s, "json") == 0)
 				from = RC_JSON;

@@ -82,6 +82,7 @@ int ex_events_prepare(ex_ctx *c, cutover_error *err)
 	if (!r)
 		return err->code;
 	PQclear(r);
+	co_pg_hold_session(c->pg); /* ex_lines lives in this session only */
 	return CUTOVER_OK;
 }
 

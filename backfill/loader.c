@@ -46,7 +46,10 @@ static void rollback(co_pg *pg)
 
 int co_load_prepare(co_pg *pg, const co_load_spec *spec, cutover_error *err)
 {
-	return run(pg, spec->what, spec->stage_ddl, err);
+	int rc = run(pg, spec->what, spec->stage_ddl, err);
+	if (rc == CUTOVER_OK)
+		co_pg_hold_session(pg); /* the stage tables live in this session only */
+	return rc;
 }
 
 static int buffers_ok(const co_batch *b, const co_load_spec *spec, cutover_error *err)

@@ -24,8 +24,10 @@ int op_take_lock(co_pg *pg, cutover_domain d, bool no_wait, cutover_error *err)
 		return err->code;
 	bool got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 	PQclear(r);
-	if (got)
+	if (got) {
+		co_pg_hold_session(pg); /* a reset would drop the lock: never reset silently */
 		return CUTOVER_OK;
+	}
 	const char *name = cutover_domain_name(d);
 	if (no_wait) {
 		co_err(err, CUTOVER_EBUSY, "another `cutover backfill %s` (or verify) is running against this database", name);
@@ -37,6 +39,7 @@ int op_take_lock(co_pg *pg, cutover_domain d, bool no_wait, cutover_error *err)
 	if (!r)
 		return err->code;
 	PQclear(r);
+	co_pg_hold_session(pg);
 	return CUTOVER_OK;
 }
 

@@ -18,7 +18,9 @@ void op_count(cJSON *o, const char *name, uint64_t v);
 
 /* Take the domain's backfill lock (a session advisory lock, so a concurrent
  * backfill or verify of the same domain waits, or with no_wait is refused
- * with CUTOVER_EBUSY). Released when the connection closes. */
+ * with CUTOVER_EBUSY). Released when the connection closes; from then on
+ * the handle is never reset silently (co_pg_hold_session): a lost
+ * connection stops the run instead of letting it go on without its lock. */
 int op_take_lock(co_pg *pg, cutover_domain d, bool no_wait, cutover_error *err);
 
 /* One table's line of a backfill report as JSON. file may be NULL (a table

@@ -33,27 +33,39 @@ typedef enum rc_outcome {
 	RC_BROKEN       /* an entry that cannot be read, or an unknown entity or key */
 } rc_outcome;
 
-/* One (entity, key) of the journal and what became of it. */
+typedef struct rc_entity rc_entity;
+
+/* One (entity, key) of the journal and what became of it. A run holds one
+ * per distinct key, so what only some keys need is allocated only for them. */
 typedef struct rc_key {
-	const char *entity, *key;   /* borrowed from the journal entry */
-	char shown[80];             /* the key as it may be printed (secrets redacted) */
+	const char *entity, *key;   /* borrowed from the journal snapshot; NULL for an unreadable entry */
+	const rc_entity *ent;       /* its entity kind; NULL when unknown or unreadable */
 	size_t entries;             /* journal entries of this key */
-	size_t first_line;          /* 1-based line of its first entry */
+	size_t first_line;          /* 1-based number of its first entry */
 	bool to[2];                 /* the targets its entries name (RC_JSON, RC_PG) */
-	rc_store src, dst;          /* copy from src to dst */
 	bool compare_only;          /* flipped: compare, never write */
+	rc_store src, dst;          /* copy from src to dst */
 	rc_outcome outcome;
 	const char *action;         /* "copy", "delete", "replay"; NULL while equal */
-	char fields[256];           /* how the target differed: field names, or "missing", "extra" */
-	char note[256];             /* more words for the report (counts, why) */
-	cutover_error err;          /* RC_FAILED, RC_BROKEN: what and what to do */
+	char *fields;               /* how the target differed: field names, or "missing", "extra"; NULL while equal */
+	char *note;                 /* more words for the report (counts, why); NULL when none */
+	cutover_error *err;         /* RC_FAILED, RC_FLIPPED, RC_BROKEN: what and what to do */
 } rc_key;
+
+/* The key as it may be printed (secrets redacted, keys that are not what
+ * their entity's look like by length only, unreadable entries by number). */
+#define RC_SHOWN 80
+const char *rc_shown(const rc_key *k, char buf[RC_SHOWN]);
+/* Give k its error (a copy). */
+void rc_set_err(rc_key *k, const cutover_error *err);
+/* Free what k allocated (not k). */
+void rc_key_clear(rc_key *k);
 
 typedef struct rc_run rc_run;
 
 /* One entity kind of a domain's journal. Either the per-key functions (get,
  * diff, put, optionally del) for the engine's loop, or run. */
-typedef struct rc_entity {
+struct rc_entity {
 	const char *name;   /* the journal's entity: "user", "session", ... */
 	bool secret;        /* its key is a secret (a token hash): printed redacted */
 	bool (*key_ok)(const char *key);
@@ -70,7 +82,7 @@ typedef struct rc_entity {
 	void (*free_rec)(void *rec);
 	/* optional: repair these keys itself instead of the loop */
 	void (*run)(rc_run *r, rc_key **keys, size_t n);
-} rc_entity;
+};
 
 typedef struct rc_domain {
 	cutover_domain domain;
@@ -103,6 +115,12 @@ void rc_repair_one(rc_run *r, const rc_entity *e, rc_key *k);
 void rc_fail(rc_run *r, rc_key *k, const cutover_error *err);
 /* Record that k's target differs (round 0 only: what the report shows). */
 void rc_differs(rc_key *k, const char *fields, const char *action);
+/* Mark k failed: its source did not change since the last write, yet the
+ * target still differs in fields (what: the entity's name). */
+void rc_did_not_take(rc_run *r, rc_key *k, const char *what, const char *fields);
+/* Mark k flipped (the stage made its target authoritative and the stores
+ * differ), with the words that say what to do. */
+void rc_flipped(rc_run *r, rc_key *k);
 
 /* Key checks shared by the domains. */
 bool rc_key_id(const char *key);        /* an id: 1 .. 2^53 */

@@ -227,12 +227,14 @@ static void expired_run(rc_run *r, rc_key **keys, size_t n)
 		k->action = "replay";
 		k->outcome = r->apply ? RC_REPAIRED : RC_WOULD;
 		size_t total = 0;
+		char stores[32] = "";
 		for (int s = RC_JSON; s <= RC_PG && k->outcome != RC_FAILED; s++) {
 			if (!k->to[s])
 				continue;
-			size_t used = strlen(k->fields);
-			snprintf(k->fields + used, sizeof(k->fields) - used, "%s%s", used ? "," : "",
-				 rc_store_name((rc_store)s));
+			size_t used = strlen(stores);
+			snprintf(stores + used, sizeof(stores) - used, "%s%s", used ? "," : "", rc_store_name((rc_store)s));
+			free(k->fields);
+			k->fields = co_strdup(stores);
 			if (!r->apply)
 				continue;
 			cutover_error err;
@@ -242,8 +244,11 @@ static void expired_run(rc_run *r, rc_key **keys, size_t n)
 				rc_fail(r, k, &err);
 			total += count;
 		}
-		if (r->apply && k->outcome == RC_REPAIRED)
-			snprintf(k->note, sizeof(k->note), "%zu expired session%s deleted", total, total == 1 ? "" : "s");
+		if (r->apply && k->outcome == RC_REPAIRED) {
+			char note[64];
+			snprintf(note, sizeof(note), "%zu expired session%s deleted", total, total == 1 ? "" : "s");
+			k->note = co_strdup(note);
+		}
 	}
 }
 

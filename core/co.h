@@ -149,43 +149,58 @@ int co_journal_record(co_journal *j, const char *entity, const char *key, const 
 const char *co_journal_path(const co_journal *j);
 /* Keys not yet reconciled in <dir>/<domain>.journal: distinct (entity,
  * key) pairs, plus one per entry that cannot be read (0 when there is no
- * journal). */
+ * journal). Streams the file, keeping a 64-bit hash per key. */
 int co_journal_count(const char *dir, cutover_domain d, size_t *out, cutover_error *err);
 
 /* Reading the journal back and removing what was repaired (reconcile).
- * An entry is one line: {at, domain, entity, key, op, target, code, error}. */
-typedef struct co_journal_entry {
-	char *line;            /* the entry's bytes, without the newline (owned) */
-	size_t len;
-	bool ok;               /* it parsed: the fields below are set */
-	char *at, *entity, *key, *op, *target; /* owned; target is "json" or "postgres" */
-	char why[160];         /* when !ok: why it cannot be read */
-} co_journal_entry;
+ * An entry is one line: {at, domain, entity, key, op, target, code, error}.
+ * A snapshot holds each distinct (entity, key) once, however many entries
+ * name it, plus one key per entry that cannot be read; not the entries'
+ * text (a rewrite reads the file again), so its memory grows with the
+ * distinct keys, not with the journal. */
+typedef struct co_journal_key {
+	const char *entity, *key; /* NULL for an entry that cannot be read */
+	const char *why;          /* then: why (constant text) */
+	size_t entries;           /* entries that name this key */
+	size_t first;             /* 1-based number of its first entry (blank lines not counted) */
+	bool to_json, to_pg;      /* the targets its entries name */
+} co_journal_key;
 
 typedef struct co_journal_snapshot {
 	cutover_domain domain;
 	char *path;            /* <dir>/<domain>.journal */
-	co_journal_entry *items;
-	size_t n;
+	co_journal_key *keys;  /* in the order of their first entries */
+	size_t n_keys;
+	size_t n;              /* entries */
+	uint32_t *entry_key;   /* entry i names keys[entry_key[i]] */
 	uint64_t end;          /* bytes read; entries appended later start here */
 	uint64_t dev, ino;     /* the file read (both 0 when there was none) */
 	int lock_fd;           /* the reconcile lock, held until freed; -1 when none */
+	/* internal: the (entity, key) -> index table */
+	uint32_t *slots;
+	size_t n_slots, cap_keys, cap_entries;
 } co_journal_snapshot;
 
-/* Read every entry of <dir>/<domain>.journal under a shared lock of the
- * file (so no half-written entry is seen). An absent journal (or directory)
+/* Read every entry of <dir>/<domain>.journal, up to the size the file had
+ * under a shared lock (so no half-written entry is seen), streaming it. An absent journal (or directory)
  * has no entries and nothing is created. With reconcile_lock, first take
  * <dir>/.<domain>.reconcile.lock (created 0600) without waiting, so two
- * reconciles of a domain never run at once (CUTOVER_EBUSY). */
+ * reconciles of a domain never run at once (CUTOVER_EBUSY), then remove
+ * the temp files (.<domain>.journal.XXXXXX) an interrupted rewrite left. */
 int co_journal_read(const char *dir, cutover_domain d, bool reconcile_lock, co_journal_snapshot *out,
 		    cutover_error *err);
-/* Keep the snapshot's entries whose keep[i] is true, and every entry
- * appended since it was read: under the journal's exclusive lock, write
- * them to a temp file (0600, fsync'd) and rename it over the journal, then
- * fsync the directory. A process that holds the old file reopens the path
- * before its next entry (co_journal_record checks under its lock), so no
- * concurrent entry is lost. *kept (may be NULL) gets the entries the
- * journal now holds. */
+/* Keep the entries of the snapshot's keys whose keep[i] is true (one per
+ * key, i < n_keys), and every entry appended since it was read: under the journal's exclusive lock, write
+ * them to a temp file (fsync'd, with the old file's owner and mode), lock
+ * it, rename it over the journal and fsync the directory before unlocking
+ * (a failed directory sync is CUTOVER_EUNAVAILABLE, the rewrite done). A process that
+ * holds the old file reopens the path before its next entry
+ * (co_journal_record checks under its lock), so no concurrent entry is
+ * lost. When the old file's owner cannot be kept (a non-root reconcile of
+ * another user's journal), nothing is rewritten: CUTOVER_EUNAVAILABLE.
+ * When every keep[i] is true the file is left alone. *kept (may be NULL)
+ * gets the entries the journal now holds (the snapshot's when it was left
+ * alone). */
 int co_journal_rewrite(co_journal_snapshot *s, const bool *keep, size_t *kept, cutover_error *err);
 void co_journal_snapshot_free(co_journal_snapshot *s);
 void co_journal_close(co_journal *j);

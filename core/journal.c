@@ -11,7 +11,9 @@
  *
  * Reconcile removes what it repaired by writing the entries it keeps, and
  * every entry appended since it read the journal, to a temp file and
- * renaming it over the journal, all under the old file's exclusive lock.
+ * renaming it over the journal, all under the old file's exclusive lock;
+ * the new file is locked too from before the rename until the directory is
+ * synced, so nothing is appended to it while a crash could undo the rename.
  * An app process keeps its journal open for its lifetime, so before every
  * append it checks, under the lock, that its descriptor is still the file
  * the path names, and reopens the path when it is not: an entry is never
@@ -21,6 +23,7 @@
  * token hash), which is why it is private to the owner and why nothing prints
  * it; reports name keys through the redaction helper.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -156,6 +159,12 @@ void co_journal_close(co_journal *j)
 
 /* --- reading back and rewriting (reconcile, status) ---------------------- */
 
+/* Reading a journal takes memory by distinct key, not by entry: the file is
+ * streamed line by line (64 KiB at a time), each line parsed and dropped;
+ * a snapshot keeps each (entity, key) once, with its counts, and one small
+ * index per entry; status keeps only a 64-bit hash per key. A rewrite
+ * streams the file again and copies the kept lines. */
+
 static char *journal_path(const char *dir, cutover_domain d)
 {
 	co_buf path = {0};
@@ -167,119 +176,279 @@ static char *journal_path(const char *dir, cutover_domain d)
 	return path.data;
 }
 
-static void entry_clear(co_journal_entry *e)
+/* Lines of a file from its current offset, at most limit bytes. */
+typedef struct line_reader {
+	int fd;
+	uint64_t left;  /* bytes still to read */
+	char buf[65536];
+	size_t pos, len;
+	co_buf line;    /* a line that spans two reads */
+	bool eof;
+} line_reader;
+
+static void reader_init(line_reader *lr, int fd, uint64_t limit)
 {
-	free(e->line);
-	free(e->at);
-	free(e->entity);
-	free(e->key);
-	free(e->op);
-	free(e->target);
-	memset(e, 0, sizeof(*e));
+	lr->fd = fd;
+	lr->left = limit;
+	lr->pos = lr->len = 0;
+	memset(&lr->line, 0, sizeof(lr->line));
+	lr->eof = false;
 }
 
-/* A string field of an entry: a malloc'd copy, NULL when absent or not a
- * string (*oom set when the copy failed). */
-static char *field(const cJSON *o, const char *name, bool *oom)
+static void reader_free(line_reader *lr)
+{
+	co_buf_free(&lr->line);
+}
+
+/* The next line (without its newline; *nl says whether one ended it): 1,
+ * 0 at the end, -1 on a read error or out of memory (errno set). The
+ * bytes stay valid until the next call. */
+static int next_line(line_reader *lr, const char **p, size_t *n, bool *nl)
+{
+	lr->line.len = 0;
+	for (;;) {
+		if (lr->pos < lr->len) {
+			const char *at = lr->buf + lr->pos;
+			size_t avail = lr->len - lr->pos;
+			const char *end = memchr(at, '\n', avail);
+			if (end && lr->line.len == 0) {
+				*p = at;
+				*n = (size_t)(end - at);
+				*nl = true;
+				lr->pos += *n + 1;
+				return 1;
+			}
+			size_t take = end ? (size_t)(end - at) : avail;
+			co_buf_put(&lr->line, at, take);
+			lr->pos += take + (end ? 1 : 0);
+			if (lr->line.failed) {
+				errno = ENOMEM;
+				return -1;
+			}
+			if (end) {
+				*p = lr->line.data;
+				*n = lr->line.len;
+				*nl = true;
+				return 1;
+			}
+		}
+		if (lr->eof || lr->left == 0) {
+			lr->eof = true;
+			if (lr->line.len == 0)
+				return 0;
+			*p = lr->line.data;
+			*n = lr->line.len;
+			*nl = false;
+			lr->line.len = 0;
+			lr->pos = lr->len;
+			return lr->line.data ? 1 : 0;
+		}
+		size_t want = sizeof(lr->buf);
+		if (lr->left < want)
+			want = (size_t)lr->left;
+		ssize_t r = read(lr->fd, lr->buf, want);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		lr->pos = 0;
+		lr->len = (size_t)r;
+		lr->left -= (uint64_t)r;
+		if (r == 0)
+			lr->eof = true;
+	}
+}
+
+static bool blank(const char *p, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (p[k] != ' ' && p[k] != '\t' && p[k] != '\r')
+			return false;
+	return true;
+}
+
+/* One entry, parsed: the fields point into o (freed by entry_done). */
+typedef struct entry {
+	cJSON *o;
+	const char *entity, *key;
+	bool to_json;
+	const char *why; /* NULL when it can be read */
+} entry;
+
+static const char *str_field(const cJSON *o, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-	if (!cJSON_IsString(v) || !v->valuestring)
-		return NULL;
-	char *c = co_strdup(v->valuestring);
-	if (!c)
-		*oom = true;
-	return c;
+	return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
 }
 
-/* Parse one line into e (which owns line). An entry that cannot be read is
- * kept with ok false and why set; only running out of memory fails. */
-static int entry_parse(co_journal_entry *e, cutover_domain d)
+static void entry_parse(entry *e, const char *line, size_t len, cutover_domain d)
 {
-	cJSON *o = cJSON_ParseWithLength(e->line, e->len);
-	bool oom = false;
-	if (!cJSON_IsObject(o)) {
-		snprintf(e->why, sizeof(e->why), "not a JSON object");
-		cJSON_Delete(o);
-		return CUTOVER_OK;
+	memset(e, 0, sizeof(*e));
+	e->o = cJSON_ParseWithLength(line, len);
+	if (!cJSON_IsObject(e->o)) {
+		e->why = "not a JSON object";
+		return;
 	}
-	char *domain = field(o, "domain", &oom);
-	e->at = field(o, "at", &oom);
-	e->entity = field(o, "entity", &oom);
-	e->key = field(o, "key", &oom);
-	e->op = field(o, "op", &oom);
-	e->target = field(o, "target", &oom);
-	cJSON_Delete(o);
-	if (oom) {
-		free(domain);
-		return CUTOVER_EINTERNAL;
-	}
+	const char *domain = str_field(e->o, "domain"), *target = str_field(e->o, "target");
+	e->entity = str_field(e->o, "entity");
+	e->key = str_field(e->o, "key");
 	if (!domain || strcmp(domain, cutover_domain_name(d)) != 0)
-		snprintf(e->why, sizeof(e->why), "its domain is not %s", cutover_domain_name(d));
+		e->why = "its domain is not this journal's";
 	else if (!e->entity || !*e->entity)
-		snprintf(e->why, sizeof(e->why), "no entity");
+		e->why = "no entity";
 	else if (!e->key || !*e->key)
-		snprintf(e->why, sizeof(e->why), "no key");
-	else if (!e->target || (strcmp(e->target, "json") != 0 && strcmp(e->target, "postgres") != 0))
-		snprintf(e->why, sizeof(e->why), "its target is neither json nor postgres");
+		e->why = "no key";
+	else if (!target || (strcmp(target, "json") != 0 && strcmp(target, "postgres") != 0))
+		e->why = "its target is neither json nor postgres";
 	else
-		e->ok = true;
-	free(domain);
+		e->to_json = strcmp(target, "json") == 0;
+}
+
+static void entry_done(entry *e)
+{
+	cJSON_Delete(e->o);
+	e->o = NULL;
+}
+
+/* FNV-1a over entity, a NUL, key. */
+static uint64_t key_hash(const char *entity, const char *key)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *c = entity; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	h *= 1099511628211ULL;
+	for (const char *c = key; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	return h;
+}
+
+/* Open the journal and take the size it had under a shared lock: every
+ * entry is written in one write(2) under the exclusive lock, so the bytes
+ * up to that size are whole entries, and stay as they are (apps only
+ * append; a rewrite replaces the file, not its bytes). fd < 0 and 0 when
+ * there is no journal. */
+static int open_for_reading(const char *path, cutover_domain d, int *fd_out, struct stat *sb, cutover_error *err)
+{
+	*fd_out = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return CUTOVER_OK;
+		return co_err(err, CUTOVER_EUNAVAILABLE, "cannot read the %s journal %s: %s", cutover_domain_name(d),
+			      path, strerror(errno));
+	}
+	if (flock_retry(fd, LOCK_SH) != 0 || fstat(fd, sb) != 0) {
+		int e = errno;
+		close(fd);
+		return co_err(err, CUTOVER_EUNAVAILABLE, "cannot read the %s journal %s: %s", cutover_domain_name(d),
+			      path, strerror(e));
+	}
+	flock(fd, LOCK_UN);
+	*fd_out = fd;
 	return CUTOVER_OK;
 }
 
-static int add_entry(co_journal_snapshot *s, const char *line, size_t len, size_t *cap)
+/* --- the snapshot: each key once ---------------------------------------------- */
+
+/* Its index in s->keys of (entity, key), or of a new key; SIZE_MAX when out of memory. */
+static size_t snap_key(co_journal_snapshot *s, const char *entity, const char *key)
 {
-	if (s->n == *cap) {
-		size_t c = *cap ? *cap * 2 : 16;
-		co_journal_entry *grown = realloc(s->items, c * sizeof(*grown));
-		if (!grown)
-			return CUTOVER_EINTERNAL;
-		s->items = grown;
-		*cap = c;
+	if (s->n_keys == UINT32_MAX)
+		return SIZE_MAX;
+	uint64_t h = entity ? key_hash(entity, key) : 0;
+	size_t mask = s->n_slots - 1, at = 0;
+	if (entity && s->n_slots) {
+		for (at = (size_t)h & mask; s->slots[at]; at = (at + 1) & mask) {
+			const co_journal_key *k = &s->keys[s->slots[at] - 1];
+			if (strcmp(k->entity, entity) == 0 && strcmp(k->key, key) == 0)
+				return s->slots[at] - 1;
+		}
 	}
-	co_journal_entry *e = &s->items[s->n];
-	memset(e, 0, sizeof(*e));
-	if (!(e->line = co_strndup(line, len)))
-		return CUTOVER_EINTERNAL;
-	e->len = len;
-	s->n++;
-	return entry_parse(e, s->domain);
+	if (s->n_keys == s->cap_keys) {
+		size_t c = s->cap_keys ? s->cap_keys * 2 : 64;
+		co_journal_key *grown = realloc(s->keys, c * sizeof(*grown));
+		if (!grown)
+			return SIZE_MAX;
+		s->keys = grown;
+		s->cap_keys = c;
+	}
+	co_journal_key *k = &s->keys[s->n_keys];
+	memset(k, 0, sizeof(*k));
+	if (entity) {
+		size_t le = strlen(entity) + 1, lk = strlen(key) + 1;
+		char *text = malloc(le + lk);
+		if (!text)
+			return SIZE_MAX;
+		memcpy(text, entity, le);
+		memcpy(text + le, key, lk);
+		k->entity = text;
+		k->key = text + le;
+		if ((s->n_keys + 1) * 2 > s->n_slots) {
+			/* grow the table (a power of two, at most half full) and put every key back */
+			size_t ns = s->n_slots ? s->n_slots * 2 : 128;
+			uint32_t *slots = calloc(ns, sizeof(*slots));
+			if (!slots) {
+				free(text);
+				k->entity = k->key = NULL;
+				return SIZE_MAX;
+			}
+			free(s->slots);
+			s->slots = slots;
+			s->n_slots = ns;
+			mask = ns - 1;
+			for (size_t i = 0; i < s->n_keys; i++) {
+				if (!s->keys[i].entity)
+					continue;
+				size_t a = (size_t)key_hash(s->keys[i].entity, s->keys[i].key) & mask;
+				while (s->slots[a])
+					a = (a + 1) & mask;
+				s->slots[a] = (uint32_t)(i + 1);
+			}
+			for (at = (size_t)h & mask; s->slots[at]; at = (at + 1) & mask)
+				;
+		}
+		s->slots[at] = (uint32_t)(s->n_keys + 1);
+	}
+	return s->n_keys++;
 }
 
-/* Every byte of fd from its current offset; *data malloc'd (NULL when none). */
-static int read_rest(int fd, char **data, size_t *len)
+/* Count one entry into the snapshot. */
+static int snap_add(co_journal_snapshot *s, const entry *e)
 {
-	co_buf b = {0};
-	char buf[65536];
-	for (;;) {
-		ssize_t r = read(fd, buf, sizeof(buf));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			co_buf_free(&b);
-			return -1;
-		}
-		if (r == 0)
-			break;
-		co_buf_put(&b, buf, (size_t)r);
+	if (s->n == s->cap_entries) {
+		size_t c = s->cap_entries ? s->cap_entries * 2 : 64;
+		uint32_t *grown = realloc(s->entry_key, c * sizeof(*grown));
+		if (!grown)
+			return CUTOVER_EINTERNAL;
+		s->entry_key = grown;
+		s->cap_entries = c;
 	}
-	if (b.failed) {
-		co_buf_free(&b);
-		errno = ENOMEM;
-		return -1;
-	}
-	*data = b.data;
-	*len = b.len;
-	return 0;
+	/* an entry that cannot be read is a key of its own */
+	size_t ki = e->why ? snap_key(s, NULL, NULL) : snap_key(s, e->entity, e->key);
+	if (ki == SIZE_MAX)
+		return CUTOVER_EINTERNAL;
+	co_journal_key *k = &s->keys[ki];
+	if (k->entries++ == 0)
+		k->first = s->n + 1;
+	if (e->why)
+		k->why = e->why;
+	else if (e->to_json)
+		k->to_json = true;
+	else
+		k->to_pg = true;
+	s->entry_key[s->n++] = (uint32_t)ki;
+	return CUTOVER_OK;
 }
 
 void co_journal_snapshot_free(co_journal_snapshot *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n; i++)
-		entry_clear(&s->items[i]);
-	free(s->items);
+	for (size_t i = 0; i < s->n_keys; i++)
+		free((char *)s->keys[i].entity); /* entity and key share one allocation */
+	free(s->keys);
+	free(s->entry_key);
+	free(s->slots);
 	free(s->path);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd); /* releases the reconcile lock */
@@ -323,6 +492,36 @@ static int take_reconcile_lock(const char *dir, cutover_domain d, int *out, cuto
 	return CUTOVER_OK;
 }
 
+/* Remove the temp files (.<domain>.journal.XXXXXX) a reconcile killed
+ * mid-rewrite left behind: they hold copies of journal entries (token
+ * hashes among them) that nothing would ever read or remove. Only a
+ * reconcile makes them, so under the reconcile lock none is in use. */
+static void remove_stale_temps(const char *dir, cutover_domain d)
+{
+	char prefix[64];
+	int np = snprintf(prefix, sizeof(prefix), ".%s.journal.", cutover_domain_name(d));
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return;
+	struct dirent *de;
+	while ((de = readdir(dh)) != NULL) {
+		const char *name = de->d_name;
+		if (strncmp(name, prefix, (size_t)np) != 0 || strlen(name + np) != 6)
+			continue;
+		bool temp = true;
+		for (const char *c = name + np; *c && temp; c++)
+			temp = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9');
+		if (!temp)
+			continue;
+		if (unlinkat(dirfd(dh), name, 0) == 0)
+			co_log("journal: removed %s/%s, a temp file an interrupted reconcile left", dir, name);
+		else
+			co_log("journal: cannot remove %s/%s, a temp file an interrupted reconcile left: %s", dir, name,
+			       strerror(errno));
+	}
+	closedir(dh);
+}
+
 int co_journal_read(const char *dir, cutover_domain d, bool reconcile_lock, co_journal_snapshot *out,
 		    cutover_error *err)
 {
@@ -337,55 +536,157 @@ int co_journal_read(const char *dir, cutover_domain d, bool reconcile_lock, co_j
 		return CUTOVER_OK; /* no journal directory: nothing to reconcile, nothing created */
 	if (reconcile_lock && (rc = take_reconcile_lock(dir, d, &out->lock_fd, err)))
 		return rc;
-	int fd = open(out->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return CUTOVER_OK;
-		return co_err(err, CUTOVER_EUNAVAILABLE, "cannot read the %s journal %s: %s", cutover_domain_name(d),
-			      out->path, strerror(errno));
-	}
-	char *data = NULL;
-	size_t len = 0;
-	if (flock_retry(fd, LOCK_SH) != 0 || fstat(fd, &sb) != 0 || read_rest(fd, &data, &len) != 0) {
-		int e = errno;
-		close(fd);
-		return co_err(err, CUTOVER_EUNAVAILABLE, "cannot read the %s journal %s: %s", cutover_domain_name(d),
-			      out->path, strerror(e));
-	}
-	close(fd); /* releases the shared lock */
+	if (reconcile_lock)
+		remove_stale_temps(dir, d);
+	int fd;
+	if ((rc = open_for_reading(out->path, d, &fd, &sb, err)) || fd < 0)
+		return rc;
 	out->dev = (uint64_t)sb.st_dev;
 	out->ino = (uint64_t)sb.st_ino;
-	out->end = len;
-	size_t cap = 0;
-	rc = CUTOVER_OK;
-	for (size_t at = 0; rc == CUTOVER_OK && at < len;) {
-		const char *nl = memchr(data + at, '\n', len - at);
-		size_t n = nl ? (size_t)(nl - (data + at)) : len - at;
-		bool blank = true;
-		for (size_t k = 0; k < n && blank; k++)
-			blank = data[at + k] == ' ' || data[at + k] == '\t' || data[at + k] == '\r';
-		if (!blank && add_entry(out, data + at, n, &cap) != CUTOVER_OK)
-			rc = co_err_oom(err);
-		at += n + (nl ? 1 : 0);
+	out->end = (uint64_t)sb.st_size;
+	line_reader *lr = malloc(sizeof(*lr));
+	if (!lr) {
+		close(fd);
+		return co_err_oom(err);
 	}
-	free(data);
+	reader_init(lr, fd, out->end);
+	const char *p;
+	size_t n;
+	bool nl;
+	while (rc == CUTOVER_OK && (rc = next_line(lr, &p, &n, &nl)) == 1) {
+		rc = CUTOVER_OK;
+		if (blank(p, n))
+			continue;
+		entry e;
+		entry_parse(&e, p, n, d);
+		if (snap_add(out, &e) != CUTOVER_OK)
+			rc = co_err_oom(err);
+		entry_done(&e);
+	}
+	if (rc < 0)
+		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot read the %s journal %s: %s", cutover_domain_name(d),
+			    out->path, strerror(errno));
+	reader_free(lr);
+	free(lr);
+	close(fd);
 	return rc;
 }
 
-/* fsync the directory holding path (so a rename is durable). */
-static void sync_dir_of(const char *path)
+/* fsync the directory holding path (so a rename is durable); -1 with errno
+ * set when it cannot be opened or synced. */
+static int sync_dir_of(const char *path)
 {
 	char *dir = co_strdup(path);
-	char *slash = dir ? strrchr(dir, '/') : NULL;
+	if (!dir) {
+		errno = ENOMEM;
+		return -1;
+	}
+	char *slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
-	int fd = dir ? open(slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	if (fd >= 0) {
-		if (fsync(fd) != 0)
-			co_log("journal: cannot sync the directory of %s: %s", path, strerror(errno));
+	int fd = open(slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
+	int e = errno;
+	if (fd >= 0)
 		close(fd);
-	}
 	free(dir);
+	errno = e;
+	return rc;
+}
+
+/* Buffered writes to the temp file. */
+typedef struct out_file {
+	int fd;
+	co_buf b;
+	bool failed; /* errno says why */
+} out_file;
+
+static void out_flush(out_file *o)
+{
+	for (size_t at = 0; !o->failed && at < o->b.len;) {
+		ssize_t w = write(o->fd, o->b.data + at, o->b.len - at);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			o->failed = true;
+		} else {
+			at += (size_t)w;
+		}
+	}
+	o->b.len = 0;
+}
+
+static void out_put(out_file *o, const char *p, size_t n)
+{
+	if (o->failed)
+		return;
+	co_buf_put(&o->b, p, n);
+	if (o->b.failed) {
+		errno = ENOMEM;
+		o->failed = true;
+	} else if (o->b.len >= 65536) {
+		out_flush(o);
+	}
+}
+
+/* Copy the snapshot's kept entries (bytes 0..end of fd, read again) and
+ * every byte appended since to o; *n_kept counts the entries written. */
+static int copy_kept(co_journal_snapshot *s, const bool *keep, int fd, out_file *o, size_t *n_kept)
+{
+	line_reader *lr = malloc(sizeof(*lr));
+	if (!lr) {
+		errno = ENOMEM;
+		return -1;
+	}
+	reader_init(lr, fd, s->end);
+	const char *p;
+	size_t n, i = 0;
+	bool nl;
+	int r;
+	while ((r = next_line(lr, &p, &n, &nl)) == 1) {
+		if (blank(p, n))
+			continue;
+		if (i >= s->n) {
+			errno = ESTALE; /* more entries than were read: not the file the snapshot read */
+			r = -1;
+			break;
+		}
+		if (keep[s->entry_key[i++]]) {
+			out_put(o, p, n);
+			out_put(o, "\n", 1);
+			(*n_kept)++;
+		}
+	}
+	if (r == 0 && i != s->n) {
+		errno = ESTALE;
+		r = -1;
+	}
+	/* the entries appended since the snapshot (an app's second write that failed meanwhile), as they are */
+	char last = '\n';
+	for (; r == 0 && !o->failed;) {
+		ssize_t got = read(fd, lr->buf, sizeof(lr->buf));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			r = -1;
+		if (got <= 0)
+			break;
+		out_put(o, lr->buf, (size_t)got);
+		for (ssize_t k = 0; k < got; k++)
+			*n_kept += lr->buf[k] == '\n';
+		last = lr->buf[got - 1];
+	}
+	if (r == 0 && last != '\n') {
+		out_put(o, "\n", 1);
+		(*n_kept)++;
+	}
+	reader_free(lr);
+	free(lr);
+	if (r == 0)
+		out_flush(o);
+	return r == 0 && !o->failed ? 0 : -1;
 }
 
 int co_journal_rewrite(co_journal_snapshot *s, const bool *keep, size_t *kept, cutover_error *err)
@@ -393,6 +694,15 @@ int co_journal_rewrite(co_journal_snapshot *s, const bool *keep, size_t *kept, c
 	const char *dname = cutover_domain_name(s->domain);
 	if (kept)
 		*kept = 0;
+	bool removes = false;
+	for (size_t i = 0; i < s->n_keys && !removes; i++)
+		removes = !keep[i];
+	if (!removes) {
+		/* nothing to remove: the journal stays the very file it is */
+		if (kept)
+			*kept = s->n;
+		return CUTOVER_OK;
+	}
 	int fd = open(s->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && s->ino == 0)
 		return CUTOVER_OK; /* there was no journal and there is none */
@@ -401,51 +711,17 @@ int co_journal_rewrite(co_journal_snapshot *s, const bool *keep, size_t *kept, c
 			      strerror(errno));
 	struct stat sb;
 	int rc = CUTOVER_OK;
-	char *tail = NULL, *tmp = NULL;
-	size_t tail_len = 0;
+	char *tmp = NULL;
 	int tfd = -1;
+	out_file o = {.fd = -1};
 	if (flock_retry(fd, LOCK_EX) != 0 || fstat(fd, &sb) != 0) {
 		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot lock the %s journal %s: %s", dname, s->path,
 			    strerror(errno));
 		goto out;
 	}
-	if (s->ino != 0 && ((uint64_t)sb.st_dev != s->dev || (uint64_t)sb.st_ino != s->ino ||
-			    (uint64_t)sb.st_size < s->end)) {
+	if ((uint64_t)sb.st_dev != s->dev || (uint64_t)sb.st_ino != s->ino || (uint64_t)sb.st_size < s->end) {
 		rc = co_err(err, CUTOVER_ESTATE, "the %s journal %s was replaced while reconcile ran", dname, s->path);
 		co_err_hint(err, "nothing was removed from it; run `cutover reconcile %s` again", dname);
-		goto out;
-	}
-	/* entries appended since the snapshot (an app's second write that failed meanwhile) */
-	if (s->ino != 0 && lseek(fd, (off_t)s->end, SEEK_SET) < 0) {
-		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot read the %s journal %s: %s", dname, s->path,
-			    strerror(errno));
-		goto out;
-	}
-	if (read_rest(fd, &tail, &tail_len) != 0) {
-		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot read the %s journal %s: %s", dname, s->path,
-			    strerror(errno));
-		goto out;
-	}
-	co_buf text = {0};
-	size_t n_kept = 0;
-	for (size_t i = 0; i < s->n; i++) {
-		if (!keep[i])
-			continue;
-		co_buf_put(&text, s->items[i].line, s->items[i].len);
-		co_buf_put(&text, "\n", 1);
-		n_kept++;
-	}
-	if (tail_len) {
-		co_buf_put(&text, tail, tail_len);
-		if (tail[tail_len - 1] != '\n')
-			co_buf_put(&text, "\n", 1);
-		for (size_t k = 0; k < tail_len; k++)
-			n_kept += tail[k] == '\n';
-		n_kept += tail[tail_len - 1] != '\n';
-	}
-	if (text.failed) {
-		co_buf_free(&text);
-		rc = co_err_oom(err);
 		goto out;
 	}
 	co_buf tp = {0};
@@ -453,23 +729,45 @@ int co_journal_rewrite(co_journal_snapshot *s, const bool *keep, size_t *kept, c
 	co_buf_printf(&tp, "%.*s.%s.journal.XXXXXX", slash ? (int)(slash - s->path + 1) : 0, s->path, dname);
 	if (tp.failed) {
 		co_buf_free(&tp);
-		co_buf_free(&text);
 		rc = co_err_oom(err);
 		goto out;
 	}
 	tmp = tp.data;
 	tfd = mkstemp(tmp);
-	bool written = tfd >= 0 && fchmod(tfd, 0600) == 0;
-	for (size_t at = 0; written && at < text.len;) {
-		ssize_t w = write(tfd, text.data + at, text.len - at);
-		if (w < 0 && errno == EINTR)
-			continue;
-		written = w > 0;
-		if (written)
-			at += (size_t)w;
+	/* The new file is the journal apps append to: it keeps the old file's
+	 * owner and mode. Run as root over an app-owned journal, a rewrite
+	 * must not hand the file to root (the apps could no longer append,
+	 * and their failed second writes would go unrecorded). */
+	if (tfd >= 0 && (sb.st_uid != geteuid() || sb.st_gid != getegid()) &&
+	    fchown(tfd, sb.st_uid, sb.st_gid) != 0) {
+		rc = co_err(err, CUTOVER_EUNAVAILABLE,
+			    "cannot give the rewritten %s journal to its owner (uid %u, gid %u): %s", dname,
+			    (unsigned)sb.st_uid, (unsigned)sb.st_gid, strerror(errno));
+		co_err_detail(err, "%s", s->path);
+		co_err_hint(err, "nothing was removed from it; run `cutover reconcile %s --apply` as the user that "
+				 "owns the journal (or as root)",
+			    dname);
+		unlink(tmp);
+		goto out;
 	}
-	co_buf_free(&text);
-	if (!written || fsync(tfd) != 0 || rename(tmp, s->path) != 0) {
+	size_t n_kept = 0;
+	o.fd = tfd;
+	bool written = tfd >= 0 && fchmod(tfd, sb.st_mode & 0777) == 0;
+	if (written && copy_kept(s, keep, fd, &o, &n_kept) != 0) {
+		written = false;
+		if (errno == ESTALE) {
+			unlink(tmp);
+			rc = co_err(err, CUTOVER_ESTATE, "the %s journal %s changed under reconcile (its entries are not "
+							 "the ones read)",
+				    dname, s->path);
+			co_err_hint(err, "nothing was removed from it; run `cutover reconcile %s` again", dname);
+			goto out;
+		}
+	}
+	/* The new file is locked before it takes the journal's name and until
+	 * the directory is synced: an app that opens the path meanwhile waits,
+	 * so no entry is appended to a rename a crash could still undo. */
+	if (!written || fsync(tfd) != 0 || flock_retry(tfd, LOCK_EX) != 0 || rename(tmp, s->path) != 0) {
 		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot rewrite the %s journal %s: %s", dname, s->path,
 			    strerror(errno));
 		co_err_hint(err, "nothing was removed from it; check the disk and run `cutover reconcile %s` again", dname);
@@ -477,49 +775,107 @@ int co_journal_rewrite(co_journal_snapshot *s, const bool *keep, size_t *kept, c
 			unlink(tmp);
 		goto out;
 	}
-	sync_dir_of(s->path);
 	if (kept)
 		*kept = n_kept;
+	if (sync_dir_of(s->path) != 0) {
+		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot sync the directory of the %s journal %s: %s", dname,
+			    s->path, strerror(errno));
+		co_err_detail(err, "the journal was rewritten (the kept entries are in it), but a crash could still "
+				   "bring back the entries it removed");
+		co_err_hint(err, "check the disk; running `cutover reconcile %s --apply` again removes them again", dname);
+	}
 out:
+	co_buf_free(&o.b);
+	close(fd); /* releases the old file's lock: a waiting app finds the new file ... */
 	if (tfd >= 0)
-		close(tfd);
+		close(tfd); /* ... and, once this releases the new file's lock, appends to it */
 	free(tmp);
-	free(tail);
-	close(fd); /* releases the lock: a waiting app now finds the new file */
 	return rc;
 }
 
-static int by_entity_key(const void *a, const void *b)
+/* --- status: how many keys --------------------------------------------------------- */
+
+/* A set of 64-bit key hashes (0 stands for itself as 1). */
+typedef struct hash_set {
+	uint64_t *slots;
+	size_t n, cap;
+} hash_set;
+
+static bool set_add(hash_set *hs, uint64_t h)
 {
-	const co_journal_entry *x = *(const co_journal_entry *const *)a, *y = *(const co_journal_entry *const *)b;
-	int c = strcmp(x->entity, y->entity);
-	return c ? c : strcmp(x->key, y->key);
+	if (!h)
+		h = 1;
+	if ((hs->n + 1) * 2 > hs->cap) {
+		size_t nc = hs->cap ? hs->cap * 2 : 1024;
+		uint64_t *slots = calloc(nc, sizeof(*slots));
+		if (!slots)
+			return false;
+		for (size_t i = 0; i < hs->cap; i++) {
+			if (!hs->slots[i])
+				continue;
+			size_t a = (size_t)hs->slots[i] & (nc - 1);
+			while (slots[a])
+				a = (a + 1) & (nc - 1);
+			slots[a] = hs->slots[i];
+		}
+		free(hs->slots);
+		hs->slots = slots;
+		hs->cap = nc;
+	}
+	size_t a = (size_t)h & (hs->cap - 1);
+	for (; hs->slots[a]; a = (a + 1) & (hs->cap - 1))
+		if (hs->slots[a] == h)
+			return true;
+	hs->slots[a] = h;
+	hs->n++;
+	return true;
 }
 
 int co_journal_count(const char *dir, cutover_domain d, size_t *out, cutover_error *err)
 {
 	*out = 0;
-	co_journal_snapshot s;
-	int rc = co_journal_read(dir, d, false, &s, err);
-	const co_journal_entry **ok = rc || !s.n ? NULL : malloc(s.n * sizeof(*ok));
-	if (!rc && s.n && !ok)
-		rc = co_err_oom(err);
-	if (rc) {
-		co_journal_snapshot_free(&s);
+	char *path = journal_path(dir, d);
+	if (!path)
+		return co_err_oom(err);
+	int fd;
+	struct stat sb;
+	int rc = open_for_reading(path, d, &fd, &sb, err);
+	if (rc || fd < 0) {
+		free(path);
 		return rc;
 	}
-	size_t n_ok = 0;
-	for (size_t i = 0; i < s.n; i++) {
-		if (s.items[i].ok)
-			ok[n_ok++] = &s.items[i];
-		else
-			(*out)++; /* an entry that cannot be read counts as one key */
+	line_reader *lr = malloc(sizeof(*lr));
+	hash_set keys = {0};
+	size_t unreadable = 0;
+	if (!lr)
+		rc = co_err_oom(err);
+	else
+		reader_init(lr, fd, (uint64_t)sb.st_size);
+	const char *p;
+	size_t n;
+	bool nl;
+	while (rc == CUTOVER_OK && (rc = next_line(lr, &p, &n, &nl)) == 1) {
+		rc = CUTOVER_OK;
+		if (blank(p, n))
+			continue;
+		entry e;
+		entry_parse(&e, p, n, d);
+		if (e.why)
+			unreadable++; /* an entry that cannot be read counts as one key */
+		else if (!set_add(&keys, key_hash(e.entity, e.key)))
+			rc = co_err_oom(err);
+		entry_done(&e);
 	}
-	if (n_ok)
-		qsort(ok, n_ok, sizeof(*ok), by_entity_key);
-	for (size_t i = 0; i < n_ok; i++)
-		*out += i == 0 || by_entity_key(&ok[i - 1], &ok[i]) != 0;
-	free(ok);
-	co_journal_snapshot_free(&s);
-	return CUTOVER_OK;
+	if (rc < 0)
+		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot read the %s journal %s: %s", cutover_domain_name(d), path,
+			    strerror(errno));
+	if (rc == CUTOVER_OK)
+		*out = keys.n + unreadable;
+	if (lr)
+		reader_free(lr);
+	free(lr);
+	free(keys.slots);
+	free(path);
+	close(fd);
+	return rc;
 }

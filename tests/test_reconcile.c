@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -687,6 +688,11 @@ static void concurrent_appends_survive_reconcile_runs(void **state)
 			snprintf(key, sizeof key, "k%d", i);
 			if (co_journal_record(j, "gizmo", key, "test", "postgres", &cause))
 				_exit(2);
+			/* a report neither store has: reconcile removes its entry, so
+			 * every run that finds one rewrites the journal */
+			snprintf(key, sizeof key, "%d", 900000 + i);
+			if (co_journal_record(j, "report", key, "test", "postgres", &cause))
+				_exit(2);
 			usleep(2000);
 		}
 		co_journal_close(j);
@@ -702,7 +708,9 @@ static void concurrent_appends_survive_reconcile_runs(void **state)
 		assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_true(runs >= 2);
+	assert_int_equal(test_cutover(&e, NULL, "reconcile reports --apply"), 1);
 	char *t = journal_text(&e, "reports");
+	assert_null(strstr(t, "\"entity\":\"report\""));
 	for (int i = 0; i < APPENDS; i++) {
 		char needle[48];
 		snprintf(needle, sizeof needle, "\"key\":\"k%d\"", i);
@@ -712,6 +720,342 @@ static void concurrent_appends_survive_reconcile_runs(void **state)
 	}
 	free(t);
 	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_REPORTS), APPENDS + 1);
+	test_env_fini(&e);
+}
+
+/* --- exit codes of the odd failures -------------------------------------------------------- */
+
+static void exit_codes(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "rcexit");
+	char *out = run(&e, 2, "reconcile identity --from");
+	assert_non_null(strstr(out, "--from needs json or postgres"));
+	free(out);
+	/* a key that fails on an unexpected database error (SQLSTATE XX000:
+	 * CUTOVER_EINTERNAL) is a runtime failure, exit 3, not a check */
+	cutover_identity *j = NULL;
+	expect_ok(cutover_identity_json(&j, e.json_root, NULL, &err));
+	cutover_user *u = user_in(j, "internal@example.com", "Ina");
+	char key[24];
+	journal(&e, CUTOVER_DOMAIN_IDENTITY, "user", id_text(u->id, key), "postgres");
+	test_sql(&e, "CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+		     "$$BEGIN RAISE EXCEPTION 'refused by a test trigger' USING ERRCODE = 'XX000'; END$$");
+	test_sql(&e, "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON identity.users "
+		     "FOR EACH ROW EXECUTE FUNCTION public.refuse()");
+	out = run(&e, 3, "reconcile identity --apply");
+	assert_non_null(strstr(out, "refused by a test trigger"));
+	assert_non_null(strstr(out, "internal error"));
+	free(out);
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_IDENTITY), 1);
+	test_sql(&e, "DROP TRIGGER refuse ON identity.users");
+	free(run(&e, 0, "reconcile identity --apply"));
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_IDENTITY), 0);
+	cutover_user_free(u);
+	cutover_identity_free(j);
+	test_env_fini(&e);
+}
+
+/* --- a write the target does not keep ----------------------------------------------------- */
+
+/* Postgres changes what it is given (a trigger): the source does not change
+ * between rounds, the target still differs after the write, so the key is
+ * reported at once as a write that did not take, not as a key an app keeps
+ * writing. */
+static void a_write_that_does_not_take(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "rctake");
+	cutover_identity *j = NULL;
+	expect_ok(cutover_identity_json(&j, e.json_root, NULL, &err));
+	cutover_user *u = user_in(j, "take@example.com", "Tak");
+	char key[24];
+	journal(&e, CUTOVER_DOMAIN_IDENTITY, "user", id_text(u->id, key), "postgres");
+	cutover_telemetry *tj = NULL;
+	expect_ok(cutover_telemetry_json(&tj, e.json_root, NULL, &err));
+	cutover_event ev = {.occurred_at = cutover_now() - 3600 * SEC, .severity = "low", .region = "eu",
+			    .payload = "{}"};
+	cutover_event_list stored = {0};
+	expect_ok(cutover_telemetry_append_events(tj, &stored, &ev, 1, &err));
+	journal(&e, CUTOVER_DOMAIN_TELEMETRY, "event", id_text(stored.items[0].id, key), "postgres");
+	test_sql(&e, "CREATE FUNCTION public.rename() RETURNS trigger LANGUAGE plpgsql AS "
+		     "$$BEGIN NEW.display_name := 'renamed by a trigger'; RETURN NEW; END$$");
+	test_sql(&e, "CREATE TRIGGER rename BEFORE INSERT OR UPDATE ON identity.users "
+		     "FOR EACH ROW EXECUTE FUNCTION public.rename()");
+	test_sql(&e, "CREATE FUNCTION public.move() RETURNS trigger LANGUAGE plpgsql AS "
+		     "$$BEGIN NEW.region := 'moved by a trigger'; RETURN NEW; END$$");
+	test_sql(&e, "CREATE TRIGGER move BEFORE INSERT OR UPDATE ON operations.telemetry_events "
+		     "FOR EACH ROW EXECUTE FUNCTION public.move()");
+	char *out = run(&e, 1, "reconcile all --apply");
+	assert_non_null(strstr(out, "the write to postgres did not take (fields display_name)"));
+	assert_non_null(strstr(out, "the write to postgres did not take (fields region)"));
+	assert_null(strstr(out, "kept changing"));
+	free(out);
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_IDENTITY), 1);
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_TELEMETRY), 1);
+	test_sql(&e, "DROP TRIGGER rename ON identity.users");
+	test_sql(&e, "DROP TRIGGER move ON operations.telemetry_events");
+	free(run(&e, 0, "reconcile all --apply"));
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_IDENTITY), 0);
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_TELEMETRY), 0);
+	cutover_event_list_free(&stored);
+	cutover_user_free(u);
+	cutover_identity_free(j);
+	cutover_telemetry_free(tj);
+	test_env_fini(&e);
+}
+
+/* --- reading a journal line by line ---------------------------------------------------- */
+
+/* A journal read in 64 KiB pieces: lines that span two reads (one of
+ * 200 KB), blank lines, an entry that cannot be read, repeated keys, a last
+ * line without its newline; the snapshot holds each key once with its
+ * counts, status counts the same keys, and a rewrite keeps the kept lines
+ * byte for byte. */
+static void journal_read_in_pieces(void **state)
+{
+	(void)state;
+	enum { KEYS = 1500, ENTRIES = 4500 };
+	test_env e;
+	test_env_init(&e, "rcpieces");
+	assert_int_equal(mkdir(e.journal, 0700), 0);
+	char path[400];
+	snprintf(path, sizeof path, "%s/reports.journal", e.journal);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	size_t big_len = 200000;
+	char *big = malloc(big_len + 1);
+	assert_non_null(big);
+	memset(big, 'x', big_len);
+	big[big_len] = '\0';
+	for (int i = 0; i < ENTRIES; i++) {
+		/* key i % KEYS: every key three times, its first entry at i + 1 */
+		fprintf(f, "{\"at\":\"t\",\"domain\":\"reports\",\"entity\":\"report\",\"key\":\"%d\",\"op\":\"x\","
+			   "\"target\":\"%s\",\"error\":\"%s\"}\n",
+			1 + i % KEYS, i < KEYS ? "postgres" : "json", i == 7 ? big : "down");
+		if (i == 100)
+			fputs("\n   \n", f); /* blank lines: not entries */
+		if (i == 200)
+			fputs("{\"domain\":\"reports\",\"entity\":\"report\"\n", f); /* cannot be read */
+	}
+	fputs("{\"at\":\"t\",\"domain\":\"reports\",\"entity\":\"report\",\"key\":\"999999\",\"op\":\"x\","
+	      "\"target\":\"postgres\"}",
+	      f); /* no newline: a crash cut it after its last byte */
+	fclose(f);
+
+	co_journal_snapshot snap;
+	expect_ok(co_journal_read(e.journal, CUTOVER_DOMAIN_REPORTS, true, &snap, &err));
+	assert_int_equal(snap.n, ENTRIES + 2);
+	assert_int_equal(snap.n_keys, KEYS + 2);
+	size_t broken = 0;
+	for (size_t i = 0; i < snap.n_keys; i++) {
+		const co_journal_key *k = &snap.keys[i];
+		if (!k->entity) {
+			broken++;
+			assert_int_equal(k->first, 202); /* after entries 1..201 */
+			assert_non_null(k->why);
+			continue;
+		}
+		int id = atoi(k->key);
+		if (id == 999999) {
+			assert_int_equal(k->entries, 1);
+			continue;
+		}
+		assert_int_equal(k->entries, 3);
+		assert_true(k->to_pg && k->to_json);
+		assert_int_equal(k->first, (size_t)id + (id > 201 ? 1 : 0));
+	}
+	assert_int_equal(broken, 1);
+	size_t count = 0;
+	expect_ok(co_journal_count(e.journal, CUTOVER_DOMAIN_REPORTS, &count, &err));
+	assert_int_equal(count, KEYS + 2);
+
+	/* keep the keys 8 (its first entry holds the 200 KB line), the broken
+	 * entry and the last one; remove every other key */
+	bool *keep = calloc(snap.n_keys, sizeof(*keep));
+	assert_non_null(keep);
+	for (size_t i = 0; i < snap.n_keys; i++)
+		keep[i] = !snap.keys[i].entity || strcmp(snap.keys[i].key, "8") == 0 ||
+			  strcmp(snap.keys[i].key, "999999") == 0;
+	size_t kept = 0;
+	expect_ok(co_journal_rewrite(&snap, keep, &kept, &err));
+	assert_int_equal(kept, 5);
+	free(keep);
+	co_journal_snapshot_free(&snap);
+	size_t len = 0;
+	char *t = test_read_file(path, &len);
+	assert_non_null(t);
+	assert_int_equal(t[len - 1], '\n');
+	size_t lines = 0;
+	for (size_t i = 0; i < len; i++)
+		lines += t[i] == '\n';
+	assert_int_equal(lines, 5);
+	assert_non_null(strstr(t, big)); /* the long line, whole */
+	assert_non_null(strstr(t, "\"key\":\"999999\""));
+	assert_null(strstr(t, "\"key\":\"9\""));
+	free(t);
+	free(big);
+	expect_ok(co_journal_count(e.journal, CUTOVER_DOMAIN_REPORTS, &count, &err));
+	assert_int_equal(count, 3);
+	test_env_fini(&e);
+}
+
+/* --- temp files an interrupted rewrite left ------------------------------------------------ */
+
+static bool exists(const char *dir, const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	struct stat sb;
+	return stat(path, &sb) == 0;
+}
+
+static void stale_temp_journals_are_removed(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "rcstale");
+	journal(&e, CUTOVER_DOMAIN_REPORTS, "gizmo", "1", "postgres");
+	/* what a reconcile killed between mkstemp and rename leaves: a copy of entries */
+	const char *names[] = {".reports.journal.Ab12Cd", ".reports.journal.zz99ZZ", ".profile.journal.Ab12Cd",
+			       ".reports.journal.toolong1", "reports.journal.Ab12Cd"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/%s", e.journal, names[i]);
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fputs("{\"domain\":\"reports\",\"entity\":\"report\",\"key\":\"1\"}\n", f);
+		fclose(f);
+	}
+	/* a dry run writes nothing, so it removes nothing either */
+	free(run(&e, 1, "reconcile reports"));
+	assert_true(exists(e.journal, names[0]));
+	free(run(&e, 1, "reconcile reports --apply"));
+	assert_false(exists(e.journal, names[0]));
+	assert_false(exists(e.journal, names[1]));
+	assert_true(exists(e.journal, names[2])); /* another domain's: its own reconcile removes it */
+	assert_true(exists(e.journal, names[3])); /* not a temp name */
+	assert_true(exists(e.journal, names[4]));
+	assert_true(exists(e.journal, "reports.journal"));
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_REPORTS), 1);
+	test_env_fini(&e);
+}
+
+/* --- the rewrite keeps the journal's owner ---------------------------------------------- */
+
+static void mode_and_owner(const char *path, struct stat *sb)
+{
+	assert_int_equal(stat(path, sb), 0);
+}
+
+/* Run fn as the unprivileged user 65534 ("nobody") in a child; its exit status. */
+static int as_nobody(int (*fn)(const test_env *), const test_env *e)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(30);
+		if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(90);
+		_exit(fn(e));
+	}
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+static int app_appends(const test_env *e)
+{
+	co_journal *j = NULL;
+	cutover_error cause, e2;
+	co_err(&cause, CUTOVER_EUNAVAILABLE, "down");
+	if (co_journal_open(&j, e->journal, CUTOVER_DOMAIN_REPORTS, &e2))
+		return 1;
+	int rc = co_journal_record(j, "report", "777", "update_report", "postgres", &cause);
+	co_journal_close(j);
+	return rc ? 2 : 0;
+}
+
+/* A reconcile run by a user that cannot give the file to its owner: the
+ * rewrite is refused, nothing is removed. */
+static int unprivileged_rewrite(const test_env *e)
+{
+	co_journal_snapshot snap;
+	cutover_error e2;
+	if (co_journal_read(e->journal, CUTOVER_DOMAIN_REPORTS, true, &snap, &e2))
+		return 1;
+	bool keep[8] = {false};
+	size_t kept = 0;
+	int rc = snap.n_keys <= 8 ? co_journal_rewrite(&snap, keep, &kept, &e2) : CUTOVER_EINTERNAL;
+	co_journal_snapshot_free(&snap);
+	if (rc == CUTOVER_EUNAVAILABLE && strstr(e2.message, "to its owner") && strstr(e2.hint, "as the user that owns"))
+		return 0;
+	return 3;
+}
+
+static void rewrite_keeps_the_owner(void **state)
+{
+	(void)state;
+	if (geteuid() != 0) {
+		fprintf(stderr, "rewrite_keeps_the_owner: skipped: needs root to make a journal owned by another user\n");
+		skip();
+	}
+	test_env e;
+	test_env_init(&e, "rcown");
+	journal(&e, CUTOVER_DOMAIN_REPORTS, "gizmo", "1", "postgres"); /* an unknown entity: always kept */
+	char path[400];
+	snprintf(path, sizeof path, "%s/reports.journal", e.journal);
+	/* the app runs as nobody: its journal (and the directory) are its own */
+	assert_int_equal(chmod(e.root, 0711), 0);
+	assert_int_equal(chown(e.journal, 65534, 65534), 0);
+	assert_int_equal(chown(path, 65534, 65534), 0);
+	assert_int_equal(chmod(path, 0640), 0);
+
+	/* a reconcile that removes nothing leaves the very file alone */
+	struct stat before, sb;
+	mode_and_owner(path, &before);
+	char *out = run(&e, 1, "reconcile reports --apply");
+	assert_non_null(strstr(out, "0 entries removed, 1 kept"));
+	free(out);
+	mode_and_owner(path, &sb);
+	assert_true(sb.st_ino == before.st_ino && sb.st_uid == 65534 && (sb.st_mode & 0777) == 0640);
+	journal(&e, CUTOVER_DOMAIN_REPORTS, "report", "424242", "postgres"); /* neither store has it: removed */
+	journal(&e, CUTOVER_DOMAIN_REPORTS, "gizmo", "2", "postgres");
+	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_REPORTS), 3);
+
+	/* root reconciles and removes an entry: the new file is still the app's */
+	out = run(&e, 1, "reconcile reports --apply");
+	assert_non_null(strstr(out, "1 entry removed, 2 kept"));
+	free(out);
+	mode_and_owner(path, &sb);
+	assert_true(sb.st_ino != before.st_ino); /* rewritten */
+	assert_int_equal(sb.st_uid, 65534);
+	assert_int_equal(sb.st_gid, 65534);
+	assert_int_equal(sb.st_mode & 0777, 0640);
+	/* and the app can still append its failed second writes */
+	assert_int_equal(as_nobody(app_appends, &e), 0);
+	char *t = journal_text(&e, "reports");
+	assert_non_null(strstr(t, "\"key\":\"777\""));
+	free(t);
+
+	/* a reconcile run as another user that cannot keep the owner: refused, nothing removed */
+	assert_int_equal(chown(path, 0, 0), 0);
+	assert_int_equal(chmod(path, 0666), 0);
+	assert_int_equal(chmod(e.journal, 0777), 0);
+	char lock[400];
+	snprintf(lock, sizeof lock, "%s/.reports.reconcile.lock", e.journal);
+	assert_int_equal(chmod(lock, 0666), 0);
+	char *jbefore = journal_text(&e, "reports");
+	assert_int_equal(as_nobody(unprivileged_rewrite, &e), 0);
+	char *jafter = journal_text(&e, "reports");
+	assert_string_equal(jbefore, jafter);
+	free(jbefore);
+	free(jafter);
+	mode_and_owner(path, &sb);
+	assert_int_equal(sb.st_uid, 0);
 	test_env_fini(&e);
 }
 
@@ -735,6 +1079,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test(telemetry_incidents_and_events),
 		cmocka_unit_test(rewrite_keeps_concurrent_entries),
 		cmocka_unit_test(concurrent_appends_survive_reconcile_runs),
+		cmocka_unit_test(rewrite_keeps_the_owner),
+		cmocka_unit_test(stale_temp_journals_are_removed),
+		cmocka_unit_test(journal_read_in_pieces),
+		cmocka_unit_test(exit_codes),
+		cmocka_unit_test(a_write_that_does_not_take),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -621,10 +621,10 @@ static keyset journaled_keys(void)
 	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++) {
 		co_journal_snapshot snap;
 		expect_ok(co_journal_read(env.journal, (cutover_domain)d, false, &snap, &err));
-		for (size_t i = 0; i < snap.n; i++) {
-			assert_true(snap.items[i].ok);
-			if (!keyset_has(&s, snap.items[i].entity, snap.items[i].key))
-				keyset_add(&s, snap.items[i].entity, snap.items[i].key);
+		for (size_t i = 0; i < snap.n_keys; i++) {
+			assert_non_null(snap.keys[i].entity); /* every entry can be read */
+			if (!keyset_has(&s, snap.keys[i].entity, snap.keys[i].key))
+				keyset_add(&s, snap.keys[i].entity, snap.keys[i].key);
 		}
 		co_journal_snapshot_free(&snap);
 	}

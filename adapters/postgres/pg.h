@@ -49,6 +49,13 @@ void co_pg_prefix_error(cutover_error *err, const char *what);
 /* PQexecParams with text params; returns the result or NULL with err set
  * (result status must be COMMAND_OK or TUPLES_OK). */
 PGresult *co_pg_exec(co_pg *pg, const char *what, const char *sql, int nparams, const char *const *params, cutover_error *err);
+/* The handle now holds session state (a session advisory lock, temp
+ * tables): from here on a connection the server closed is never reset (the
+ * lock or tables would be silently gone): co_pg_conn fails with
+ * CUTOVER_EUNAVAILABLE "connection to postgres lost; the run stopped: run
+ * it again", on every later call. Call it once the lock or tables are
+ * taken. App store handles do not, and reset silently. */
+void co_pg_hold_session(co_pg *pg);
 
 /* What a domain's constraints mean, in words, for error messages: the
  * constraint's name and the sentence; "{id}" in it (at most once) stands

@@ -17,6 +17,13 @@
  * new attempt, so an unreachable server does not add connect_timeout to
  * every call of a dual stage.
  *
+ * Only handles without session state reset that way. One that holds a
+ * session advisory lock or temp tables (the backfill and migrate locks, the
+ * staging tables, export's temp table) says so with co_pg_hold_session:
+ * a reset would drop them silently and the run would go on without its
+ * lock, so its connection is never reset; once lost, every call fails with
+ * CUTOVER_EUNAVAILABLE ("the run stopped: run it again").
+ *
  * co_pg_fail is the one place that turns a failed PGresult into a
  * cutover_error. It copies the SQLSTATE and the primary message but never
  * the DETAIL, which quotes row values (a duplicate token hash, a password
@@ -37,6 +44,7 @@
 #define RETRY_AFTER_NS 2000000000LL
 
 struct co_pg {
+	bool holds_session;   /* session state lives on it: never reset (co_pg_hold_session) */
 	PGconn *conn;
 	int64_t retry_at;     /* CLOCK_MONOTONIC ns before which no new attempt is made; 0: none pending */
 	cutover_error failed; /* why the last attempt failed, repeated while waiting */
@@ -335,8 +343,32 @@ static bool closed_by_server(PGconn *c)
 	return PQstatus(c) != CONNECTION_OK;
 }
 
+void co_pg_hold_session(co_pg *pg)
+{
+	if (pg)
+		pg->holds_session = true;
+}
+
+/* A handle holding session state whose connection is gone: the lock or the
+ * temp tables went with it, so it is not reset; the run must stop. */
+static bool session_lost(co_pg *pg, cutover_error *err)
+{
+	if (!pg || !pg->conn || !pg->holds_session)
+		return false;
+	if (PQstatus(pg->conn) == CONNECTION_OK && !closed_by_server(pg->conn))
+		return false;
+	cutover_error_clear(err);
+	co_err(err, CUTOVER_EUNAVAILABLE, "connection to postgres lost; the run stopped: run it again");
+	co_err_detail(err, "the session held a lock or temp tables that a new connection would not have, so it is "
+			   "not reconnected");
+	co_err_hint(err, "check that the server is running, then run the same command again");
+	return true;
+}
+
 PGconn *co_pg_conn(co_pg *pg, cutover_error *err)
 {
+	if (session_lost(pg, err))
+		return NULL;
 	if (!pg || !pg->conn) {
 		co_err(err, CUTOVER_EINTERNAL, "postgres: no connection handle");
 		return NULL;
@@ -463,6 +495,9 @@ PGresult *co_pg_exec(co_pg *pg, const char *what, const char *sql, int nparams, 
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
 	co_pg_fail(err, c, r, what);
+	if (err && err->code == CUTOVER_EUNAVAILABLE && pg->holds_session)
+		co_err_hint(err, "the session's lock or temp tables are gone with it: check that the server is "
+				 "running, then run the same command again");
 	PQclear(r);
 	return NULL;
 }

@@ -223,13 +223,18 @@ static int lock_migrations(co_pg *pg, FILE *log, cutover_error *err)
 		return err ? err->code : CUTOVER_EINTERNAL;
 	got = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 	PQclear(r);
-	if (got)
-		return CUTOVER_OK;
-	if (log) {
-		fprintf(log, "waiting for another cutover migrate to finish\n");
-		fflush(log);
+	if (!got) {
+		if (log) {
+			fprintf(log, "waiting for another cutover migrate to finish\n");
+			fflush(log);
+		}
+		int rc = exec_cmd(pg, "migrate: lock", "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, err);
+		if (rc)
+			return rc;
 	}
-	return exec_cmd(pg, "migrate: lock", "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, err);
+	/* a reset would drop the lock and the migration would go on without it */
+	co_pg_hold_session(pg);
+	return CUTOVER_OK;
 }
 
 int co_pg_migrate(co_pg *pg, int *applied, FILE *log, cutover_error *err)
