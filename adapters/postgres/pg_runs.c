@@ -188,14 +188,25 @@ static const char *lock_param(cutover_domain d, char buf[16])
 	return buf;
 }
 
-static int bool_query(co_pg *pg, const char *what, const char *sql, cutover_domain d, bool *out, cutover_error *err)
+/* Runs a lock query keyed by the domain; the one value it returns (or NULL when there is
+ * no row) is handed to the caller through `first` until the result is cleared. */
+static PGresult *lock_query(co_pg *pg, const char *what, const char *sql, cutover_domain d, const char **first,
+			    cutover_error *err)
 {
 	char key[16];
 	const char *p[1] = {lock_param(d, key)};
 	PGresult *r = co_pg_exec(pg, what, sql, 1, p, err);
+	*first = r && PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : NULL;
+	return r;
+}
+
+static int bool_query(co_pg *pg, const char *what, const char *sql, cutover_domain d, bool *out, cutover_error *err)
+{
+	const char *v;
+	PGresult *r = lock_query(pg, what, sql, d, &v, err);
 	if (!r)
 		return err->code;
-	*out = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	*out = v && strcmp(v, "t") == 0;
 	PQclear(r);
 	return CUTOVER_OK;
 }
@@ -219,12 +230,11 @@ void co_pg_stage_unlock(co_pg *pg, cutover_domain d)
 
 static int count_query(co_pg *pg, const char *what, const char *sql, cutover_domain d, long *out, cutover_error *err)
 {
-	char key[16];
-	const char *p[1] = {lock_param(d, key)};
-	PGresult *r = co_pg_exec(pg, what, sql, 1, p, err);
+	const char *v;
+	PGresult *r = lock_query(pg, what, sql, d, &v, err);
 	if (!r)
 		return err->code;
-	*out = PQntuples(r) == 1 ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+	*out = v ? strtol(v, NULL, 10) : 0;
 	PQclear(r);
 	return CUTOVER_OK;
 }
