@@ -212,6 +212,22 @@ void ex_doc_end(ex_ctx *c, ex_doc *d, const char *outcome)
 	memset(d, 0, sizeof *d);
 }
 
+void ex_doc_abandon(ex_doc *d)
+{
+	co_buf_free(&d->lines);
+	cJSON_Delete(d->j);
+	cJSON_Delete(d->jdiffer);
+	cJSON_Delete(d->jadded);
+	cJSON_Delete(d->jdropped);
+	cJSON_Delete(d->jdeleted);
+	memset(d, 0, sizeof *d);
+}
+
+const char *ex_outcome(const ex_ctx *c, bool existed)
+{
+	return c->apply ? (existed ? "rewritten" : "created") : (existed ? "would rewrite" : "would create");
+}
+
 /* --- the backup directory ----------------------------------------------------------- */
 
 static int io_fail(cutover_error *err, const char *what, const char *path)
