@@ -270,3 +270,20 @@ void test_expect_no_drift(const cutover_stats *st, cutover_stage stage)
 	else
 		assert_int_equal(st->reads_compared, 0);
 }
+
+char *test_cutover_expect(const test_env *e, int expect, const char *args)
+{
+	char *out = NULL;
+	int rc = test_cutover(e, &out, args);
+	if (rc != expect)
+		fprintf(stderr, "cutover %s: exit %d, expected %d\n%s\n", args, rc, expect, out);
+	assert_int_equal(rc, expect);
+	return out;
+}
+
+void test_unset_stage_flags(void)
+{
+	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++)
+		unsetenv(cutover_domain_flag((cutover_domain)d));
+	unsetenv("CUTOVER_FLAG_PREFIX");
+}

@@ -73,4 +73,11 @@ long long test_count(const test_env *e, const char *sql);
  * is NULL. */
 int test_manifest_int(const test_env *e, const char *file, const char *obj, const char *field);
 
+/* test_cutover with its output (malloc'd), asserting the exit status is
+ * expect; on another status prints what the program said. */
+char *test_cutover_expect(const test_env *e, int expect, const char *args);
+/* No stage chosen through the environment: unset the four domain flags and
+ * CUTOVER_FLAG_PREFIX, so each test names the stage it opens. */
+void test_unset_stage_flags(void);
+
 #endif

@@ -434,9 +434,7 @@ int main(void)
 		fprintf(stderr, "usage: tests/with-nginx.sh tests/with-postgres.sh test_fault_http_down\n");
 		return 3;
 	}
-	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++)
-		unsetenv(cutover_domain_flag((cutover_domain)d));
-	unsetenv("CUTOVER_FLAG_PREFIX");
+	test_unset_stage_flags();
 	char v[16];
 	snprintf(v, sizeof v, "%d", HTTP_TIMEOUT_S);
 	setenv("CUTOVER_HTTP_TIMEOUT", v, 1);

@@ -393,9 +393,7 @@ int main(int argc, char **argv)
 	test_cutover_bin = argv[1];
 	gen_state = argv[2];
 	build_dir = argv[3];
-	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++)
-		unsetenv(cutover_domain_flag((cutover_domain)d));
-	unsetenv("CUTOVER_FLAG_PREFIX");
+	test_unset_stage_flags();
 	test_log_capture();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(postgres_down_in_live, server_up),

@@ -687,12 +687,7 @@ static char *fingerprint(void)
 
 static char *cutover_ok(int expect, const char *args)
 {
-	char *out = NULL;
-	int rc = test_cutover(&env, &out, args);
-	if (rc != expect)
-		fprintf(stderr, "cutover %s: exit %d, expected %d\n%s\n", args, rc, expect, out);
-	assert_int_equal(rc, expect);
-	return out;
+	return test_cutover_expect(&env, expect, args);
 }
 
 static void postgres_killed_under_dualwrite_then_reconciled(void **state)
@@ -886,9 +881,7 @@ int main(int argc, char **argv)
 	gen_state = argv[2];
 	build_dir = argv[3];
 	test_log_capture();
-	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++)
-		unsetenv(cutover_domain_flag((cutover_domain)d));
-	unsetenv("CUTOVER_FLAG_PREFIX");
+	test_unset_stage_flags();
 	unsetenv("CUTOVER_JOURNAL_DIR");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(idle_connection_survives_a_restart),
