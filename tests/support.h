@@ -80,4 +80,15 @@ char *test_cutover_expect(const test_env *e, int expect, const char *args);
  * CUTOVER_FLAG_PREFIX, so each test names the stage it opens. */
 void test_unset_stage_flags(void);
 
+/* Each domain's two stores opened directly, not through a stage: json on the
+ * env's root directory, postgres on its database. Asserts they open. */
+typedef struct test_stores {
+	cutover_identity *ij, *ip;
+	cutover_profile *pj, *pp;
+	cutover_reports *rj, *rp;
+	cutover_telemetry *tj, *tp;
+} test_stores;
+void test_stores_open(const test_env *e, test_stores *s);
+void test_stores_close(test_stores *s);
+
 #endif
