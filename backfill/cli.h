@@ -47,6 +47,14 @@ int cli_fail(const cutover_error *err);
 int cli_usage(const char *fmt, ...) CO_PRINTF(1, 2);
 /* True when arg is --help or -h. */
 bool cli_is_help(const char *arg);
+/* A command's DOMAIN|all argument. cli_domain_take keeps the positional a
+ * in *domain (EXIT_OK), or is a usage error when a domain was given already;
+ * cli_domain_check, after the options, is a usage error unless domain names
+ * a domain or all (*all says which). cmd: the command's name. */
+int cli_domain_take(const char *cmd, const char **domain, const char *a);
+int cli_domain_check(const char *cmd, const char *domain, bool *all);
+/* Print a --json document on stdout and free it. */
+void cli_json_print(cJSON *doc);
 
 int cmd_migrate(cli_ctx *ctx, int argc, char **argv);
 int cmd_status(cli_ctx *ctx, int argc, char **argv);

@@ -453,21 +453,13 @@ int cmd_reconcile(cli_ctx *ctx, int argc, char **argv)
 				return cli_usage("reconcile: --from takes json or postgres, not \"%s\"", s);
 		} else if (a[0] == '-') {
 			return cli_usage("reconcile: unknown option \"%s\" (see cutover reconcile --help)", a);
-		} else if (!domain) {
-			domain = a;
-		} else {
-			return cli_usage("reconcile: one domain at a time (or all); got \"%s\" and \"%s\"", domain, a);
+		} else if (cli_domain_take("reconcile", &domain, a)) {
+			return EXIT_USAGE;
 		}
 	}
-	if (!domain)
-		return cli_usage("reconcile: which domain? identity, profile, reports, telemetry or all (see cutover "
-				 "reconcile --help)");
-	bool all = strcmp(domain, "all") == 0, known = all;
-	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-		known |= strcmp(domain, cutover_domain_name(order[i]->domain)) == 0;
-	if (!known)
-		return cli_usage("reconcile: unknown domain \"%s\"; domains: identity, profile, reports, telemetry, all",
-				 domain);
+	bool all;
+	if (cli_domain_check("reconcile", domain, &all))
+		return EXIT_USAGE;
 	cJSON *doc = ctx->json ? cJSON_CreateObject() : NULL;
 	int worst = EXIT_OK;
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
@@ -481,11 +473,7 @@ int cmd_reconcile(cli_ctx *ctx, int argc, char **argv)
 		if (code >= EXIT_USAGE)
 			break; /* later domains may reference this one's records */
 	}
-	if (doc) {
-		char *text = cJSON_Print(doc);
-		puts(text);
-		free(text);
-		cJSON_Delete(doc);
-	}
+	if (doc)
+		cli_json_print(doc);
 	return worst;
 }

@@ -212,6 +212,22 @@ void ex_doc_end(ex_ctx *c, ex_doc *d, const char *outcome)
 	memset(d, 0, sizeof *d);
 }
 
+void ex_doc_abandon(ex_doc *d)
+{
+	co_buf_free(&d->lines);
+	cJSON_Delete(d->j);
+	cJSON_Delete(d->jdiffer);
+	cJSON_Delete(d->jadded);
+	cJSON_Delete(d->jdropped);
+	cJSON_Delete(d->jdeleted);
+	memset(d, 0, sizeof *d);
+}
+
+const char *ex_outcome(const ex_ctx *c, bool existed)
+{
+	return c->apply ? (existed ? "rewritten" : "created") : (existed ? "would rewrite" : "would create");
+}
+
 /* --- the backup directory ----------------------------------------------------------- */
 
 static int io_fail(cutover_error *err, const char *what, const char *path)
@@ -800,19 +816,13 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 				return cli_usage("export: --backup needs a directory");
 		} else if (a[0] == '-') {
 			return cli_usage("export: unknown option \"%s\" (see cutover export --help)", a);
-		} else if (!domain) {
-			domain = a;
-		} else {
-			return cli_usage("export: one domain at a time (or all); got \"%s\" and \"%s\"", domain, a);
+		} else if (cli_domain_take("export", &domain, a)) {
+			return EXIT_USAGE;
 		}
 	}
-	if (!domain)
-		return cli_usage("export: which domain? identity, profile, reports, telemetry or all (see cutover export --help)");
-	bool all = strcmp(domain, "all") == 0, known = all;
-	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++)
-		known |= strcmp(domain, cutover_domain_name((cutover_domain)d)) == 0;
-	if (!known)
-		return cli_usage("export: unknown domain \"%s\"; domains: identity, profile, reports, telemetry, all", domain);
+	bool all;
+	if (cli_domain_check("export", domain, &all))
+		return EXIT_USAGE;
 	if (backup && !apply)
 		return cli_usage("export: --backup needs --apply (a dry run writes nothing)");
 
@@ -847,12 +857,8 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 		if (code >= EXIT_USAGE)
 			break;
 	}
-	if (jall) {
-		char *text = cJSON_Print(jall);
-		puts(text);
-		free(text);
-		cJSON_Delete(jall);
-	}
+	if (jall)
+		cli_json_print(jall);
 	co_pg_close(pg);
 	t->free(t);
 	return worst;

@@ -83,6 +83,11 @@ bool ex_doc_changed(const ex_doc *d);
 /* Print the document's line (text) or add it to the report (--json), then
  * release it. outcome: what happened to it, e.g. "rewritten". */
 void ex_doc_end(ex_ctx *c, ex_doc *d, const char *outcome);
+/* Release a document left on an error, without reporting it. */
+void ex_doc_abandon(ex_doc *d);
+/* What writing a document does or would do: created or rewritten, "would"
+ * without --apply. */
+const char *ex_outcome(const ex_ctx *c, bool existed);
 
 /* --apply: the backup directory exists (created 0700 on first use). */
 int ex_backup_ready(ex_ctx *c, cutover_error *err);

@@ -1003,7 +1003,7 @@ int ex_collection(ex_ctx *c, const ex_kind *k, cutover_error *err)
 
 	const char *outcome = d.existed ? "unchanged" : "absent, nothing to write";
 	if (!rc && ex_doc_changed(&d) && (d.existed || d.records || d.other_change)) {
-		outcome = c->apply ? (d.existed ? "rewritten" : "created") : (d.existed ? "would rewrite" : "would create");
+		outcome = ex_outcome(c, d.existed);
 		if (c->apply) {
 			char *text = cJSON_PrintUnformatted(root);
 			if (!text)
@@ -1021,12 +1021,7 @@ int ex_collection(ex_ctx *c, const ex_kind *k, cutover_error *err)
 	cJSON_Delete(root);
 	free(data);
 	if (rc) {
-		co_buf_free(&d.lines);
-		cJSON_Delete(d.j);
-		cJSON_Delete(d.jdiffer);
-		cJSON_Delete(d.jadded);
-		cJSON_Delete(d.jdropped);
-		cJSON_Delete(d.jdeleted);
+		ex_doc_abandon(&d);
 		return rc;
 	}
 	ex_doc_end(c, &d, outcome);

@@ -186,7 +186,7 @@ static int counter(ex_ctx *c, cutover_error *err)
 	if (!c->cli->json)
 		printf("  %-36s %s: next_id %" PRId64 " (%s; postgres's sequence hands out %" PRId64 " next)\n",
 		       CO_EVENT_COUNTER_KEY,
-		       !write ? "unchanged" : c->apply ? (existed ? "rewritten" : "created") : (existed ? "would rewrite" : "would create"),
+		       !write ? "unchanged" : ex_outcome(c, existed),
 		       next, readable ? "it was" : existed ? "it could not be read" : "it was absent", pg_next);
 	if (!c->cli->json && readable && write)
 		printf("    (it was %" PRId64 ")\n", had);
@@ -611,7 +611,7 @@ static int one_day(ex_ctx *c, const char *date, bool *changed, cutover_error *er
 	*changed = ex_doc_changed(&d);
 	const char *outcome = d.existed ? "unchanged" : "absent";
 	if (!rc && *changed) {
-		outcome = c->apply ? (d.existed ? "rewritten" : "created") : (d.existed ? "would rewrite" : "would create");
+		outcome = ex_outcome(c, d.existed);
 		if (c->apply && fflush(io.out) != 0)
 			rc = io_fail(err, "write", io.outpath);
 		if (!rc && c->apply && d.existed)
@@ -621,12 +621,7 @@ static int one_day(ex_ctx *c, const char *date, bool *changed, cutover_error *er
 	}
 	day_close(&io);
 	if (rc) {
-		co_buf_free(&d.lines);
-		cJSON_Delete(d.j);
-		cJSON_Delete(d.jdiffer);
-		cJSON_Delete(d.jadded);
-		cJSON_Delete(d.jdropped);
-		cJSON_Delete(d.jdeleted);
+		ex_doc_abandon(&d);
 		return rc;
 	}
 	d.terse = true;

@@ -78,6 +78,36 @@ int cli_fail(const cutover_error *err)
 	}
 }
 
+int cli_domain_take(const char *cmd, const char **domain, const char *a)
+{
+	if (*domain)
+		return cli_usage("%s: one domain at a time (or all); got \"%s\" and \"%s\"", cmd, *domain, a);
+	*domain = a;
+	return EXIT_OK;
+}
+
+int cli_domain_check(const char *cmd, const char *domain, bool *all)
+{
+	if (!domain)
+		return cli_usage("%s: which domain? identity, profile, reports, telemetry or all (see cutover %s --help)",
+				 cmd, cmd);
+	bool known = *all = strcmp(domain, "all") == 0;
+	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++)
+		known |= strcmp(domain, cutover_domain_name((cutover_domain)d)) == 0;
+	if (!known)
+		return cli_usage("%s: unknown domain \"%s\"; domains: identity, profile, reports, telemetry, all", cmd,
+				 domain);
+	return EXIT_OK;
+}
+
+void cli_json_print(cJSON *doc)
+{
+	char *text = cJSON_Print(doc);
+	puts(text);
+	cJSON_free(text);
+	cJSON_Delete(doc);
+}
+
 int main(int argc, char **argv)
 {
 	cli_ctx ctx = {.progress = isatty(STDERR_FILENO) == 1};

@@ -522,6 +522,42 @@ static void remove_stale_temps(const char *dir, cutover_domain d)
 	closedir(dh);
 }
 
+/* Calls take on every entry of the journal at path (fd, read up to end), blank
+ * lines skipped, until it returns other than CUTOVER_OK; a read error is
+ * reported here. */
+static int each_entry(int fd, uint64_t end, const char *path, cutover_domain d,
+		      int (*take)(void *ctx, const entry *e, cutover_error *err), void *ctx, cutover_error *err)
+{
+	line_reader *lr = malloc(sizeof(*lr));
+	if (!lr)
+		return co_err_oom(err);
+	reader_init(lr, fd, end);
+	const char *p;
+	size_t n;
+	bool nl;
+	int rc = CUTOVER_OK;
+	while (rc == CUTOVER_OK && (rc = next_line(lr, &p, &n, &nl)) == 1) {
+		rc = CUTOVER_OK;
+		if (blank(p, n))
+			continue;
+		entry e;
+		entry_parse(&e, p, n, d);
+		rc = take(ctx, &e, err);
+		entry_done(&e);
+	}
+	if (rc < 0)
+		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot read the %s journal %s: %s", cutover_domain_name(d), path,
+			    strerror(errno));
+	reader_free(lr);
+	free(lr);
+	return rc;
+}
+
+static int snap_take(void *ctx, const entry *e, cutover_error *err)
+{
+	return snap_add(ctx, e) == CUTOVER_OK ? CUTOVER_OK : co_err_oom(err);
+}
+
 int co_journal_read(const char *dir, cutover_domain d, bool reconcile_lock, co_journal_snapshot *out,
 		    cutover_error *err)
 {
@@ -544,30 +580,7 @@ int co_journal_read(const char *dir, cutover_domain d, bool reconcile_lock, co_j
 	out->dev = (uint64_t)sb.st_dev;
 	out->ino = (uint64_t)sb.st_ino;
 	out->end = (uint64_t)sb.st_size;
-	line_reader *lr = malloc(sizeof(*lr));
-	if (!lr) {
-		close(fd);
-		return co_err_oom(err);
-	}
-	reader_init(lr, fd, out->end);
-	const char *p;
-	size_t n;
-	bool nl;
-	while (rc == CUTOVER_OK && (rc = next_line(lr, &p, &n, &nl)) == 1) {
-		rc = CUTOVER_OK;
-		if (blank(p, n))
-			continue;
-		entry e;
-		entry_parse(&e, p, n, d);
-		if (snap_add(out, &e) != CUTOVER_OK)
-			rc = co_err_oom(err);
-		entry_done(&e);
-	}
-	if (rc < 0)
-		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot read the %s journal %s: %s", cutover_domain_name(d),
-			    out->path, strerror(errno));
-	reader_free(lr);
-	free(lr);
+	rc = each_entry(fd, out->end, out->path, d, snap_take, out, err);
 	close(fd);
 	return rc;
 }
@@ -831,6 +844,21 @@ static bool set_add(hash_set *hs, uint64_t h)
 	return true;
 }
 
+typedef struct key_count {
+	hash_set keys;
+	size_t unreadable;
+} key_count;
+
+static int count_take(void *ctx, const entry *e, cutover_error *err)
+{
+	key_count *kc = ctx;
+	if (e->why)
+		kc->unreadable++; /* an entry that cannot be read counts as one key */
+	else if (!set_add(&kc->keys, key_hash(e->entity, e->key)))
+		return co_err_oom(err);
+	return CUTOVER_OK;
+}
+
 int co_journal_count(const char *dir, cutover_domain d, size_t *out, cutover_error *err)
 {
 	*out = 0;
@@ -844,37 +872,11 @@ int co_journal_count(const char *dir, cutover_domain d, size_t *out, cutover_err
 		free(path);
 		return rc;
 	}
-	line_reader *lr = malloc(sizeof(*lr));
-	hash_set keys = {0};
-	size_t unreadable = 0;
-	if (!lr)
-		rc = co_err_oom(err);
-	else
-		reader_init(lr, fd, (uint64_t)sb.st_size);
-	const char *p;
-	size_t n;
-	bool nl;
-	while (rc == CUTOVER_OK && (rc = next_line(lr, &p, &n, &nl)) == 1) {
-		rc = CUTOVER_OK;
-		if (blank(p, n))
-			continue;
-		entry e;
-		entry_parse(&e, p, n, d);
-		if (e.why)
-			unreadable++; /* an entry that cannot be read counts as one key */
-		else if (!set_add(&keys, key_hash(e.entity, e.key)))
-			rc = co_err_oom(err);
-		entry_done(&e);
-	}
-	if (rc < 0)
-		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot read the %s journal %s: %s", cutover_domain_name(d), path,
-			    strerror(errno));
+	key_count kc = {0};
+	rc = each_entry(fd, (uint64_t)sb.st_size, path, d, count_take, &kc, err);
 	if (rc == CUTOVER_OK)
-		*out = keys.n + unreadable;
-	if (lr)
-		reader_free(lr);
-	free(lr);
-	free(keys.slots);
+		*out = kc.keys.n + kc.unreadable;
+	free(kc.keys.slots);
 	free(path);
 	close(fd);
 	return rc;

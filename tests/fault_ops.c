@@ -10,6 +10,25 @@
 
 #include "fault_ops.h"
 
+void fault_handles_free(fault_handles *h)
+{
+	cutover_identity_free(h->id);
+	cutover_profile_free(h->pr);
+	cutover_reports_free(h->rep);
+	cutover_telemetry_free(h->tel);
+	memset(h, 0, sizeof *h);
+}
+
+void fault_stats(fault_handles *h, cutover_domain d, cutover_stats *st)
+{
+	switch (d) {
+	case CUTOVER_DOMAIN_IDENTITY: cutover_identity_stats(h->id, st); break;
+	case CUTOVER_DOMAIN_PROFILE: cutover_profile_stats(h->pr, st); break;
+	case CUTOVER_DOMAIN_REPORTS: cutover_reports_stats(h->rep, st); break;
+	default: cutover_telemetry_stats(h->tel, st); break;
+	}
+}
+
 double fault_now(void)
 {
 	struct timespec t;

@@ -64,6 +64,11 @@ extern const size_t fault_ops_count;
 int fault_prepare(cutover_domain d, fault_handles *h, fault_fixture *f, cutover_error *err);
 void fault_fixture_free(fault_fixture *f);
 
+/* Free every handle h holds (NULL ones too) and clear h. */
+void fault_handles_free(fault_handles *h);
+/* The stats of h's handle of domain d. */
+void fault_stats(fault_handles *h, cutover_domain d, cutover_stats *st);
+
 /* Seconds on the monotonic clock. */
 double fault_now(void);
 

@@ -270,3 +270,53 @@ void test_expect_no_drift(const cutover_stats *st, cutover_stage stage)
 	else
 		assert_int_equal(st->reads_compared, 0);
 }
+
+char *test_cutover_expect(const test_env *e, int expect, const char *args)
+{
+	char *out = NULL;
+	int rc = test_cutover(e, &out, args);
+	if (rc != expect)
+		fprintf(stderr, "cutover %s: exit %d, expected %d\n%s\n", args, rc, expect, out);
+	assert_int_equal(rc, expect);
+	return out;
+}
+
+void test_unset_stage_flags(void)
+{
+	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++)
+		unsetenv(cutover_domain_flag((cutover_domain)d));
+	unsetenv("CUTOVER_FLAG_PREFIX");
+}
+
+static void store_opened(const char *what, int rc, const cutover_error *err)
+{
+	if (rc != CUTOVER_OK)
+		fail_msg("open the %s store: %s (%s)", what, err->message, err->hint);
+}
+
+void test_stores_open(const test_env *e, test_stores *s)
+{
+	cutover_error err;
+	memset(s, 0, sizeof *s);
+	store_opened("json identity", cutover_identity_json(&s->ij, e->root, NULL, &err), &err);
+	store_opened("postgres identity", cutover_identity_postgres(&s->ip, e->conninfo, &err), &err);
+	store_opened("json profile", cutover_profile_json(&s->pj, e->root, NULL, &err), &err);
+	store_opened("postgres profile", cutover_profile_postgres(&s->pp, e->conninfo, &err), &err);
+	store_opened("json reports", cutover_reports_json(&s->rj, e->root, NULL, &err), &err);
+	store_opened("postgres reports", cutover_reports_postgres(&s->rp, e->conninfo, &err), &err);
+	store_opened("json telemetry", cutover_telemetry_json(&s->tj, e->root, NULL, &err), &err);
+	store_opened("postgres telemetry", cutover_telemetry_postgres(&s->tp, e->conninfo, &err), &err);
+}
+
+void test_stores_close(test_stores *s)
+{
+	cutover_identity_free(s->ij);
+	cutover_identity_free(s->ip);
+	cutover_profile_free(s->pj);
+	cutover_profile_free(s->pp);
+	cutover_reports_free(s->rj);
+	cutover_reports_free(s->rp);
+	cutover_telemetry_free(s->tj);
+	cutover_telemetry_free(s->tp);
+	memset(s, 0, sizeof *s);
+}

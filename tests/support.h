@@ -73,4 +73,22 @@ long long test_count(const test_env *e, const char *sql);
  * is NULL. */
 int test_manifest_int(const test_env *e, const char *file, const char *obj, const char *field);
 
+/* test_cutover with its output (malloc'd), asserting the exit status is
+ * expect; on another status prints what the program said. */
+char *test_cutover_expect(const test_env *e, int expect, const char *args);
+/* No stage chosen through the environment: unset the four domain flags and
+ * CUTOVER_FLAG_PREFIX, so each test names the stage it opens. */
+void test_unset_stage_flags(void);
+
+/* Each domain's two stores opened directly, not through a stage: json on the
+ * env's root directory, postgres on its database. Asserts they open. */
+typedef struct test_stores {
+	cutover_identity *ij, *ip;
+	cutover_profile *pj, *pp;
+	cutover_reports *rj, *rp;
+	cutover_telemetry *tj, *tp;
+} test_stores;
+void test_stores_open(const test_env *e, test_stores *s);
+void test_stores_close(test_stores *s);
+
 #endif

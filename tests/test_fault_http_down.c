@@ -91,16 +91,6 @@ static void wait_go(int fd)
 		_exit(91);
 }
 
-static void stats_of(fault_handles *h, cutover_domain d, cutover_stats *st)
-{
-	switch (d) {
-	case CUTOVER_DOMAIN_IDENTITY: cutover_identity_stats(h->id, st); break;
-	case CUTOVER_DOMAIN_PROFILE: cutover_profile_stats(h->pr, st); break;
-	case CUTOVER_DOMAIN_REPORTS: cutover_reports_stats(h->rep, st); break;
-	default: cutover_telemetry_stats(h->tel, st); break;
-	}
-}
-
 static int open_domain(fault_handles *h, cutover_domain d, const cutover_options *o, cutover_error *err)
 {
 	switch (d) {
@@ -139,7 +129,7 @@ static int child_main(test_env *env, const char *st_name, cutover_domain dom, in
 		_exit(2);
 	}
 	cutover_stats before;
-	stats_of(&h, dom, &before);
+	fault_stats(&h, dom, &before);
 	send_line(out, "R\n");
 	wait_go(in);
 
@@ -177,7 +167,7 @@ static int child_main(test_env *env, const char *st_name, cutover_domain dom, in
 		leak_free(st_name, dom, "hint", err.hint);
 	}
 	cutover_stats after;
-	stats_of(&h, dom, &after);
+	fault_stats(&h, dom, &after);
 	if (!pg_first) {
 		CHECK(after.secondary_failures == before.secondary_failures, "a second write was attempted");
 		CHECK(after.journaled == before.journaled, "%llu keys journaled",
@@ -212,15 +202,12 @@ static int child_main(test_env *env, const char *st_name, cutover_domain dom, in
 		CHECK(rc == CUTOVER_OK, "%s after nginx came back: %s: %s", op->name, cutover_code_name(rc), err.message);
 	}
 	cutover_stats end;
-	stats_of(&h, dom, &end);
+	fault_stats(&h, dom, &end);
 	CHECK(end.journaled == after.journaled, "%llu more keys journaled after nginx came back",
 	      (unsigned long long)(end.journaled - after.journaled));
 	leak_free(st_name, dom, "the library's reports", test_log_text());
 	fault_fixture_free(&f);
-	cutover_identity_free(h.id);
-	cutover_profile_free(h.pr);
-	cutover_reports_free(h.rep);
-	cutover_telemetry_free(h.tel);
+	fault_handles_free(&h);
 	return bad ? 1 : 0;
 }
 
@@ -434,9 +421,7 @@ int main(void)
 		fprintf(stderr, "usage: tests/with-nginx.sh tests/with-postgres.sh test_fault_http_down\n");
 		return 3;
 	}
-	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++)
-		unsetenv(cutover_domain_flag((cutover_domain)d));
-	unsetenv("CUTOVER_FLAG_PREFIX");
+	test_unset_stage_flags();
 	char v[16];
 	snprintf(v, sizeof v, "%d", HTTP_TIMEOUT_S);
 	setenv("CUTOVER_HTTP_TIMEOUT", v, 1);

@@ -91,25 +91,6 @@ static void open_all(fault_handles *h, const char *stage)
 	expect_ok(cutover_telemetry_open(&h->tel, &env.opts, &err));
 }
 
-static void close_all(fault_handles *h)
-{
-	cutover_identity_free(h->id);
-	cutover_profile_free(h->pr);
-	cutover_reports_free(h->rep);
-	cutover_telemetry_free(h->tel);
-	memset(h, 0, sizeof *h);
-}
-
-static void stats_of(fault_handles *h, cutover_domain d, cutover_stats *st)
-{
-	switch (d) {
-	case CUTOVER_DOMAIN_IDENTITY: cutover_identity_stats(h->id, st); break;
-	case CUTOVER_DOMAIN_PROFILE: cutover_profile_stats(h->pr, st); break;
-	case CUTOVER_DOMAIN_REPORTS: cutover_reports_stats(h->rep, st); break;
-	default: cutover_telemetry_stats(h->tel, st); break;
-	}
-}
-
 /* A call that failed because Postgres is down: the code, words that name
  * Postgres, a hint, and no more time than the bound. */
 static void expect_down(const fault_op *op, int rc, double took)
@@ -172,7 +153,7 @@ static void postgres_down_in(const char *stage)
 	fault_tree_free(&after);
 	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++) {
 		cutover_stats st;
-		stats_of(&h, (cutover_domain)d, &st);
+		fault_stats(&h, (cutover_domain)d, &st);
 		assert_int_equal(st.journaled, 0);
 		assert_int_equal(st.mismatches, 0);
 	}
@@ -208,7 +189,7 @@ static void postgres_down_in(const char *stage)
 	/* and in the dual stages the second writes reached JSON again */
 	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++) {
 		cutover_stats st;
-		stats_of(&h, (cutover_domain)d, &st);
+		fault_stats(&h, (cutover_domain)d, &st);
 		assert_int_equal(st.secondary_failures, 0);
 		assert_int_equal(st.journaled, 0);
 		assert_int_equal(st.mismatches, 0);
@@ -223,7 +204,7 @@ static void postgres_down_in(const char *stage)
 	fault_tree_free(&after);
 	fault_tree_free(&before);
 	fault_fixture_free(&f);
-	close_all(&h);
+	fault_handles_free(&h);
 }
 
 static void postgres_down_in_live(void **state)
@@ -359,12 +340,12 @@ static void sessions_ended_by_the_server(void **state)
 	}
 	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++) {
 		cutover_stats st;
-		stats_of(&h, (cutover_domain)d, &st);
+		fault_stats(&h, (cutover_domain)d, &st);
 		assert_int_equal(st.journaled, 0);
 	}
 	assert_null(strstr(test_log_text(), "journaled"));
 	fault_fixture_free(&f);
-	close_all(&h);
+	fault_handles_free(&h);
 
 	/* A session that is ended while it runs a statement gets the server's
 	 * own FATAL (57P01) rather than a closed socket: that says Postgres too. */
@@ -393,9 +374,7 @@ int main(int argc, char **argv)
 	test_cutover_bin = argv[1];
 	gen_state = argv[2];
 	build_dir = argv[3];
-	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++)
-		unsetenv(cutover_domain_flag((cutover_domain)d));
-	unsetenv("CUTOVER_FLAG_PREFIX");
+	test_unset_stage_flags();
 	test_log_capture();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(postgres_down_in_live, server_up),

@@ -84,17 +84,6 @@ static size_t unreconciled(const test_env *e, cutover_domain d)
 	return n;
 }
 
-/* Run the operator program and print what it said when the exit is not the expected one. */
-static char *run(const test_env *e, int expect, const char *args)
-{
-	char *out = NULL;
-	int rc = test_cutover(e, &out, args);
-	if (rc != expect)
-		fprintf(stderr, "cutover %s: exit %d, expected %d\n%s\n", args, rc, expect, out);
-	assert_int_equal(rc, expect);
-	return out;
-}
-
 static cutover_user *user_in(cutover_identity *s, const char *email, const char *name)
 {
 	cutover_user in = {.email = (char *)email, .role = "analyst", .display_name = (char *)name,
@@ -213,7 +202,7 @@ static void identity_every_kind(void **state)
 	char users_path[400];
 	snprintf(users_path, sizeof users_path, "%s/identity/sessions.json", e.root);
 	char *before_json = test_read_file(users_path, NULL);
-	char *out = run(&e, 0, "reconcile identity");
+	char *out = test_cutover_expect(&e, 0, "reconcile identity");
 	assert_non_null(strstr(out, "would copy json's record to postgres (postgres differs in display_name"));
 	assert_non_null(strstr(out, "would copy json's record to postgres (postgres has none)"));
 	assert_non_null(strstr(out, "would delete it from postgres (json has none)"));
@@ -236,7 +225,7 @@ static void identity_every_kind(void **state)
 	free(after_json);
 
 	/* --json: machine-readable, redacted too */
-	out = run(&e, 0, "--json reconcile identity");
+	out = test_cutover_expect(&e, 0, "--json reconcile identity");
 	cJSON *doc = cJSON_Parse(out);
 	assert_non_null(doc);
 	cJSON *id = cJSON_GetObjectItem(doc, "identity");
@@ -247,7 +236,7 @@ static void identity_every_kind(void **state)
 	free(out);
 
 	/* --apply repairs every key */
-	out = run(&e, 0, "reconcile identity --apply");
+	out = test_cutover_expect(&e, 0, "reconcile identity --apply");
 	assert_non_null(strstr(out, "7 keys repaired"));
 	assert_non_null(strstr(out, "7 entries removed, 0 kept"));
 	assert_null(strstr(out, test_token(1, tok)));
@@ -274,7 +263,7 @@ static void identity_every_kind(void **state)
 	snprintf(jpath, sizeof jpath, "%s/identity.journal", e.journal);
 	assert_int_equal(stat(jpath, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	out = run(&e, 0, "--json status");
+	out = test_cutover_expect(&e, 0, "--json status");
 	doc = cJSON_Parse(out);
 	cJSON *ds = cJSON_GetObjectItem(doc, "domains");
 	assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(ds, 0), "unreconciled")->valueint, 0);
@@ -283,7 +272,7 @@ static void identity_every_kind(void **state)
 
 	/* idempotent: a second --apply does nothing */
 	char *snap1 = pg_identity_state(&e);
-	out = run(&e, 0, "reconcile identity --apply");
+	out = test_cutover_expect(&e, 0, "reconcile identity --apply");
 	assert_non_null(strstr(out, "0 journal entries, 0 keys"));
 	free(out);
 	char *state2 = pg_identity_state(&e);
@@ -332,7 +321,7 @@ static void conflict_and_unreadable_entry_are_kept(void **state)
 	fputs("{\"at\":\"x\",\"domain\":\"identity\",\"entity\":\"gizmo\",\"key\":\"1\",\"op\":\"x\",\"target\":\"postgres\"}\n", f);
 	fclose(f);
 
-	char *out = run(&e, 1, "reconcile identity");
+	char *out = test_cutover_expect(&e, 1, "reconcile identity");
 	assert_non_null(strstr(out, "the stores already agree"));
 	free(out);
 	/* a store that cannot be reached: exit 3, nothing written, the journal as it was */
@@ -351,7 +340,7 @@ static void conflict_and_unreadable_entry_are_kept(void **state)
 	assert_string_equal(jbefore, jafter);
 	free(jbefore);
 	free(jafter);
-	out = run(&e, 1, "reconcile identity --apply");
+	out = test_cutover_expect(&e, 1, "reconcile identity --apply");
 	assert_non_null(strstr(out, "belongs to another email"));
 	assert_non_null(strstr(out, "cannot be read"));
 	assert_non_null(strstr(out, "unknown entity"));
@@ -369,7 +358,7 @@ static void conflict_and_unreadable_entry_are_kept(void **state)
 	assert_non_null(strstr(jt, "\"entity\":\"user\",\"key\":\n"));
 	assert_non_null(strstr(jt, "gizmo"));
 	free(jt);
-	out = run(&e, 1, "--json reconcile identity --apply");
+	out = test_cutover_expect(&e, 1, "--json reconcile identity --apply");
 	cJSON *doc = cJSON_Parse(out);
 	cJSON *id = cJSON_GetObjectItem(doc, "identity");
 	assert_int_equal(cJSON_GetObjectItem(id, "not_repaired")->valueint, 3);
@@ -413,7 +402,7 @@ static void flipped_keys_are_compared_not_copied(void **state)
 
 	/* reconciled in live: postgres is authoritative now */
 	setenv("IDENTITY_STORE", "live", 1);
-	char *out = run(&e, 1, "reconcile identity --apply");
+	char *out = test_cutover_expect(&e, 1, "reconcile identity --apply");
 	unsetenv("IDENTITY_STORE");
 	assert_non_null(strstr(out, "IDENTITY_STORE=live makes postgres authoritative"));
 	assert_non_null(strstr(out, "--from json"));
@@ -426,12 +415,12 @@ static void flipped_keys_are_compared_not_copied(void **state)
 
 	/* the operator compared the copies: json's is right */
 	setenv("IDENTITY_STORE", "live", 1);
-	out = run(&e, 0, "reconcile identity --apply --from json");
+	out = test_cutover_expect(&e, 0, "reconcile identity --apply --from json");
 	unsetenv("IDENTITY_STORE");
 	free(out);
 	expect_same_user(j, p, x->id);
 	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_IDENTITY), 0);
-	out = run(&e, 2, "reconcile identity --from mysql");
+	out = test_cutover_expect(&e, 2, "reconcile identity --from mysql");
 	free(out);
 	cutover_user_free(x);
 	cutover_user_free(x2);
@@ -488,14 +477,14 @@ static void profile_and_reports(void **state)
 	/* postgres authoritative: the entries target json, so nothing is flipped */
 	setenv("PROFILE_STORE", "live", 1);
 	setenv("REPORTS_STORE", "rampdown", 1);
-	char *out = run(&e, 0, "reconcile profile");
+	char *out = test_cutover_expect(&e, 0, "reconcile profile");
 	assert_non_null(strstr(out, "would copy postgres's record to json (json differs in certifications"));
 	free(out);
-	out = run(&e, 0, "reconcile reports");
+	out = test_cutover_expect(&e, 0, "reconcile reports");
 	assert_non_null(strstr(out, "(json has none)"));
 	assert_non_null(strstr(out, "(json differs in actions)"));
 	free(out);
-	out = run(&e, 0, "reconcile all --apply");
+	out = test_cutover_expect(&e, 0, "reconcile all --apply");
 	unsetenv("PROFILE_STORE");
 	unsetenv("REPORTS_STORE");
 	free(out);
@@ -523,7 +512,7 @@ static void profile_and_reports(void **state)
 	expect_ok(cutover_reports_record_action(rj, &r2c, r2->id, "read", u->id, "json only", &err));
 	journal(&e, CUTOVER_DOMAIN_REPORTS, "report", id_text(r2->id, key), "json");
 	setenv("REPORTS_STORE", "live", 1);
-	out = run(&e, 0, "reconcile reports --apply");
+	out = test_cutover_expect(&e, 0, "reconcile reports --apply");
 	unsetenv("REPORTS_STORE");
 	free(out);
 	cutover_report_action_list acts = {0};
@@ -583,11 +572,11 @@ static void telemetry_incidents_and_events(void **state)
 	expect_ok(tp->put_events(tp, &lone, 1, &err));
 	journal(&e, CUTOVER_DOMAIN_TELEMETRY, "event", "9000", "postgres");
 
-	char *out = run(&e, 1, "reconcile telemetry");
+	char *out = test_cutover_expect(&e, 1, "reconcile telemetry");
 	assert_non_null(strstr(out, "incident"));
 	assert_non_null(strstr(out, "cutover never deletes an event"));
 	free(out);
-	out = run(&e, 1, "--json reconcile telemetry --apply");
+	out = test_cutover_expect(&e, 1, "--json reconcile telemetry --apply");
 	cJSON *doc = cJSON_Parse(out);
 	cJSON *t = cJSON_GetObjectItem(doc, "telemetry");
 	assert_int_equal(cJSON_GetObjectItem(t, "repaired")->valueint, 31); /* 1 incident, 30 events */
@@ -730,7 +719,7 @@ static void exit_codes(void **state)
 	(void)state;
 	test_env e;
 	test_env_init(&e, "rcexit");
-	char *out = run(&e, 2, "reconcile identity --from");
+	char *out = test_cutover_expect(&e, 2, "reconcile identity --from");
 	assert_non_null(strstr(out, "--from needs json or postgres"));
 	free(out);
 	/* a key that fails on an unexpected database error (SQLSTATE XX000:
@@ -744,13 +733,13 @@ static void exit_codes(void **state)
 		     "$$BEGIN RAISE EXCEPTION 'refused by a test trigger' USING ERRCODE = 'XX000'; END$$");
 	test_sql(&e, "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON identity.users "
 		     "FOR EACH ROW EXECUTE FUNCTION public.refuse()");
-	out = run(&e, 3, "reconcile identity --apply");
+	out = test_cutover_expect(&e, 3, "reconcile identity --apply");
 	assert_non_null(strstr(out, "refused by a test trigger"));
 	assert_non_null(strstr(out, "internal error"));
 	free(out);
 	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_IDENTITY), 1);
 	test_sql(&e, "DROP TRIGGER refuse ON identity.users");
-	free(run(&e, 0, "reconcile identity --apply"));
+	free(test_cutover_expect(&e, 0, "reconcile identity --apply"));
 	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_IDENTITY), 0);
 	cutover_user_free(u);
 	cutover_identity_free(j);
@@ -788,7 +777,7 @@ static void a_write_that_does_not_take(void **state)
 		     "$$BEGIN NEW.region := 'moved by a trigger'; RETURN NEW; END$$");
 	test_sql(&e, "CREATE TRIGGER move BEFORE INSERT OR UPDATE ON operations.telemetry_events "
 		     "FOR EACH ROW EXECUTE FUNCTION public.move()");
-	char *out = run(&e, 1, "reconcile all --apply");
+	char *out = test_cutover_expect(&e, 1, "reconcile all --apply");
 	assert_non_null(strstr(out, "the write to postgres did not take (fields display_name)"));
 	assert_non_null(strstr(out, "the write to postgres did not take (fields region)"));
 	assert_null(strstr(out, "kept changing"));
@@ -797,7 +786,7 @@ static void a_write_that_does_not_take(void **state)
 	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_TELEMETRY), 1);
 	test_sql(&e, "DROP TRIGGER rename ON identity.users");
 	test_sql(&e, "DROP TRIGGER move ON operations.telemetry_events");
-	free(run(&e, 0, "reconcile all --apply"));
+	free(test_cutover_expect(&e, 0, "reconcile all --apply"));
 	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_IDENTITY), 0);
 	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_TELEMETRY), 0);
 	cutover_event_list_free(&stored);
@@ -930,9 +919,9 @@ static void stale_temp_journals_are_removed(void **state)
 		fclose(f);
 	}
 	/* a dry run writes nothing, so it removes nothing either */
-	free(run(&e, 1, "reconcile reports"));
+	free(test_cutover_expect(&e, 1, "reconcile reports"));
 	assert_true(exists(e.journal, names[0]));
-	free(run(&e, 1, "reconcile reports --apply"));
+	free(test_cutover_expect(&e, 1, "reconcile reports --apply"));
 	assert_false(exists(e.journal, names[0]));
 	assert_false(exists(e.journal, names[1]));
 	assert_true(exists(e.journal, names[2])); /* another domain's: its own reconcile removes it */
@@ -1017,7 +1006,7 @@ static void rewrite_keeps_the_owner(void **state)
 	/* a reconcile that removes nothing leaves the very file alone */
 	struct stat before, sb;
 	mode_and_owner(path, &before);
-	char *out = run(&e, 1, "reconcile reports --apply");
+	char *out = test_cutover_expect(&e, 1, "reconcile reports --apply");
 	assert_non_null(strstr(out, "0 entries removed, 1 kept"));
 	free(out);
 	mode_and_owner(path, &sb);
@@ -1027,7 +1016,7 @@ static void rewrite_keeps_the_owner(void **state)
 	assert_int_equal(unreconciled(&e, CUTOVER_DOMAIN_REPORTS), 3);
 
 	/* root reconciles and removes an entry: the new file is still the app's */
-	out = run(&e, 1, "reconcile reports --apply");
+	out = test_cutover_expect(&e, 1, "reconcile reports --apply");
 	assert_non_null(strstr(out, "1 entry removed, 2 kept"));
 	free(out);
 	mode_and_owner(path, &sb);
@@ -1067,9 +1056,7 @@ int main(int argc, char **argv)
 	}
 	test_cutover_bin = argv[1];
 	test_log_capture();
-	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++)
-		unsetenv(cutover_domain_flag((cutover_domain)d));
-	unsetenv("CUTOVER_FLAG_PREFIX");
+	test_unset_stage_flags();
 	unsetenv("CUTOVER_JOURNAL_DIR");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(identity_every_kind),

@@ -464,18 +464,8 @@ static void drift_add(drift *d, const char *entity, const char *key)
 static void compute_drift(drift *d, keyset *sessions_extra)
 {
 	memset(d, 0, sizeof(*d));
-	cutover_identity *ij = NULL, *ip = NULL;
-	cutover_profile *pj = NULL, *pp = NULL;
-	cutover_reports *rj = NULL, *rp = NULL;
-	cutover_telemetry *tj = NULL, *tp = NULL;
-	expect_ok(cutover_identity_json(&ij, env.root, NULL, &err));
-	expect_ok(cutover_identity_postgres(&ip, env.conninfo, &err));
-	expect_ok(cutover_profile_json(&pj, env.root, NULL, &err));
-	expect_ok(cutover_profile_postgres(&pp, env.conninfo, &err));
-	expect_ok(cutover_reports_json(&rj, env.root, NULL, &err));
-	expect_ok(cutover_reports_postgres(&rp, env.conninfo, &err));
-	expect_ok(cutover_telemetry_json(&tj, env.root, NULL, &err));
-	expect_ok(cutover_telemetry_postgres(&tp, env.conninfo, &err));
+	test_stores s;
+	test_stores_open(&env, &s);
 	size_t na, nb;
 	char f[256];
 	char **a, **b;
@@ -485,7 +475,8 @@ static void compute_drift(drift *d, keyset *sessions_extra)
 	keyset ks = union_of(a, na, b, nb);
 	for (size_t i = 0; i < ks.n; i++) {
 		cutover_user *x = NULL, *y = NULL;
-		int rx = ij->get_user(ij, &x, atoll(ks.key[i]), &err), ry = ip->get_user(ip, &y, atoll(ks.key[i]), &err);
+		int rx = s.ij->get_user(s.ij, &x, atoll(ks.key[i]), &err),
+		    ry = s.ip->get_user(s.ip, &y, atoll(ks.key[i]), &err);
 		if (rx != ry || (rx == CUTOVER_OK && co_user_diff(x, y, f, sizeof f)))
 			drift_add(d, "user", ks.key[i]);
 		cutover_user_free(x);
@@ -498,7 +489,8 @@ static void compute_drift(drift *d, keyset *sessions_extra)
 	ks = union_of(a, na, b, nb);
 	for (size_t i = 0; i < ks.n; i++) {
 		cutover_session *x = NULL, *y = NULL;
-		int rx = ij->get_session(ij, &x, ks.key[i], &err), ry = ip->get_session(ip, &y, ks.key[i], &err);
+		int rx = s.ij->get_session(s.ij, &x, ks.key[i], &err),
+		    ry = s.ip->get_session(s.ip, &y, ks.key[i], &err);
 		if (rx != ry || (rx == CUTOVER_OK && co_session_diff(x, y, f, sizeof f))) {
 			drift_add(d, "session", ks.key[i]);
 			/* what else may explain it: its user's sessions deleted, or the
@@ -521,7 +513,8 @@ static void compute_drift(drift *d, keyset *sessions_extra)
 	ks = union_of(a, na, b, nb);
 	for (size_t i = 0; i < ks.n; i++) {
 		cutover_portfolio *x = NULL, *y = NULL;
-		int rx = pj->get(pj, &x, atoll(ks.key[i]), &err), ry = pp->get(pp, &y, atoll(ks.key[i]), &err);
+		int rx = s.pj->get(s.pj, &x, atoll(ks.key[i]), &err),
+		    ry = s.pp->get(s.pp, &y, atoll(ks.key[i]), &err);
 		if (rx != ry || (rx == CUTOVER_OK && co_portfolio_diff(x, y, f, sizeof f)))
 			drift_add(d, "profile", ks.key[i]);
 		cutover_portfolio_free(x);
@@ -534,7 +527,8 @@ static void compute_drift(drift *d, keyset *sessions_extra)
 	ks = union_of(a, na, b, nb);
 	for (size_t i = 0; i < ks.n; i++) {
 		cutover_report *x = NULL, *y = NULL;
-		int rx = rj->get_report(rj, &x, atoll(ks.key[i]), &err), ry = rp->get_report(rp, &y, atoll(ks.key[i]), &err);
+		int rx = s.rj->get_report(s.rj, &x, atoll(ks.key[i]), &err),
+		    ry = s.rp->get_report(s.rp, &y, atoll(ks.key[i]), &err);
 		if (rx != ry || (rx == CUTOVER_OK && co_report_diff(x, y, f, sizeof f)))
 			drift_add(d, "report", ks.key[i]);
 		cutover_report_free(x);
@@ -547,7 +541,8 @@ static void compute_drift(drift *d, keyset *sessions_extra)
 	ks = union_of(a, na, b, nb);
 	for (size_t i = 0; i < ks.n; i++) {
 		cutover_incident *x = NULL, *y = NULL;
-		int rx = tj->get_incident(tj, &x, atoll(ks.key[i]), &err), ry = tp->get_incident(tp, &y, atoll(ks.key[i]), &err);
+		int rx = s.tj->get_incident(s.tj, &x, atoll(ks.key[i]), &err),
+		    ry = s.tp->get_incident(s.tp, &y, atoll(ks.key[i]), &err);
 		if (rx != ry || (rx == CUTOVER_OK && co_incident_diff(x, y, f, sizeof f)))
 			drift_add(d, "incident", ks.key[i]);
 		cutover_incident_free(x);
@@ -572,8 +567,8 @@ static void compute_drift(drift *d, keyset *sessions_extra)
 	for (int64_t i = 0; i < max; i++)
 		ids[i] = i + 1;
 	cutover_event_list ea = {0}, eb = {0};
-	expect_ok(co_json_telemetry_get_events(tj, ids, (size_t)max, &ea, &err));
-	expect_ok(co_pg_telemetry_get_events(tp, ids, (size_t)max, &eb, &err));
+	expect_ok(co_json_telemetry_get_events(s.tj, ids, (size_t)max, &ea, &err));
+	expect_ok(co_pg_telemetry_get_events(s.tp, ids, (size_t)max, &eb, &err));
 	size_t i = 0, k = 0;
 	while (i < ea.n || k < eb.n) {
 		char key[24];
@@ -593,14 +588,7 @@ static void compute_drift(drift *d, keyset *sessions_extra)
 	cutover_event_list_free(&eb);
 	free(ids);
 
-	cutover_identity_free(ij);
-	cutover_identity_free(ip);
-	cutover_profile_free(pj);
-	cutover_profile_free(pp);
-	cutover_reports_free(rj);
-	cutover_reports_free(rp);
-	cutover_telemetry_free(tj);
-	cutover_telemetry_free(tp);
+	test_stores_close(&s);
 }
 
 static const char *domain_of(const char *entity)
@@ -687,12 +675,7 @@ static char *fingerprint(void)
 
 static char *cutover_ok(int expect, const char *args)
 {
-	char *out = NULL;
-	int rc = test_cutover(&env, &out, args);
-	if (rc != expect)
-		fprintf(stderr, "cutover %s: exit %d, expected %d\n%s\n", args, rc, expect, out);
-	assert_int_equal(rc, expect);
-	return out;
+	return test_cutover_expect(&env, expect, args);
 }
 
 static void postgres_killed_under_dualwrite_then_reconciled(void **state)
@@ -886,9 +869,7 @@ int main(int argc, char **argv)
 	gen_state = argv[2];
 	build_dir = argv[3];
 	test_log_capture();
-	for (int d = 0; d < CUTOVER_DOMAIN_COUNT; d++)
-		unsetenv(cutover_domain_flag((cutover_domain)d));
-	unsetenv("CUTOVER_FLAG_PREFIX");
+	test_unset_stage_flags();
 	unsetenv("CUTOVER_JOURNAL_DIR");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(idle_connection_survives_a_restart),

@@ -170,20 +170,13 @@ static void seed(void)
 
 static void both_stores_agree(void)
 {
-	cutover_identity *ij = NULL, *ip = NULL;
-	cutover_profile *pj = NULL, *pp = NULL;
-	cutover_reports *rj = NULL, *rp = NULL;
-	expect_ok(cutover_identity_json(&ij, env.root, NULL, &err));
-	expect_ok(cutover_identity_postgres(&ip, env.conninfo, &err));
-	expect_ok(cutover_profile_json(&pj, env.root, NULL, &err));
-	expect_ok(cutover_profile_postgres(&pp, env.conninfo, &err));
-	expect_ok(cutover_reports_json(&rj, env.root, NULL, &err));
-	expect_ok(cutover_reports_postgres(&rp, env.conninfo, &err));
+	test_stores s;
+	test_stores_open(&env, &s);
 	char diff[512];
 
 	cutover_report *a = NULL, *b = NULL;
-	expect_ok(cutover_reports_get(rj, &a, report_id, &err));
-	expect_ok(cutover_reports_get(rp, &b, report_id, &err));
+	expect_ok(cutover_reports_get(s.rj, &a, report_id, &err));
+	expect_ok(cutover_reports_get(s.rp, &b, report_id, &err));
 	assert_int_equal(a->n_actions, WRITERS * EACH); /* the primary lost nothing */
 	if (co_report_diff(a, b, diff, sizeof diff))
 		fprintf(stderr, "report differs: %s (trail %zu vs %zu)\n", diff, a->n_actions, b->n_actions);
@@ -192,8 +185,8 @@ static void both_stores_agree(void)
 	cutover_report_free(b);
 
 	cutover_portfolio *pa = NULL, *pb = NULL;
-	expect_ok(cutover_profile_get(pj, &pa, user_id, &err));
-	expect_ok(cutover_profile_get(pp, &pb, user_id, &err));
+	expect_ok(cutover_profile_get(s.pj, &pa, user_id, &err));
+	expect_ok(cutover_profile_get(s.pp, &pb, user_id, &err));
 	if (co_portfolio_diff(pa, pb, diff, sizeof diff))
 		fprintf(stderr, "portfolio differs: %s\n", diff);
 	assert_int_equal(co_portfolio_diff(pa, pb, diff, sizeof diff), 0);
@@ -201,8 +194,8 @@ static void both_stores_agree(void)
 	cutover_portfolio_free(pb);
 
 	cutover_user *ua = NULL, *ub = NULL;
-	expect_ok(cutover_identity_get_user(ij, &ua, user_id, &err));
-	expect_ok(cutover_identity_get_user(ip, &ub, user_id, &err));
+	expect_ok(cutover_identity_get_user(s.ij, &ua, user_id, &err));
+	expect_ok(cutover_identity_get_user(s.ip, &ub, user_id, &err));
 	if (co_user_diff(ua, ub, diff, sizeof diff))
 		fprintf(stderr, "user differs: %s\n", diff);
 	assert_int_equal(co_user_diff(ua, ub, diff, sizeof diff), 0);
@@ -210,34 +203,23 @@ static void both_stores_agree(void)
 	cutover_user_free(ub);
 
 	cutover_session *sa = NULL, *sb = NULL;
-	expect_ok(cutover_identity_get_session(ij, &sa, token, &err));
-	expect_ok(cutover_identity_get_session(ip, &sb, token, &err));
+	expect_ok(cutover_identity_get_session(s.ij, &sa, token, &err));
+	expect_ok(cutover_identity_get_session(s.ip, &sb, token, &err));
 	if (co_session_diff(sa, sb, diff, sizeof diff))
 		fprintf(stderr, "session differs: %s\n", diff);
 	assert_int_equal(co_session_diff(sa, sb, diff, sizeof diff), 0);
 	cutover_session_free(sa);
 	cutover_session_free(sb);
 
-	cutover_telemetry *tj = NULL, *tp = NULL;
-	expect_ok(cutover_telemetry_json(&tj, env.root, NULL, &err));
-	expect_ok(cutover_telemetry_postgres(&tp, env.conninfo, &err));
 	cutover_incident *ia = NULL, *ib = NULL;
-	expect_ok(cutover_telemetry_get_incident(tj, &ia, incident_id, &err));
-	expect_ok(cutover_telemetry_get_incident(tp, &ib, incident_id, &err));
+	expect_ok(cutover_telemetry_get_incident(s.tj, &ia, incident_id, &err));
+	expect_ok(cutover_telemetry_get_incident(s.tp, &ib, incident_id, &err));
 	if (co_incident_diff(ia, ib, diff, sizeof diff))
 		fprintf(stderr, "incident differs: %s (%s vs %s)\n", diff, ia->state, ib->state);
 	assert_int_equal(co_incident_diff(ia, ib, diff, sizeof diff), 0);
 	cutover_incident_free(ia);
 	cutover_incident_free(ib);
-	cutover_telemetry_free(tj);
-	cutover_telemetry_free(tp);
-
-	cutover_identity_free(ij);
-	cutover_identity_free(ip);
-	cutover_profile_free(pj);
-	cutover_profile_free(pp);
-	cutover_reports_free(rj);
-	cutover_reports_free(rp);
+	test_stores_close(&s);
 
 	for (int d = CUTOVER_DOMAIN_IDENTITY; d <= CUTOVER_DOMAIN_TELEMETRY; d++) {
 		size_t n = 99;

@@ -188,16 +188,27 @@ static const char *lock_param(cutover_domain d, char buf[16])
 	return buf;
 }
 
-static int bool_query(co_pg *pg, const char *what, const char *sql, cutover_domain d, bool *out, cutover_error *err)
+/* Runs a lock query keyed by the domain and copies the one value it returns
+ * into val ("" when there is no row). */
+static int lock_query(co_pg *pg, const char *what, const char *sql, cutover_domain d, char val[32], cutover_error *err)
 {
 	char key[16];
 	const char *p[1] = {lock_param(d, key)};
 	PGresult *r = co_pg_exec(pg, what, sql, 1, p, err);
 	if (!r)
 		return err->code;
-	*out = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	snprintf(val, 32, "%s", PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
 	PQclear(r);
 	return CUTOVER_OK;
+}
+
+static int bool_query(co_pg *pg, const char *what, const char *sql, cutover_domain d, bool *out, cutover_error *err)
+{
+	char v[32];
+	int rc = lock_query(pg, what, sql, d, v, err);
+	if (rc == CUTOVER_OK)
+		*out = strcmp(v, "t") == 0;
+	return rc;
 }
 
 int co_pg_stage_lock_shared(co_pg *pg, cutover_domain d, bool *got, cutover_error *err)
@@ -219,14 +230,11 @@ void co_pg_stage_unlock(co_pg *pg, cutover_domain d)
 
 static int count_query(co_pg *pg, const char *what, const char *sql, cutover_domain d, long *out, cutover_error *err)
 {
-	char key[16];
-	const char *p[1] = {lock_param(d, key)};
-	PGresult *r = co_pg_exec(pg, what, sql, 1, p, err);
-	if (!r)
-		return err->code;
-	*out = PQntuples(r) == 1 ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-	PQclear(r);
-	return CUTOVER_OK;
+	char v[32];
+	int rc = lock_query(pg, what, sql, d, v, err);
+	if (rc == CUTOVER_OK)
+		*out = strtol(v, NULL, 10);
+	return rc;
 }
 
 int co_pg_stage_holders(co_pg *pg, cutover_domain d, long *n, cutover_error *err)
