@@ -274,19 +274,16 @@ static void terminate_holder(PGconn *c)
 {
 	char *pid = side_value(c, HOLDER_PID);
 	assert_true(*pid);
-	char sql[200];
-	snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%s)", pid);
-	free(side_value(c, sql));
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", pid);
+	free(pid);
+	free(side_value(c, "SELECT pg_terminate_backend(pid) FROM (" HOLDER_PID ") h"));
 	bool gone = false;
 	for (int i = 0; i < 500 && !gone; i++) { /* 5 s at most */
-		char *n = side_value(c, sql);
+		char *n = side_value(c, "SELECT count(*) FROM (" HOLDER_PID ") h");
 		gone = strcmp(n, "0") == 0;
 		free(n);
 		if (!gone)
 			usleep(10000);
 	}
-	free(pid);
 	assert_true(gone);
 	usleep(50000); /* the FATAL and the close reach the client's socket */
 }

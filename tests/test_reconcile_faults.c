@@ -655,18 +655,18 @@ static char *fingerprint(void)
 	int st;
 	char *files = test_run_capture(cmd, &st);
 	assert_int_equal(st, 0);
-	static const char *const tables[] = {"identity.users", "identity.user_oauth", "identity.sessions",
-					     "content.portfolio_profiles", "content.portfolio_certifications",
-					     "content.profile_tools", "operations.reports", "operations.report_actions",
-					     "operations.incidents", "operations.telemetry_events"};
+#define MD5_OF(t) "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM " t " t"
+	static const char *const queries[] = {
+		MD5_OF("identity.users"), MD5_OF("identity.user_oauth"), MD5_OF("identity.sessions"),
+		MD5_OF("content.portfolio_profiles"), MD5_OF("content.portfolio_certifications"),
+		MD5_OF("content.profile_tools"), MD5_OF("operations.reports"), MD5_OF("operations.report_actions"),
+		MD5_OF("operations.incidents"), MD5_OF("operations.telemetry_events")};
+#undef MD5_OF
 	co_buf all = {0};
 	co_buf_puts(&all, files);
 	free(files);
-	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
-		char sql[256];
-		snprintf(sql, sizeof sql, "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM %s t",
-			 tables[i]);
-		char *h = test_sql_value(&env, sql);
+	for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+		char *h = test_sql_value(&env, queries[i]);
 		co_buf_puts(&all, h);
 		free(h);
 	}
