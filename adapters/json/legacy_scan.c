@@ -105,14 +105,14 @@ static int take_value(co_scan *s, cutover_error *err)
 		for (; i < s->end; i++) {
 			unsigned char c = buf[i];
 			if (in_str) {
+				if (c == '\n') /* raw, or after a backslash: a line either way */
+					s->line++;
 				if (esc)
 					esc = false;
 				else if (c == '\\')
 					esc = true;
 				else if (c == '"')
 					in_str = false;
-				else if (c == '\n')
-					s->line++;
 				if (!in_str && depth == 0) { /* a top-level string closed */
 					i++;
 					done = 1;
