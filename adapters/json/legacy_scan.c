@@ -298,6 +298,16 @@ static int next_json(co_scan *s, co_scan_item *it, cutover_error *err)
 		}
 		uint64_t off = s->offset, line = s->line;
 		s->rec.len = 0;
+		if (c == '}') { /* a stray closing brace: not a record, and not the end of the list */
+			co_buf_put(&s->rec, "}", 1);
+			advance(s);
+			if (s->rec.failed)
+				return co_err_oom(err);
+			s->problem = "a '}' that closes nothing between records";
+			item_from_rec(s, it, CO_SCAN_GARBAGE, off, line);
+			it->position = 0;
+			return CUTOVER_OK;
+		}
 		int r = take_value(s, err);
 		if (r == -2)
 			return err ? err->code : CUTOVER_EUNAVAILABLE;

@@ -79,6 +79,8 @@ static inline void fuzz_scan_each(const uint8_t *data, size_t size, const char *
 		}
 		if (it.kind == CO_SCAN_TRUNCATED)
 			FUZZ_CHECK(it.problem != NULL && it.offset + it.len == size);
+		if (it.kind != CO_SCAN_GARBAGE)
+			FUZZ_CHECK(it.len > 0); /* a record has bytes */
 		/* the \u0000 flag agrees with the bytes */
 		if (it.nul_escape)
 			FUZZ_CHECK(memmem(it.bytes, it.len, "\\u0000", 6) != NULL);
