@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "legacy_scan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,6 +41,29 @@ static inline void fuzz_check_error(int rc, const cutover_error *err)
 	FUZZ_CHECK(err->code == rc);
 	FUZZ_CHECK(memchr(err->message, '\0', sizeof err->message) != NULL);
 	FUZZ_CHECK(err->message[0] != '\0');
+}
+
+/* Two JSON values alike member by member, in order (cJSON_Compare looks
+ * members up by name, which is not an equality when a key repeats). The
+ * names the two values themselves have are not compared. */
+static inline bool fuzz_tree_equal(const cJSON *a, const cJSON *b)
+{
+	if (!a || !b)
+		return a == b;
+	if ((a->type & 0xFF) != (b->type & 0xFF))
+		return false;
+	if (cJSON_IsNumber(a))
+		return a->valuedouble == b->valuedouble;
+	if (cJSON_IsString(a))
+		return strcmp(a->valuestring, b->valuestring) == 0;
+	const cJSON *x = a->child, *y = b->child;
+	for (; x && y; x = x->next, y = y->next) {
+		if ((x->string == NULL) != (y->string == NULL) || (x->string && strcmp(x->string, y->string) != 0))
+			return false;
+		if (!fuzz_tree_equal(x, y))
+			return false;
+	}
+	return x == NULL && y == NULL;
 }
 
 typedef void (*fuzz_item_fn)(const co_scan_item *it, void *ud);
