@@ -66,6 +66,21 @@ static inline bool fuzz_tree_equal(const cJSON *a, const cJSON *b)
 	return x == NULL && y == NULL;
 }
 
+/* An accepted record's bytes are one JSON value and nothing else. */
+static inline void fuzz_check_whole_json(const co_scan_item *it)
+{
+	char *copy = malloc(it->len + 1);
+	FUZZ_CHECK(copy != NULL);
+	memcpy(copy, it->bytes, it->len);
+	copy[it->len] = '\0';
+	if (strlen(copy) == it->len) { /* (a raw NUL byte ends cJSON's text early) */
+		cJSON *j = cJSON_ParseWithOpts(copy, NULL, true);
+		FUZZ_CHECK(j != NULL);
+		cJSON_Delete(j);
+	}
+	free(copy);
+}
+
 typedef void (*fuzz_item_fn)(const co_scan_item *it, void *ud);
 
 /* Frame data as {"<collection>": [...]} (collection NULL: NDJSON lines),

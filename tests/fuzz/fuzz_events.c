@@ -78,6 +78,7 @@ static void event_item(const co_scan_item *it, void *ud)
 		cJSON_Delete(j);
 		return;
 	}
+	fuzz_check_whole_json(it);
 	FUZZ_CHECK(e.id > 0 && e.id <= CO_ID_MAX);
 	FUZZ_CHECK(co_ts_in_range(e.occurred_at));
 	FUZZ_CHECK(co_severity_valid(e.severity));

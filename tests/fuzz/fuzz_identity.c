@@ -31,6 +31,7 @@ static void user_item(const co_scan_item *it, void *ud)
 		return;
 	}
 	FUZZ_CHECK(u != NULL);
+	fuzz_check_whole_json(it);
 	FUZZ_CHECK(u->id > 0 && u->id <= CO_ID_MAX);
 	FUZZ_CHECK(u->email && *u->email && strchr(u->email, '@'));
 	for (const char *p = u->email; *p; p++)
@@ -69,6 +70,7 @@ static void session_item(const co_scan_item *it, void *ud)
 		return;
 	}
 	FUZZ_CHECK(s != NULL);
+	fuzz_check_whole_json(it);
 	FUZZ_CHECK(co_is_hex64(s->token_hash));
 	FUZZ_CHECK(s->user_id > 0 && s->user_id <= CO_ID_MAX);
 	FUZZ_CHECK(s->created_at != CUTOVER_TS_NULL && s->expires_at != CUTOVER_TS_NULL);

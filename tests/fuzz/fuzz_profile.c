@@ -27,6 +27,7 @@ static void profile_item(const co_scan_item *it, void *ud)
 		return;
 	}
 	FUZZ_CHECK(p != NULL);
+	fuzz_check_whole_json(it);
 	FUZZ_CHECK(p->user_id > 0 && p->user_id <= CO_ID_MAX);
 	cutover_error again = {0};
 	FUZZ_CHECK(co_portfolio_check(p, true, CUTOVER_ECORRUPT, NULL, &again) == CUTOVER_OK);

@@ -28,6 +28,7 @@ static void report_item(const co_scan_item *it, void *ud)
 		return;
 	}
 	FUZZ_CHECK(r != NULL);
+	fuzz_check_whole_json(it);
 	FUZZ_CHECK(r->id > 0 && r->id <= CO_ID_MAX);
 	FUZZ_CHECK(r->author_id > 0 && r->author_id <= CO_ID_MAX);
 	FUZZ_CHECK(r->incident_id >= 0 && r->incident_id <= CO_ID_MAX);

@@ -21,6 +21,7 @@ static void parse_item(const co_scan_item *it, void *ud)
 	if (rc == CUTOVER_OK) {
 		FUZZ_CHECK(cJSON_IsObject(j));
 		FUZZ_CHECK(it->kind == CO_SCAN_RECORD && !it->nul_escape);
+		fuzz_check_whole_json(it);
 		cJSON_Delete(j);
 	} else {
 		FUZZ_CHECK(j == NULL);

@@ -24,6 +24,7 @@ static void incident_item(const co_scan_item *it, void *ud)
 		return;
 	}
 	FUZZ_CHECK(i != NULL);
+	fuzz_check_whole_json(it);
 	FUZZ_CHECK(i->id > 0 && i->id <= CO_ID_MAX);
 	FUZZ_CHECK(i->title && *i->title && co_utf8_valid(i->title) && strlen(i->title) <= CUTOVER_TELEMETRY_TEXT_MAX);
 	FUZZ_CHECK(co_incident_state_valid(i->state));
