@@ -159,6 +159,21 @@ static void backoff(int attempt)
 	nanosleep(&ts, NULL);
 }
 
+/* The first number cJSON cannot print back: one beyond a double's range
+ * (1e999 parses as infinity) is printed as null. (Depth is bounded by
+ * cJSON's nesting limit.) */
+static const cJSON *unprintable_number(const cJSON *v)
+{
+	if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
+		return v;
+	for (const cJSON *c = v->child; c; c = c->next) {
+		const cJSON *u = unprintable_number(c);
+		if (u)
+			return u;
+	}
+	return NULL;
+}
+
 int co_doc_update(co_transport *t, const char *lock_name, const char *key, const char *collection,
                   co_doc_edit_fn fn, void *ctx, cutover_error *err)
 {
@@ -181,6 +196,18 @@ int co_doc_update(co_transport *t, const char *lock_name, const char *key, const
 		rc = fn(&doc, ctx, &changed, err);
 		if (rc != CUTOVER_OK || !changed) {
 			co_doc_release(&doc);
+			break;
+		}
+		const cJSON *bad = unprintable_number(doc.root);
+		if (bad) { /* writing it back would turn it into null */
+			co_err(err, CUTOVER_ECORRUPT, "%s holds a number too large to write back (in \"%.60s\")", key,
+			       bad->string ? bad->string : "a list");
+			co_err_detail(err, "JSON numbers are read as doubles and this one is beyond their range; rewriting "
+					   "the document would turn it into null");
+			co_err_hint(err, "fix that number in %s under %s (or restore the file from a backup), then try again",
+				    key, t->describe ? t->describe(t) : "the state root");
+			co_doc_release(&doc);
+			rc = CUTOVER_ECORRUPT;
 			break;
 		}
 		char *text = cJSON_PrintUnformatted(doc.root);

@@ -42,7 +42,9 @@ typedef int (*co_doc_edit_fn)(co_doc *doc, void *ctx, bool *changed, cutover_err
 /* Read-modify-write: take the transport lock `lock_name` (when the transport
  * has locks), load, edit, serialise and put with if_version = the loaded
  * version; retry a bounded number of times when the put loses a race. The
- * lock is released before returning. */
+ * lock is released before returning. A document holding a number beyond a
+ * double's range (1e999), which cJSON would print back as null, is not
+ * written: CUTOVER_ECORRUPT naming the key. */
 int co_doc_update(co_transport *t, const char *lock_name, const char *key, const char *collection,
                   co_doc_edit_fn fn, void *ctx, cutover_error *err);
 
