@@ -41,6 +41,8 @@ static inline void fuzz_check_error(int rc, const cutover_error *err)
 	FUZZ_CHECK(err->code == rc);
 	FUZZ_CHECK(memchr(err->message, '\0', sizeof err->message) != NULL);
 	FUZZ_CHECK(err->message[0] != '\0');
+	/* it ends up in reasons.ndjson and on the operator's terminal */
+	FUZZ_CHECK(co_utf8_valid(err->message));
 }
 
 /* Two JSON values alike member by member, in order (cJSON_Compare looks
