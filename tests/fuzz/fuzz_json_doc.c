@@ -96,11 +96,18 @@ static void read_fields(const co_doc *doc, size_t pos, const cJSON *rec)
 	int rc = co_json_get_int(rec, "id", true, &id, &present, &err);
 	if (rc == CUTOVER_OK) {
 		FUZZ_CHECK(present && id >= -CO_ID_MAX && id <= CO_ID_MAX);
+		/* written as the backend writes it, and read back from the text */
 		cJSON *o = cJSON_CreateObject();
 		FUZZ_CHECK(o && co_json_set_int(o, "id", id, &err) == CUTOVER_OK);
+		char *text = NULL;
+		size_t len = 0;
+		FUZZ_CHECK(co_json_print(o, "fuzz", &text, &len, &err) == CUTOVER_OK && strlen(text) == len);
+		cJSON_Delete(o);
+		o = cJSON_Parse(text);
 		int64_t back = 0;
 		FUZZ_CHECK(co_json_get_int(o, "id", true, &back, NULL, &err) == CUTOVER_OK && back == id);
 		cJSON_Delete(o);
+		free(text);
 	} else {
 		fuzz_check_error(rc, &err);
 		FUZZ_CHECK(co_doc_record_error(&err, doc, pos, "id") == CUTOVER_ECORRUPT);
