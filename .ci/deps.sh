@@ -9,6 +9,7 @@ packages=(
   libcmocka-dev
   postgresql postgresql-client
   nginx
+  clang libclang-rt-dev
 )
 missing=()
 for p in "${packages[@]}"; do

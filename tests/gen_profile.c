@@ -58,7 +58,7 @@ static const char *const HEADLINES[] = {
 };
 static const char *const PLACES[] = {
 	"S\xc3\xa3o Paulo, Brasil", "Z\xc3\xbcrich", "Krak\xc3\xb3w", "Dublin", "\xe6\x9d\xb1\xe4\xba\xac",
-	"Lagos", "Berlin", "New York, NY", "Montr\xc3\xa9" "al, QC",
+	"Lagos", "Berlin", "New York, NY", ("Montr\xc3\xa9" "al, QC"),
 };
 static const char *const SPECIALTIES[] = {
 	"Threat hunting", "DFIR", "Malware analysis", "D\xc3\xa9tection", "Cloud security", "OSINT",
@@ -74,7 +74,7 @@ static const char *const CERTS[][2] = {
 	{"CEH", "EC-Council"}, {"IT-Grundschutz-Praktiker", "BSI"},
 };
 static const char *const SCHOOLS[] = {
-	"Universit\xc3\xa4t Wien", "\xc3\x89" "cole Polytechnique", "MIT", "Uniwersytet Jagiello\xc5\x84ski",
+	"Universit\xc3\xa4t Wien", ("\xc3\x89" "cole Polytechnique"), "MIT", "Uniwersytet Jagiello\xc5\x84ski",
 	"University of Lagos", "\xe6\x9d\xb1\xe4\xba\xac\xe5\xa4\xa7\xe5\xad\xa6", "Trinity College Dublin",
 };
 static const char *const DEGREES[] = {"BSc", "MSc", "PhD", "Diplom-Informatiker", NULL};

@@ -183,14 +183,15 @@ int co_doc_update(co_transport *t, const char *lock_name, const char *key, const
 			co_doc_release(&doc);
 			break;
 		}
-		char *text = cJSON_PrintUnformatted(doc.root);
-		if (!text) {
+		char *text = NULL;
+		size_t text_len = 0;
+		rc = co_json_print(doc.root, key, &text, &text_len, err);
+		if (rc != CUTOVER_OK) {
 			co_doc_release(&doc);
-			rc = co_err_oom(err);
 			break;
 		}
-		rc = t->put(t, key, text, strlen(text), doc.version, NULL, err);
-		cJSON_free(text);
+		rc = t->put(t, key, text, text_len, doc.version, NULL, err);
+		free(text);
 		co_doc_release(&doc);
 		if (rc != CUTOVER_EBUSY)
 			break;
@@ -224,6 +225,126 @@ int co_doc_record_error(cutover_error *err, const co_doc *doc, size_t pos, const
 	co_err_detail(err, "%s", why);
 	co_err_hint(err, "fix or remove that record in %s (or restore the file from a backup)", doc->key);
 	return CUTOVER_ECORRUPT;
+}
+
+/* --- printing -------------------------------------------------------------- */
+
+/* A string as cJSON prints one: quote, backslash and control characters
+ * escaped, every other byte as it is. */
+static void put_string(co_buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : ""), *run = p;
+	co_buf_put(b, "\"", 1);
+	for (; *p; p++) {
+		char u[8];
+		const char *esc = NULL;
+		switch (*p) {
+		case '"': esc = "\\\""; break;
+		case '\\': esc = "\\\\"; break;
+		case '\b': esc = "\\b"; break;
+		case '\f': esc = "\\f"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		case '\t': esc = "\\t"; break;
+		default:
+			if (*p < 0x20) {
+				snprintf(u, sizeof u, "\\u%04x", (unsigned)*p);
+				esc = u;
+			}
+		}
+		if (esc) {
+			co_buf_put(b, (const char *)run, (size_t)(p - run));
+			co_buf_puts(b, esc);
+			run = p + 1;
+		}
+	}
+	co_buf_put(b, (const char *)run, (size_t)(p - run));
+	co_buf_put(b, "\"", 1);
+}
+
+/* The shortest of cJSON's forms that reads back as exactly this double
+ * (cJSON's own printer accepts 15 digits when they come within an epsilon,
+ * so 9007199254740991 came back as 9007199254740990). */
+static bool put_number(co_buf *b, double d)
+{
+	char text[40];
+	if (!isfinite(d))
+		return false;
+	if (d == floor(d) && fabs(d) < 1e17)
+		snprintf(text, sizeof text, "%.0f", d);
+	else if (snprintf(text, sizeof text, "%.15g", d), strtod(text, NULL) != d)
+		snprintf(text, sizeof text, "%.17g", d);
+	co_buf_puts(b, text);
+	return true;
+}
+
+static const cJSON *put_value(co_buf *b, const cJSON *v)
+{
+	switch (v->type & 0xFF) {
+	case cJSON_NULL:
+		co_buf_puts(b, "null");
+		return NULL;
+	case cJSON_False:
+		co_buf_puts(b, "false");
+		return NULL;
+	case cJSON_True:
+		co_buf_puts(b, "true");
+		return NULL;
+	case cJSON_Number:
+		return put_number(b, v->valuedouble) ? NULL : v;
+	case cJSON_String:
+		put_string(b, v->valuestring);
+		return NULL;
+	case cJSON_Raw:
+		if (!v->valuestring)
+			return v;
+		co_buf_puts(b, v->valuestring);
+		return NULL;
+	case cJSON_Array:
+	case cJSON_Object: {
+		bool obj = cJSON_IsObject(v);
+		co_buf_put(b, obj ? "{" : "[", 1);
+		for (const cJSON *c = v->child; c; c = c->next) {
+			if (c != v->child)
+				co_buf_put(b, ",", 1);
+			if (obj) {
+				put_string(b, c->string);
+				co_buf_put(b, ":", 1);
+			}
+			const cJSON *bad = put_value(b, c);
+			if (bad)
+				return bad;
+		}
+		co_buf_put(b, obj ? "}" : "]", 1);
+		return NULL;
+	}
+	default:
+		return v;
+	}
+}
+
+int co_json_print(const cJSON *v, const char *what, char **out, size_t *len, cutover_error *err)
+{
+	co_buf b = {0};
+	*out = NULL;
+	*len = 0;
+	const cJSON *bad = put_value(&b, v);
+	if (bad) {
+		co_buf_free(&b);
+		co_err(err, CUTOVER_ECORRUPT, "%s holds a number too large to write back (in \"%.60s\")", what,
+		       bad->string ? bad->string : "a list");
+		co_err_detail(err, "JSON numbers are read as doubles and this one is beyond their range; writing it "
+				   "back would change it");
+		co_err_hint(err, "fix that number in %s (or restore the file from a backup), then try again", what);
+		return CUTOVER_ECORRUPT;
+	}
+	if (b.failed || !b.data) {
+		co_buf_free(&b);
+		return co_err_oom(err);
+	}
+	*out = b.data;
+	*len = b.len;
+	return CUTOVER_OK;
 }
 
 /* --- readers --------------------------------------------------------------- */

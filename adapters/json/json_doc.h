@@ -42,9 +42,18 @@ typedef int (*co_doc_edit_fn)(co_doc *doc, void *ctx, bool *changed, cutover_err
 /* Read-modify-write: take the transport lock `lock_name` (when the transport
  * has locks), load, edit, serialise and put with if_version = the loaded
  * version; retry a bounded number of times when the put loses a race. The
- * lock is released before returning. */
+ * lock is released before returning. A document holding a number beyond a
+ * double's range (1e999) is not written (co_json_print). */
 int co_doc_update(co_transport *t, const char *lock_name, const char *key, const char *collection,
                   co_doc_edit_fn fn, void *ctx, cutover_error *err);
+
+/* The compact JSON text of v (malloc'd, NUL-terminated; *len bytes), as
+ * cJSON_PrintUnformatted prints it except that every number reads back as
+ * exactly the double it holds (cJSON 1.7 rounds some to 15 digits:
+ * 9007199254740991 became 9007199254740990). A number beyond a double's
+ * range (1e999 reads as infinity; cJSON would print null) is
+ * CUTOVER_ECORRUPT naming what (the document's key) and the field. */
+int co_json_print(const cJSON *v, const char *what, char **out, size_t *len, cutover_error *err);
 
 /* Turn a field error (set by a co_json_get_* reader) into the record error:
  * message "<key>: record <pos> (<what>) cannot be read", the reader's text as

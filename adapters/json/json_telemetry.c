@@ -758,9 +758,10 @@ static int batch_write(co_transport *t, batch *b, cutover_event_list *out, cutov
 		}
 		b->old[i] = NULL;
 		rc = write_event(rec, &b->ev[i], err);
-		char *text = rc ? NULL : cJSON_PrintUnformatted(rec);
-		if (rc == CUTOVER_OK && !text)
-			rc = co_err_oom(err);
+		char *text = NULL;
+		size_t text_len = 0;
+		if (rc == CUTOVER_OK)
+			rc = co_json_print(rec, d->key, &text, &text_len, err);
 		if (rc == CUTOVER_OK && (rc = co_legacy_event_fill(rec, d->date, &out->items[out->n], err)) == CUTOVER_OK)
 			out->n++;
 		cJSON_Delete(rec);
@@ -777,7 +778,7 @@ static int batch_write(co_transport *t, batch *b, cutover_event_list *out, cutov
 			co_buf_puts(&d->add, text);
 			co_buf_put(&d->add, "\n", 1);
 		}
-		cJSON_free(text);
+		free(text);
 	}
 	for (size_t k = 0; rc == CUTOVER_OK && k < b->ndays; k++) {
 		day *d = &b->days[k];
@@ -1164,8 +1165,9 @@ static int j_link_event(cutover_telemetry *s, cutover_event **out, int64_t event
 		co_event_clear(&cur);
 		if (rc == CUTOVER_OK)
 			rc = co_legacy_event_fill(f.rec, date, &cur, err);
-		if (rc == CUTOVER_OK && !(text = cJSON_PrintUnformatted(f.rec)))
-			rc = co_err_oom(err);
+		size_t text_len = 0;
+		if (rc == CUTOVER_OK)
+			rc = co_json_print(f.rec, key, &text, &text_len, err);
 	}
 	if (rc == CUTOVER_OK) {
 		co_buf nb = {0};
@@ -1175,7 +1177,7 @@ static int j_link_event(cutover_telemetry *s, cutover_event **out, int64_t event
 		rc = nb.failed ? co_err_oom(err) : t->put(t, key, nb.data, nb.len, version, NULL, err);
 		co_buf_free(&nb);
 	}
-	cJSON_free(text);
+	free(text);
 	cJSON_Delete(f.rec);
 	free(data);
 	days_free(&dl);

@@ -180,6 +180,17 @@ int co_legacy_parse(const co_scan_item *it, cJSON **out, cutover_error *err)
 		size_t where = at && at >= it->bytes && at <= it->bytes + it->len ? (size_t)(at - it->bytes) : 0;
 		return co_err(err, CUTOVER_ECORRUPT, "malformed JSON near byte %zu of the record", where + 1);
 	}
+	/* one value and nothing after it: an NDJSON line holding two records
+	 * ({...}{...}) must not read as the first alone */
+	size_t used = end && end >= it->bytes && end <= it->bytes + it->len ? (size_t)(end - it->bytes) : it->len;
+	for (size_t i = used; i < it->len; i++) {
+		char c = it->bytes[i];
+		if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			cJSON_Delete(j);
+			return co_err(err, CUTOVER_ECORRUPT, "malformed JSON near byte %zu of the record: bytes after its end",
+				      i + 1);
+		}
+	}
 	if (!cJSON_IsObject(j)) {
 		cJSON_Delete(j);
 		return co_err(err, CUTOVER_ECORRUPT, "the record is not a JSON object");

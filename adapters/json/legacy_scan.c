@@ -14,7 +14,12 @@
 
 #include "legacy_scan.h"
 
-enum { BUF_SIZE = 64 * 1024 };
+/* The read buffer; the fuzz build (tests/fuzz) makes it tiny so records
+ * cross its boundary everywhere. */
+#ifndef CO_SCAN_BUF_SIZE
+#define CO_SCAN_BUF_SIZE (64 * 1024)
+#endif
+enum { BUF_SIZE = CO_SCAN_BUF_SIZE };
 
 typedef enum { MODE_JSON, MODE_NDJSON } scan_mode;
 typedef enum { ST_START, ST_ARRAY, ST_DONE } scan_state;
@@ -100,14 +105,14 @@ static int take_value(co_scan *s, cutover_error *err)
 		for (; i < s->end; i++) {
 			unsigned char c = buf[i];
 			if (in_str) {
+				if (c == '\n') /* raw, or after a backslash: a line either way */
+					s->line++;
 				if (esc)
 					esc = false;
 				else if (c == '\\')
 					esc = true;
 				else if (c == '"')
 					in_str = false;
-				else if (c == '\n')
-					s->line++;
 				if (!in_str && depth == 0) { /* a top-level string closed */
 					i++;
 					done = 1;
@@ -293,6 +298,16 @@ static int next_json(co_scan *s, co_scan_item *it, cutover_error *err)
 		}
 		uint64_t off = s->offset, line = s->line;
 		s->rec.len = 0;
+		if (c == '}') { /* a stray closing brace: not a record, and not the end of the list */
+			co_buf_put(&s->rec, "}", 1);
+			advance(s);
+			if (s->rec.failed)
+				return co_err_oom(err);
+			s->problem = "a '}' that closes nothing between records";
+			item_from_rec(s, it, CO_SCAN_GARBAGE, off, line);
+			it->position = 0;
+			return CUTOVER_OK;
+		}
 		int r = take_value(s, err);
 		if (r == -2)
 			return err ? err->code : CUTOVER_EUNAVAILABLE;

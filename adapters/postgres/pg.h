@@ -118,6 +118,13 @@ const char *co_pg_repair_sql(const char *table);
 /* The statement that puts a table's sequence just past its max id (empty tables too). */
 const char *co_pg_setval_sql(const co_seq_health *h, char *buf, size_t len);
 
+/* Add member name = v to a JSON object as the integer's exact decimal text
+ * (a raw member): a batch handed to jsonb_to_recordset must carry ids
+ * exactly, and cJSON's printer rounds some 16-digit numbers
+ * (9007199254740991 came out as 9007199254740990). False when out of memory. */
+struct cJSON;
+bool co_pg_json_add_int(struct cJSON *o, const char *name, int64_t v);
+
 /* --- identity backend (adapters/postgres/pg_identity.c) --- */
 /* Takes ownership of pg (also on failure). */
 int co_pg_identity_new(cutover_identity **out, co_pg *pg, cutover_error *err);

@@ -37,6 +37,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "pg.h"
 
 /* After a failed connection attempt, calls fail at once for this long
@@ -542,4 +544,11 @@ int co_pg_run_cmd(co_pg *pg, const co_pg_constraints *cs, const char *what, cons
 		return err->code;
 	PQclear(r);
 	return CUTOVER_OK;
+}
+
+bool co_pg_json_add_int(cJSON *o, const char *name, int64_t v)
+{
+	char text[24];
+	snprintf(text, sizeof text, "%lld", (long long)v);
+	return cJSON_AddRawToObject(o, name, text) != NULL;
 }

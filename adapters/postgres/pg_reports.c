@@ -190,7 +190,7 @@ static char *actions_json(const cutover_report *r, size_t from)
 		}
 		ok = cJSON_AddNumberToObject(o, "position", (double)i) &&
 		     cJSON_AddStringToObject(o, "action", a->action) &&
-		     (a->actor_id > 0 ? cJSON_AddNumberToObject(o, "actor_id", (double)a->actor_id) != NULL
+		     (a->actor_id > 0 ? co_pg_json_add_int(o, "actor_id", a->actor_id)
 				      : cJSON_AddNullToObject(o, "actor_id") != NULL) &&
 		     cJSON_AddStringToObject(o, "at", cutover_ts_format(a->at, at, sizeof at)) &&
 		     (a->note ? cJSON_AddStringToObject(o, "note", a->note) != NULL

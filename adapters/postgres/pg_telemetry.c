@@ -270,7 +270,7 @@ static char *events_json(const cutover_event *ev, const int64_t *ids, size_t n)
 		const cutover_event *e = &ev[i];
 		tstext ts;
 		cJSON *o = cJSON_CreateObject();
-		ok = o && cJSON_AddItemToArray(arr, o) && cJSON_AddNumberToObject(o, "id", (double)ids[i]) &&
+		ok = o && cJSON_AddItemToArray(arr, o) && co_pg_json_add_int(o, "id", ids[i]) &&
 		     cJSON_AddStringToObject(o, "occurred_at", cutover_ts_format(e->occurred_at, ts, sizeof ts)) &&
 		     (e->source_ip ? cJSON_AddStringToObject(o, "source_ip", e->source_ip) != NULL : true) &&
 		     (e->region ? cJSON_AddStringToObject(o, "region", e->region) != NULL : true) &&
@@ -278,7 +278,7 @@ static char *events_json(const cutover_event *ev, const int64_t *ids, size_t n)
 		     (e->attack_type ? cJSON_AddStringToObject(o, "attack_type", e->attack_type) != NULL : true) &&
 		     cJSON_AddStringToObject(o, "severity", e->severity) &&
 		     cJSON_AddRawToObject(o, "payload", e->payload ? e->payload : "{}") &&
-		     (e->incident_id > 0 ? cJSON_AddNumberToObject(o, "incident_id", (double)e->incident_id) != NULL
+		     (e->incident_id > 0 ? co_pg_json_add_int(o, "incident_id", e->incident_id)
 					 : true);
 	}
 	char *text = ok ? cJSON_PrintUnformatted(arr) : NULL;
