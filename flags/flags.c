@@ -297,7 +297,7 @@ static int open_pg_checked(co_pg **out, const cutover_settings *st, cutover_erro
 			       st->flag_name, cutover_stage_describe(st->stage)->name, first);
 			co_err_detail(err, "postgres would hand out ids that already exist; rows were written with "
 					   "explicit ids while json was authoritative");
-			co_err_hint(err, "run this SQL (or `cutover backfill %s --repair-sequences`): %s",
+			co_err_hint(err, "run this SQL (or `cutover backfill %s --apply --repair-sequences`): %s",
 				    cutover_domain_name(st->domain), fix.data ? fix.data : "");
 			rc = CUTOVER_ESTATE;
 		}
