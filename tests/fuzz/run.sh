@@ -23,7 +23,7 @@ build=${1:-build-fuzz}
 secs=${2:-25}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(scan identity profile reports telemetry events json_doc)
+[ ${#targets[@]} -gt 0 ] || targets=(scan identity profile reports telemetry events json_doc journal)
 
 if [ ! -f "$build/build.ninja" ]; then
   CC=${FUZZ_CC:-clang} meson setup "$build" -Dfuzz=true -Db_sanitize=address,undefined \
