@@ -355,26 +355,18 @@ static int walk(cli_ctx *ctx, const op_opts *o, const walk_cb *cb, walk_stats *w
 
 /* --- survey -------------------------------------------------------------------- */
 
-typedef struct survey_ctx {
-	const op_opts *o;
-	int printed;
-} survey_ctx;
-
 static int survey_reject(void *ud, const char *file, const char *coll, const co_scan_item *it, const char *key,
 			 const char *reason, cutover_error *err)
 {
 	(void)coll;
 	(void)err;
-	survey_ctx *sc = ud;
-	if (sc->printed++ < sc->o->max_print)
-		fprintf(stderr, "  unmappable: %s record %llu (line %llu, %s): %s\n", file,
-			(unsigned long long)it->position, (unsigned long long)it->line, key, reason);
+	op_survey_unmappable(ud, file, it, key, reason);
 	return CUTOVER_OK;
 }
 
 int identity_survey(cli_ctx *ctx, const op_opts *o, cJSON *out)
 {
-	survey_ctx sc = {o, 0};
+	op_survey_ctx sc = {o, 0};
 	walk_cb cb = {.reject = survey_reject, .ud = &sc, .orphans_are_rejects = true};
 	walk_stats ws;
 	cutover_error err;

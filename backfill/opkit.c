@@ -14,6 +14,14 @@ void op_count(cJSON *o, const char *name, uint64_t v)
 	cJSON_AddNumberToObject(o, name, (double)v);
 }
 
+void op_survey_unmappable(op_survey_ctx *sc, const char *file, const co_scan_item *it, const char *key,
+			  const char *reason)
+{
+	if (sc->printed++ < sc->o->max_print)
+		fprintf(stderr, "  unmappable: %s record %llu (line %llu, %s): %s\n", file,
+			(unsigned long long)it->position, (unsigned long long)it->line, key, reason);
+}
+
 int op_take_lock(co_pg *pg, cutover_domain d, bool no_wait, cutover_error *err)
 {
 	char key[16];

@@ -16,6 +16,16 @@
 /* Add a count to a JSON object. */
 void op_count(cJSON *o, const char *name, uint64_t v);
 
+/* A survey's list of unmappable records on stderr, at most o->max_print lines. */
+typedef struct op_survey_ctx {
+	const op_opts *o;
+	int printed;
+} op_survey_ctx;
+
+/* One unmappable record of a collection document: "file record N (line L, key): reason". */
+void op_survey_unmappable(op_survey_ctx *sc, const char *file, const co_scan_item *it, const char *key,
+			  const char *reason);
+
 /* Take the domain's backfill lock (a session advisory lock, so a concurrent
  * backfill or verify of the same domain waits, or with no_wait is refused
  * with CUTOVER_EBUSY). Released when the connection closes; from then on

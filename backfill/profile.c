@@ -273,24 +273,16 @@ static int legacy_users(const op_opts *o, co_keyset **out, bool *present, cutove
 	return rc;
 }
 
-typedef struct survey_ctx {
-	const op_opts *o;
-	int printed;
-} survey_ctx;
-
 static int survey_reject(void *ud, const co_scan_item *it, const char *key, const char *reason, cutover_error *err)
 {
 	(void)err;
-	survey_ctx *sc = ud;
-	if (sc->printed++ < sc->o->max_print)
-		fprintf(stderr, "  unmappable: %s record %llu (line %llu, %s): %s\n", PROFILES_KEY,
-			(unsigned long long)it->position, (unsigned long long)it->line, key, reason);
+	op_survey_unmappable(ud, PROFILES_KEY, it, key, reason);
 	return CUTOVER_OK;
 }
 
 int profile_survey(cli_ctx *ctx, const op_opts *o, cJSON *out)
 {
-	survey_ctx sc = {o, 0};
+	op_survey_ctx sc = {o, 0};
 	co_keyset *users = NULL;
 	bool users_present;
 	cutover_error err;
