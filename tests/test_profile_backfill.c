@@ -34,7 +34,7 @@ static const char *gen_legacy_bin, *gen_profile_bin;
 /* Users 1..n in identity/users.json and in Postgres, then the profiles. */
 static void generate(const test_env *e, int users, const char *args)
 {
-	char opts[512];
+	char opts[560]; /* "--users N " and args (up to 512 bytes) */
 	snprintf(opts, sizeof(opts), "--users %d --seed 7", users);
 	test_generate(e, gen_legacy_bin, opts);
 	assert_int_equal(test_cutover(e, NULL, "backfill identity --apply"), 0);
