@@ -17,7 +17,15 @@
 typedef struct co_transport co_transport;
 typedef struct co_lock co_lock;
 
-#define CO_TRANSPORT_VERSION 1
+/* A new version of a document being written through a file (put_begin). */
+typedef struct co_put {
+	int fd;          /* writable, positioned at 0 */
+	const char *key; /* borrowed from the caller of co_put_begin */
+	void *impl;      /* the transport's own */
+} co_put;
+
+/* 2: open_read, put_begin, put_commit, put_abort */
+#define CO_TRANSPORT_VERSION 2
 
 struct co_transport {
 	unsigned version;   /* CO_TRANSPORT_VERSION */
@@ -48,6 +56,31 @@ struct co_transport {
 	 * transport cannot list, and documents spread over many keys (the
 	 * telemetry events) cannot be found through it. */
 	int (*list)(co_transport *t, const char *prefix, char ***keys, size_t *n, cutover_error *err);
+	/* --- version 2 --- */
+	/* optional: the document's bytes for reads at offsets, unless it is
+	 * still the version `have` (a token an earlier call returned; NULL or
+	 * "": none): then *fd is -1 and version repeats it. Otherwise *fd is a
+	 * read-only descriptor of exactly the bytes of `version` (the caller
+	 * closes it; the bytes stay readable through it whatever happens to the
+	 * document afterwards). Absent is CUTOVER_ENOTFOUND. Local: one stat,
+	 * and an open when it changed. HTTP: a conditional GET (If-None-Match
+	 * on an ETag, If-Modified-Since on a date) whose 200 body is spooled to
+	 * a private temp file (0600, unlinked at once); a 304 costs nothing
+	 * more. NULL: co_transport_open_read gets the document and spools it. */
+	int (*open_read)(co_transport *t, const char *key, const char *have, int *fd, char version[CO_VERSION_LEN],
+	                 cutover_error *err);
+	/* optional, all three or none: write a new version through a file.
+	 * put_begin hands out p->fd to write the whole new document to;
+	 * put_commit makes it the document exactly as put() would with
+	 * if_version (CUTOVER_EBUSY when the document changed meanwhile) and
+	 * releases p, whatever it returns; put_abort releases p and leaves the
+	 * document alone. Local: the temp file beside the document that put()
+	 * uses, fsynced and renamed. NULL: co_put_begin spools to a private
+	 * temp file and commit hands its bytes to put(). */
+	int (*put_begin)(co_transport *t, co_put *p, cutover_error *err);
+	int (*put_commit)(co_transport *t, co_put *p, const char *if_version, char new_version[CO_VERSION_LEN],
+	                  cutover_error *err);
+	void (*put_abort)(co_transport *t, co_put *p);
 	/* a description safe to print (credentials redacted) */
 	const char *(*describe)(co_transport *t);
 	void (*free)(co_transport *t);
@@ -69,6 +102,19 @@ int co_transport_open(co_transport **out, const char *root, const char *token, c
 /* Open a document for streaming reads (t->stream, or get() spooled to a
  * temp file). Absent is CUTOVER_ENOTFOUND. The caller fcloses *out. */
 int co_transport_stream(co_transport *t, const char *key, FILE **out, cutover_error *err);
+/* t->open_read, or get() spooled into a private temp file (for a transport
+ * without it the version check saves no transfer). */
+int co_transport_open_read(co_transport *t, const char *key, const char *have, int *fd, char version[CO_VERSION_LEN],
+                           cutover_error *err);
+/* Write key through a file: begin (p->fd to write to), then commit or
+ * abort (see put_begin). */
+int co_put_begin(co_transport *t, const char *key, co_put *p, cutover_error *err);
+int co_put_commit(co_transport *t, co_put *p, const char *if_version, char new_version[CO_VERSION_LEN],
+                  cutover_error *err);
+void co_put_abort(co_transport *t, co_put *p);
+/* A private temp file for spooled bytes: 0600, already unlinked (so it goes
+ * when the descriptor is closed), in $TMPDIR or /tmp. -1 with err set. */
+int co_spool_fd(const char *what, cutover_error *err);
 /* Free what list() handed out. */
 void co_keys_free(char **keys, size_t n);
 

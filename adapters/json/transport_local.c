@@ -110,10 +110,14 @@ static int io_error(cutover_error *err, int e, const char *what, const char *pat
 	return CUTOVER_EUNAVAILABLE;
 }
 
+/* device, inode, size, modification and change times: a put replaces the
+ * file (new inode), and a tool that rewrites it in place changes the ctime
+ * even when it keeps the size and puts an old mtime back */
 static void version_of(const struct stat *st, char out[CO_VERSION_LEN])
 {
-	snprintf(out, CO_VERSION_LEN, "%ju:%jd.%09ld:%jd", (uintmax_t)st->st_ino, (intmax_t)st->st_mtim.tv_sec,
-	         (long)st->st_mtim.tv_nsec, (intmax_t)st->st_size);
+	snprintf(out, CO_VERSION_LEN, "%ju:%ju:%jd:%jd.%09ld:%jd.%09ld", (uintmax_t)st->st_dev, (uintmax_t)st->st_ino,
+	         (intmax_t)st->st_size, (intmax_t)st->st_mtim.tv_sec, (long)st->st_mtim.tv_nsec,
+	         (intmax_t)st->st_ctim.tv_sec, (long)st->st_ctim.tv_nsec);
 }
 
 static int fsync_dir(const char *dir, cutover_error *err)
@@ -297,92 +301,126 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-static int local_put(co_transport *t, const char *key, const char *data, size_t len, const char *if_version,
-                     char new_version[CO_VERSION_LEN], cutover_error *err)
+/* A put in progress: the temp file beside the document. */
+typedef struct local_put_state {
+	char *path, *dir, *tmp;
+} local_put_state;
+
+static void put_state_free(local_put_state *ps)
+{
+	if (!ps)
+		return;
+	free(ps->path);
+	free(ps->dir);
+	free(ps->tmp);
+	free(ps);
+}
+
+static int local_put_begin(co_transport *t, co_put *p, cutover_error *err)
 {
 	local_transport *lt = (local_transport *)t;
-	char *path = NULL, *dir = NULL, *tmp = NULL;
-	int fd = -1, rc = check_key(key, err);
-	if (new_version)
-		new_version[0] = '\0';
+	local_put_state *ps = NULL;
+	int rc = check_key(p->key, err);
+	p->fd = -1;
+	p->impl = NULL;
 	if (rc != CUTOVER_OK)
 		return rc;
-
-	path = join(lt->dir, key);
-	dir = path ? parent_of(path) : NULL;
-	if (!path || !dir) {
-		rc = co_err_oom(err);
-		goto out;
+	if (!(ps = calloc(1, sizeof *ps)) || !(ps->path = join(lt->dir, p->key)) || !(ps->dir = parent_of(ps->path))) {
+		put_state_free(ps);
+		return co_err_oom(err);
 	}
-	rc = co_mkdirs(dir, err);
-	if (rc != CUTOVER_OK)
-		goto out;
-
+	if ((rc = co_mkdirs(ps->dir, err)) != CUTOVER_OK) {
+		put_state_free(ps);
+		return rc;
+	}
 	/* a temp file in the same directory, so rename(2) is atomic */
-	const char *base = strrchr(path, '/') + 1;
-	size_t tlen = strlen(dir) + strlen(base) + 80;
-	tmp = malloc(tlen);
-	if (!tmp) {
-		rc = co_err_oom(err);
-		goto out;
+	const char *base = strrchr(ps->path, '/') + 1;
+	size_t tlen = strlen(ps->dir) + strlen(base) + 80;
+	if (!(ps->tmp = malloc(tlen))) {
+		put_state_free(ps);
+		return co_err_oom(err);
 	}
+	int fd = -1;
 	for (int i = 0; i < 100 && fd < 0; i++) {
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
-		snprintf(tmp, tlen, "%s/.%s.%ld.%u.%ld.tmp", dir, base, (long)getpid(),
+		snprintf(ps->tmp, tlen, "%s/.%s.%ld.%u.%ld.tmp", ps->dir, base, (long)getpid(),
 		         atomic_fetch_add(&tmp_counter, 1u), (long)now.tv_nsec);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd = open(ps->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0 && errno != EEXIST && errno != EINTR) {
-			rc = io_error(err, errno, "create", tmp);
-			goto out;
+			rc = io_error(err, errno, "create", ps->tmp);
+			put_state_free(ps);
+			return rc;
 		}
 	}
 	if (fd < 0) {
-		rc = io_error(err, EEXIST, "create a temporary file for", path);
-		goto out;
+		rc = io_error(err, EEXIST, "create a temporary file for", ps->path);
+		put_state_free(ps);
+		return rc;
 	}
+	if (fchmod(fd, 0600) != 0) { /* whatever the umask did */
+		rc = io_error(err, errno, "set the mode of", ps->tmp);
+		close(fd);
+		unlink(ps->tmp);
+		put_state_free(ps);
+		return rc;
+	}
+	p->fd = fd;
+	p->impl = ps;
+	return CUTOVER_OK;
+}
 
+static void local_put_abort(co_transport *t, co_put *p)
+{
+	local_put_state *ps = p->impl;
+	(void)t;
+	if (p->fd >= 0)
+		close(p->fd);
+	if (ps)
+		unlink(ps->tmp);
+	put_state_free(ps);
+	p->fd = -1;
+	p->impl = NULL;
+}
+
+static int local_put_commit(co_transport *t, co_put *p, const char *if_version, char new_version[CO_VERSION_LEN],
+                            cutover_error *err)
+{
+	local_put_state *ps = p->impl;
+	int rc;
 	struct stat st;
-	if (fchmod(fd, 0600) != 0) {
-		rc = io_error(err, errno, "set the mode of", tmp);
+	if (new_version)
+		new_version[0] = '\0';
+	if (fsync(p->fd) != 0) {
+		rc = io_error(err, errno, "sync", ps->tmp);
 		goto fail;
 	}
-	if (write_all(fd, data, len) != 0) {
-		rc = io_error(err, errno, "write", tmp);
-		goto fail;
-	}
-	if (fsync(fd) != 0) {
-		rc = io_error(err, errno, "sync", tmp);
-		goto fail;
-	}
-	if (fstat(fd, &st) != 0) {
-		rc = io_error(err, errno, "stat", tmp);
-		goto fail;
-	}
-
 	if (if_version) {
 		struct stat cur;
 		char curv[CO_VERSION_LEN] = "";
-		if (stat(path, &cur) == 0) {
+		if (stat(ps->path, &cur) == 0) {
 			version_of(&cur, curv);
 		} else if (errno != ENOENT) {
-			rc = io_error(err, errno, "stat", path);
+			rc = io_error(err, errno, "stat", ps->path);
 			goto fail;
 		}
 		if (strcmp(curv, if_version) != 0) {
-			rc = co_err(err, CUTOVER_EBUSY, "%s was changed by another writer", path);
+			rc = co_err(err, CUTOVER_EBUSY, "%s was changed by another writer", ps->path);
 			co_err_detail(err, "%s", if_version[0] ? "the document is not the version that was read"
 			                                       : "the document did not exist when it was read");
 			goto fail;
 		}
 	}
-
-	if (rename(tmp, path) != 0) {
-		rc = io_error(err, errno, "replace", path);
+	if (rename(ps->tmp, ps->path) != 0) {
+		rc = io_error(err, errno, "replace", ps->path);
 		goto fail;
 	}
-	close(fd);
-	fd = -1;
+	/* after the rename, which changes the inode's ctime: the token a stat of
+	 * the document gives from now on */
+	if (new_version && fstat(p->fd, &st) == 0)
+		version_of(&st, new_version);
+	close(p->fd);
+	p->fd = -1;
 	/* The rename happened: readers see the new document, so the put is
 	 * done. A failed directory sync only leaves its durability across a
 	 * crash in doubt; reporting the put as failed would be wrong (a caller
@@ -390,26 +428,78 @@ static int local_put(co_transport *t, const char *key, const char *data, size_t 
 	{
 		cutover_error serr;
 		cutover_error_clear(&serr);
-		if (fsync_dir(dir, &serr) != CUTOVER_OK)
+		if (fsync_dir(ps->dir, &serr) != CUTOVER_OK)
 			co_log("warning: %s was replaced, but syncing its directory failed (%s); the change may not "
 			       "survive a crash",
-			       path, serr.message);
+			       ps->path, serr.message);
 	}
-	sweep_stale_temps(dir, base);
-	rc = CUTOVER_OK;
-	if (new_version)
-		version_of(&st, new_version);
-	goto out;
-
+	sweep_stale_temps(ps->dir, strrchr(ps->path, '/') + 1);
+	put_state_free(ps);
+	p->impl = NULL;
+	return CUTOVER_OK;
 fail:
-	close(fd);
-	fd = -1;
-	unlink(tmp);
-out:
-	if (fd >= 0)
-		close(fd);
-	free(tmp);
-	free(dir);
+	local_put_abort(t, p);
+	return rc;
+}
+
+static int local_put(co_transport *t, const char *key, const char *data, size_t len, const char *if_version,
+                     char new_version[CO_VERSION_LEN], cutover_error *err)
+{
+	co_put p = {.fd = -1, .key = key};
+	if (new_version)
+		new_version[0] = '\0';
+	int rc = local_put_begin(t, &p, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	if (write_all(p.fd, data, len) != 0) {
+		rc = io_error(err, errno, "write", ((local_put_state *)p.impl)->tmp);
+		local_put_abort(t, &p);
+		return rc;
+	}
+	return local_put_commit(t, &p, if_version, new_version, err);
+}
+
+/* One stat; an open (and the fstat of what was opened) only when the
+ * document is not the version the caller has. */
+static int local_open_read(co_transport *t, const char *key, const char *have, int *fd, char version[CO_VERSION_LEN],
+                           cutover_error *err)
+{
+	local_transport *lt = (local_transport *)t;
+	struct stat st;
+	int rc = check_key(key, err);
+	*fd = -1;
+	version[0] = '\0';
+	if (rc != CUTOVER_OK)
+		return rc;
+	char *path = join(lt->dir, key);
+	if (!path)
+		return co_err_oom(err);
+	if (have && *have && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		version_of(&st, version);
+		if (strcmp(version, have) == 0) {
+			free(path);
+			return CUTOVER_OK;
+		}
+	}
+	int f;
+	do
+		f = open(path, O_RDONLY | O_CLOEXEC);
+	while (f < 0 && errno == EINTR);
+	if (f < 0) {
+		int e = errno;
+		rc = e == ENOENT || e == ENOTDIR ? co_err(err, CUTOVER_ENOTFOUND, "no document %s", path)
+		                                 : io_error(err, e, "open", path);
+	} else if (fstat(f, &st) != 0) {
+		rc = io_error(err, errno, "stat", path);
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot read %s: not a regular file", path);
+	} else {
+		version_of(&st, version);
+		*fd = f;
+		f = -1;
+	}
+	if (f >= 0)
+		close(f);
 	free(path);
 	return rc;
 }
@@ -633,6 +723,10 @@ int co_transport_local(co_transport **out, const char *dir, cutover_error *err)
 	lt->base.describe = local_describe;
 	lt->base.stream = local_stream;
 	lt->base.list = local_list;
+	lt->base.open_read = local_open_read;
+	lt->base.put_begin = local_put_begin;
+	lt->base.put_commit = local_put_commit;
+	lt->base.put_abort = local_put_abort;
 	lt->base.free = local_free;
 	*out = &lt->base;
 	return CUTOVER_OK;
