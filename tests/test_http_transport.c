@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -244,6 +246,277 @@ static void list_names_the_files_of_a_folder_sorted(void **state)
 	t->free(t);
 }
 
+/* --- open_read: conditional GETs ----------------------------------------------- */
+
+/* All of fd's bytes (malloc'd, NUL-terminated), read at offsets. */
+static char *read_fd(int fd, size_t *len)
+{
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	char *b = malloc((size_t)st.st_size + 1);
+	assert_non_null(b);
+	size_t n = 0;
+	while (n < (size_t)st.st_size) {
+		ssize_t r = pread(fd, b + n, (size_t)st.st_size - n, (off_t)n);
+		assert_true(r > 0);
+		n += (size_t)r;
+	}
+	b[n] = '\0';
+	*len = n;
+	return b;
+}
+
+/* "GET <path of key under root> <status>" lines in the access log */
+static int get_count(const char *key, int status, int want)
+{
+	char line[700];
+	snprintf(line, sizeof line, "GET %s/%s %d", strstr(root, "/state"), key, status);
+	return want < 0 ? log_count(line) : log_wait(line, want);
+}
+
+static void open_read_spools_a_version_and_304_costs_nothing(void **state)
+{
+	(void)state;
+	co_transport *t = open_root(), *other = open_root();
+	const char *key = "openread/users.json";
+	const char *doc1 = "{\"users\":[{\"id\":1}]}", *doc2 = "{\"users\":[{\"id\":1},{\"id\":2}]}";
+	char v1[CO_VERSION_LEN], v2[CO_VERSION_LEN], v[CO_VERSION_LEN];
+	size_t len;
+	int fd = -1;
+	assert_non_null(t->open_read); /* the transport's own, not the get() fallback */
+	expect_ok(other->put(other, key, doc1, strlen(doc1), "", NULL, &err));
+
+	/* a first read: the bytes of the document, in a private file, and a token */
+	expect_ok(t->open_read(t, key, NULL, &fd, v1, &err));
+	assert_true(fd >= 0);
+	assert_true(v1[0] == '"'); /* nginx's ETag (etag on) */
+	char *data = read_fd(fd, &len);
+	assert_int_equal(len, strlen(doc1));
+	assert_memory_equal(data, doc1, len);
+	free(data);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_nlink, 0);         /* unlinked at once */
+	assert_int_equal(st.st_mode & 07777, 0600); /* private */
+	close(fd);
+	assert_int_equal(get_count(key, 200, 1), 1);
+
+	/* unchanged: one more request, answered 304, no file */
+	fd = 12345;
+	expect_ok(t->open_read(t, key, v1, &fd, v, &err));
+	assert_int_equal(fd, -1);
+	assert_string_equal(v, v1);
+	assert_int_equal(get_count(key, 304, 1), 1);
+	assert_int_equal(get_count(key, 200, -1), 1);
+
+	/* another client writes a new version: the new bytes and a new token.
+	 * (nginx's ETag is "<mtime seconds>-<size>": doc2 is longer, so it
+	 * differs even when written in the same second as doc1) */
+	expect_ok(other->put(other, key, doc2, strlen(doc2), NULL, NULL, &err));
+	expect_ok(t->open_read(t, key, v1, &fd, v2, &err));
+	assert_true(fd >= 0);
+	assert_string_not_equal(v2, v1);
+	data = read_fd(fd, &len);
+	assert_int_equal(len, strlen(doc2));
+	assert_memory_equal(data, doc2, len);
+	free(data);
+	close(fd);
+	assert_int_equal(get_count(key, 200, 2), 2);
+	assert_int_equal(get_count(key, 304, -1), 1);
+	/* the token is the one get() hands out */
+	expect_ok(t->get(t, key, &data, &len, v, &err));
+	free(data);
+	assert_string_equal(v, v2);
+	fd = 12345;
+	expect_ok(t->open_read(t, key, v2, &fd, v, &err));
+	assert_int_equal(fd, -1);
+	assert_string_equal(v, v2);
+	assert_int_equal(get_count(key, 304, 2), 2);
+
+	/* no token, the unversioned token and "" all read unconditionally */
+	expect_ok(t->open_read(t, key, "", &fd, v, &err));
+	assert_true(fd >= 0);
+	close(fd);
+	expect_ok(t->open_read(t, key, "unversioned", &fd, v, &err));
+	assert_true(fd >= 0);
+	close(fd);
+	/* a date token goes as If-Modified-Since (nginx: an exact match is 304) */
+	char lastmod[CO_VERSION_LEN];
+	{
+		char cmd[800];
+		/* python3 is there: tests/with-nginx.sh uses it */
+		snprintf(cmd, sizeof cmd,
+		         "python3 -c 'import sys, urllib.request as u; "
+		         "print(u.urlopen(u.Request(sys.argv[1], method=\"HEAD\")).headers[\"Last-Modified\"])' '%s/%s'",
+		         root, key);
+		int status = 0;
+		char *out = test_run_capture(cmd, &status);
+		assert_int_equal(status, 0);
+		size_t n = strcspn(out, "\n");
+		assert_true(n > 0 && n < sizeof lastmod);
+		memcpy(lastmod, out, n);
+		lastmod[n] = '\0';
+		free(out);
+	}
+	fd = 12345;
+	expect_ok(t->open_read(t, key, lastmod, &fd, v, &err));
+	assert_int_equal(fd, -1);
+	assert_string_equal(v, lastmod);
+	assert_int_equal(get_count(key, 304, 3), 3);
+
+	/* an empty document is a document: an empty file */
+	expect_ok(other->put(other, "openread/empty.json", "", 0, NULL, NULL, &err));
+	expect_ok(t->open_read(t, "openread/empty.json", NULL, &fd, v, &err));
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	close(fd);
+
+	/* a document of many body chunks arrives whole, each byte in its place */
+	size_t big_len = 2u << 20;
+	char *big = malloc(big_len);
+	assert_non_null(big);
+	for (size_t i = 0; i < big_len; i++)
+		big[i] = (char)('a' + (i * 7 + i / 4093) % 26);
+	expect_ok(other->put(other, "openread/big.json", big, big_len, NULL, NULL, &err));
+	expect_ok(t->open_read(t, "openread/big.json", NULL, &fd, v, &err));
+	data = read_fd(fd, &len);
+	assert_int_equal(len, big_len);
+	assert_memory_equal(data, big, big_len);
+	free(data);
+	free(big);
+	close(fd);
+
+	/* a line break in a token never reaches a header */
+	assert_int_equal(t->open_read(t, key, "\"x\"\r\nX-Evil: 1", &fd, v, &err), CUTOVER_EINVALID);
+	assert_int_equal(fd, -1);
+	t->free(t);
+	other->free(other);
+}
+
+static void open_read_of_an_absent_document_is_not_found(void **state)
+{
+	(void)state;
+	co_transport *t = open_root();
+	char v[CO_VERSION_LEN], *data = NULL;
+	size_t len;
+	int fd = 12345;
+	assert_int_equal(t->open_read(t, "openread/absent.json", NULL, &fd, v, &err), CUTOVER_ENOTFOUND);
+	assert_int_equal(fd, -1);
+	char msg[sizeof err.message];
+	snprintf(msg, sizeof msg, "%s", err.message);
+	assert_non_null(strstr(msg, "openread/absent.json"));
+	/* the same message get() gives */
+	assert_int_equal(t->get(t, "openread/absent.json", &data, &len, v, &err), CUTOVER_ENOTFOUND);
+	assert_string_equal(err.message, msg);
+	/* with a token of a version that has gone meanwhile: also not found */
+	assert_int_equal(t->open_read(t, "openread/absent.json", "\"5f0a-1c\"", &fd, v, &err), CUTOVER_ENOTFOUND);
+	assert_int_equal(fd, -1);
+	/* keys that would escape the root are refused before any request */
+	assert_int_equal(t->open_read(t, "../etc/passwd", NULL, &fd, v, &err), CUTOVER_EINVALID);
+	t->free(t);
+	/* other statuses are named as get() names them, and 5xx are retried */
+	char url[300];
+	snprintf(url, sizeof url, "%s/status401", getenv("CUTOVER_TEST_HTTP_BASE"));
+	t = open_at(url, TOKEN);
+	assert_int_equal(t->open_read(t, "openread.json", NULL, &fd, v, &err), CUTOVER_ECONFIG);
+	assert_non_null(strstr(err.hint, "CUTOVER_JSON_TOKEN"));
+	assert_err_clean();
+	t->free(t);
+	t = open_at(getenv("CUTOVER_TEST_HTTP_FAIL_ROOT"), TOKEN);
+	assert_int_equal(t->open_read(t, "openread.json", "\"abc\"", &fd, v, &err), CUTOVER_EUNAVAILABLE);
+	assert_int_equal(fd, -1);
+	assert_err_clean();
+	assert_int_equal(log_wait("GET /fail503/openread.json 503", 4), 4);
+	t->free(t);
+}
+
+/* Read a request's head (up to the blank line) from a connection. */
+static void read_request(int c)
+{
+	char buf[4096];
+	size_t n = 0;
+	while (n < sizeof buf - 1) {
+		ssize_t r = read(c, buf + n, sizeof buf - 1 - n);
+		if (r <= 0)
+			return;
+		n += (size_t)r;
+		buf[n] = '\0';
+		if (strstr(buf, "\r\n\r\n"))
+			return;
+	}
+}
+
+static void write_all(int c, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(c, p, n);
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* A 200 whose body breaks off is retried, and the retry's file holds only
+ * the retry's bytes: the first attempt sends 600 of 1000 promised bytes
+ * and closes; the second sends a short whole document. */
+static void open_read_retry_starts_the_file_again(void **state)
+{
+	(void)state;
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(s >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(s, 16), 0);
+	socklen_t al = sizeof a;
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &al), 0);
+	const char *doc = "{\"ok\":true}";
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char head[300], junk[600];
+		memset(junk, 'x', sizeof junk);
+		int c = accept(s, NULL, NULL);
+		read_request(c);
+		snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nETag: \"first\"\r\n\r\n");
+		write_all(c, head, strlen(head));
+		write_all(c, junk, sizeof junk);
+		close(c);
+		c = accept(s, NULL, NULL);
+		read_request(c);
+		snprintf(head, sizeof head,
+		         "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nETag: \"second\"\r\nConnection: close\r\n\r\n",
+		         strlen(doc));
+		write_all(c, head, strlen(head));
+		write_all(c, doc, strlen(doc));
+		close(c);
+		_exit(0);
+	}
+	close(s);
+	char url[100], v[CO_VERSION_LEN];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/state", ntohs(a.sin_port));
+	setenv("CUTOVER_HTTP_TIMEOUT", "5", 1);
+	co_transport *t = open_at(url, TOKEN);
+	unsetenv("CUTOVER_HTTP_TIMEOUT");
+	int fd = -1;
+	test_log_reset();
+	expect_ok(t->open_read(t, "retry.json", NULL, &fd, v, &err));
+	assert_non_null(strstr(test_log_text(), "retrying in 100 ms"));
+	size_t len;
+	char *data = read_fd(fd, &len);
+	assert_int_equal(len, strlen(doc));
+	assert_string_equal(data, doc);
+	assert_string_equal(v, "\"second\"");
+	free(data);
+	close(fd);
+	t->free(t);
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 /* --- failures ---------------------------------------------------------------- */
 
 static void five_hundreds_are_retried_then_reported(void **state)
@@ -430,6 +703,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(precondition_failed_is_busy),
 		cmocka_unit_test(unauthorized_is_a_configuration_error),
 		cmocka_unit_test(list_names_the_files_of_a_folder_sorted),
+		cmocka_unit_test(open_read_spools_a_version_and_304_costs_nothing),
+		cmocka_unit_test(open_read_of_an_absent_document_is_not_found),
+		cmocka_unit_test(open_read_retry_starts_the_file_again),
 		cmocka_unit_test(five_hundreds_are_retried_then_reported),
 		cmocka_unit_test(a_stopped_server_is_unavailable_within_the_timeout),
 		cmocka_unit_test(a_silent_server_times_out),

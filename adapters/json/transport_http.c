@@ -19,7 +19,12 @@
  * for "only if absent", and maps 412 to CUTOVER_EBUSY. Whether that is a
  * compare-and-swap depends on the server: nginx's dav module ignores those
  * headers on PUT, so over nginx the last writer wins (docs/architecture.md).
- * There is no lock(): callers rely on if_version and retry.
+ * There is no lock(): callers rely on if_version and retry. open_read is a
+ * GET with If-None-Match (ETag) / If-Modified-Since (date): 304 means
+ * unchanged; a 2xx body is written to a private temp file as it arrives
+ * (a retry starts it again), never held in memory. Over nginx a token is
+ * "<mtime seconds>-<size>": a rewrite of the same size within the same
+ * second keeps it, and such a change goes unseen (by put's If-Match too).
  *
  * Every operation is bounded by CUTOVER_HTTP_TIMEOUT seconds in total,
  * retries included; each connection attempt by CUTOVER_HTTP_CONNECT_TIMEOUT.
@@ -45,6 +50,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -160,11 +166,49 @@ typedef struct http_resp {
 	co_buf body;
 	char etag[CO_VERSION_LEN];
 	char lastmod[CO_VERSION_LEN];
+	long hstatus; /* the status line of the answer whose headers came last */
+	/* open_read: a 2xx body is written, as it arrives, to a private temp
+	 * file (co_spool_fd, made at its first byte) instead of into body.
+	 * Other answers are buffered as always (is_not_found reads them). */
+	bool spool;               /* in: spool 2xx bodies (spool_fd starts at -1) */
+	const char *spool_what;   /* in: names the document in messages */
+	cutover_error *spool_err; /* in: where a spooling failure is reported */
+	int spool_fd;             /* out: the file, or -1; the caller closes it */
+	off_t spooled;            /* bytes of this attempt's body written to it */
+	bool spool_failed;        /* a spooling failure ended the transfer (spool_err set) */
 } http_resp;
+
+/* pwrite(2) all of it at the end of this attempt's bytes */
+static bool spool_write(http_resp *r, const char *p, size_t n)
+{
+	if (r->spool_fd < 0 && (r->spool_fd = co_spool_fd(r->spool_what, r->spool_err)) < 0) {
+		r->spool_failed = true;
+		return false;
+	}
+	while (n > 0) {
+		ssize_t w = pwrite(r->spool_fd, p, n, r->spooled);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : EIO;
+			co_err(r->spool_err, CUTOVER_EUNAVAILABLE, "cannot spool %s to a temporary file", r->spool_what);
+			co_err_detail(r->spool_err, "%s", strerror(e));
+			co_err_hint(r->spool_err, "set TMPDIR to a writable directory with room for the document");
+			r->spool_failed = true;
+			return false;
+		}
+		p += w;
+		n -= (size_t)w;
+		r->spooled += w;
+	}
+	return true;
+}
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
 	http_resp *r = ud;
+	if (r->spool && r->hstatus / 100 == 2)
+		return spool_write(r, p, size * n) ? size * n : 0;
 	co_buf_put(&r->body, p, size * n);
 	return r->body.failed ? 0 : size * n;
 }
@@ -194,6 +238,15 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
 		/* a new response (e.g. after 100 Continue): forget the last one's */
 		r->etag[0] = r->lastmod[0] = '\0';
+		/* "HTTP/1.1 200 OK", "HTTP/2 304" */
+		size_t i = 5;
+		r->hstatus = 0;
+		while (i < len && p[i] != ' ')
+			i++;
+		while (i < len && p[i] == ' ')
+			i++;
+		for (int d = 0; d < 3 && i < len && isdigit((unsigned char)p[i]); d++, i++)
+			r->hstatus = r->hstatus * 10 + (p[i] - '0');
 	}
 	header_value(p, len, "ETag", r->etag);
 	header_value(p, len, "Last-Modified", r->lastmod);
@@ -257,8 +310,18 @@ static int http_do(http_transport *ht, const char *method, const char *url, cons
 	}
 	for (int attempt = 0;; attempt++) {
 		co_buf_free(&r->body);
-		r->status = 0;
+		r->status = r->hstatus = 0;
 		r->etag[0] = r->lastmod[0] = '\0';
+		if (r->spool) {
+			/* a retry starts the body again: drop what an earlier attempt spooled */
+			r->spooled = 0;
+			if (r->spool_fd >= 0 && ftruncate(r->spool_fd, 0) != 0) {
+				int e = errno;
+				rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot spool %s to a temporary file", r->spool_what);
+				co_err_detail(err, "truncating it for another attempt: %s", strerror(e));
+				break;
+			}
+		}
 		long left = deadline - now_ms();
 		if (left < 1)
 			left = 1;
@@ -298,6 +361,9 @@ static int http_do(http_transport *ht, const char *method, const char *url, cons
 			ht->quiet_until = 0; /* it answered */
 			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 			again = r->status >= 500;
+		} else if (r->spool_failed) {
+			rc = CUTOVER_EUNAVAILABLE; /* spool_write said why, in spool_err (err) */
+			break;
 		} else if (r->body.failed) {
 			rc = co_err_oom(err);
 			break;
@@ -437,6 +503,68 @@ static int http_get(co_transport *t, const char *key, char **data, size_t *len, 
 			}
 		}
 	}
+	co_buf_free(&r.body);
+	free(url);
+	return rc;
+}
+
+/* A conditional GET: If-None-Match on an ETag token, If-Modified-Since on a
+ * date, nothing on none (or UNVERSIONED). 304 leaves *fd at -1; a 2xx body
+ * goes to a private temp file as it arrives (on_body), which is *fd. */
+static int http_open_read(co_transport *t, const char *key, const char *have, int *fd, char version[CO_VERSION_LEN],
+                          cutover_error *err)
+{
+	http_transport *ht = (http_transport *)t;
+	char had[CO_VERSION_LEN] = ""; /* have may be version itself */
+	*fd = -1;
+	if (have && strlen(have) >= sizeof had) {
+		version[0] = '\0';
+		return co_err(err, CUTOVER_EINVALID, "version token is too long");
+	}
+	if (have)
+		memcpy(had, have, strlen(have) + 1);
+	version[0] = '\0';
+	int rc = check_key(key, false, err);
+	if (rc)
+		return rc;
+	char cond[CO_VERSION_LEN + 32] = "";
+	if (had[0] && strcmp(had, UNVERSIONED) != 0) {
+		if (strchr(had, '\r') || strchr(had, '\n'))
+			return co_err(err, CUTOVER_EINVALID, "version token has a line break");
+		snprintf(cond, sizeof cond, "%s: %s", had[0] == '"' ? "If-None-Match" : "If-Modified-Since", had);
+	}
+	const char *hdrs[] = {cond[0] ? cond : NULL, NULL};
+	char *url = object_url(ht, key);
+	if (!url)
+		return co_err_oom(err);
+	http_resp r = {.spool = true, .spool_what = key, .spool_err = err, .spool_fd = -1};
+	rc = http_do(ht, "GET", url, NULL, 0, hdrs, &r, err);
+	if (rc == CUTOVER_OK) {
+		if (r.status == 304 && cond[0]) {
+			memcpy(version, had, sizeof had); /* still the version the caller has */
+		} else if (is_not_found(ht, &r)) {
+			rc = co_err(err, CUTOVER_ENOTFOUND, "no document %s at %s", key, ht->shown);
+		} else if (r.status / 100 != 2) {
+			rc = status_error(ht, "GET", url, r.status, err);
+		} else {
+			/* an empty body made no file yet; a body on_body did not see
+			 * as 2xx (it always does) was buffered: spool it now */
+			if (r.spool_fd < 0 && (r.spool_fd = co_spool_fd(key, err)) < 0)
+				rc = CUTOVER_EUNAVAILABLE;
+			else if (r.body.failed)
+				rc = co_err_oom(err);
+			else if (r.body.len && !spool_write(&r, r.body.data, r.body.len))
+				rc = CUTOVER_EUNAVAILABLE;
+			if (rc == CUTOVER_OK) {
+				lseek(r.spool_fd, 0, SEEK_SET);
+				version_of(&r, version);
+				*fd = r.spool_fd;
+				r.spool_fd = -1;
+			}
+		}
+	}
+	if (r.spool_fd >= 0)
+		close(r.spool_fd);
 	co_buf_free(&r.body);
 	free(url);
 	return rc;
@@ -856,6 +984,8 @@ int co_transport_http(co_transport **out, const char *root, const char *token, c
 	ht->base.unlock = NULL;
 	ht->base.stream = NULL;
 	ht->base.list = http_list;
+	ht->base.open_read = http_open_read;
+	/* put_begin/commit/abort stay NULL: co_put_begin spools and commit puts */
 	ht->base.describe = http_describe;
 	ht->base.free = http_free;
 	*out = &ht->base;
