@@ -166,6 +166,7 @@ static const char *duplicate_key(const cJSON *obj)
 
 int co_legacy_parse(const co_scan_item *it, cJSON **out, cutover_error *err)
 {
+	int rc;
 	*out = NULL;
 	if (it->kind == CO_SCAN_TRUNCATED)
 		return co_err(err, CUTOVER_ECORRUPT, "truncated: the file ends inside this record");
@@ -191,17 +192,23 @@ int co_legacy_parse(const co_scan_item *it, cJSON **out, cutover_error *err)
 				      i + 1);
 		}
 	}
-	if (!cJSON_IsObject(j)) {
+	if ((rc = co_legacy_strict(j, false, err)) != CUTOVER_OK) {
 		cJSON_Delete(j);
-		return co_err(err, CUTOVER_ECORRUPT, "the record is not a JSON object");
-	}
-	const char *dup = duplicate_key(j);
-	if (dup) {
-		co_err(err, CUTOVER_ECORRUPT, "key \"%.60s\" appears twice in the record", dup);
-		cJSON_Delete(j);
-		return CUTOVER_ECORRUPT;
+		return rc;
 	}
 	*out = j;
+	return CUTOVER_OK;
+}
+
+int co_legacy_strict(const cJSON *j, bool nul_escape, cutover_error *err)
+{
+	if (nul_escape)
+		return co_err(err, CUTOVER_ECORRUPT, "a string contains \\u0000, which Postgres text cannot hold");
+	if (!cJSON_IsObject(j))
+		return co_err(err, CUTOVER_ECORRUPT, "the record is not a JSON object");
+	const char *dup = duplicate_key(j);
+	if (dup)
+		return co_err(err, CUTOVER_ECORRUPT, "key \"%.60s\" appears twice in the record", dup);
 	return CUTOVER_OK;
 }
 

@@ -23,6 +23,11 @@ int co_legacy_session_from_json(const cJSON *rec, cutover_session **out, cutover
  * \u0000 (Postgres text cannot hold NUL). The caller deletes *out. */
 int co_legacy_parse(const co_scan_item *it, cJSON **out, cutover_error *err);
 
+/* The rules a parsed element must hold beyond being JSON, the same for the
+ * app and the backfill: an object, no key twice, no \u0000 in a string
+ * (nul_escape: co_scan_item's flag, or co_json_has_nul_escape). */
+int co_legacy_strict(const cJSON *j, bool nul_escape, cutover_error *err);
+
 /* Scanned element -> record, both steps. */
 int co_legacy_user(const co_scan_item *it, cutover_user **out, cutover_error *err);
 int co_legacy_session(const co_scan_item *it, cutover_session **out, cutover_error *err);

@@ -38,6 +38,10 @@ struct co_scan {
 	uint64_t position;
 	co_buf rec;      /* the current element */
 	const char *problem;
+	bool irregular;  /* framing that is not plain JSON: ",,", a missing or trailing comma */
+	bool after_comma;/* the last thing consumed in the array was a comma */
+	bool closed;     /* the collection's ']' was reached */
+	uint64_t close_off; /* its offset */
 };
 
 static int fill(co_scan *s, cutover_error *err)
@@ -151,7 +155,7 @@ static int take_value(co_scan *s, cutover_error *err)
 }
 
 /* Does a string inside these JSON bytes contain the escape \u0000? */
-static bool has_nul_escape(const char *p, size_t n)
+bool co_json_has_nul_escape(const char *p, size_t n)
 {
 	if (!memchr(p, '\\', n))
 		return false; /* no escape at all: the usual case */
@@ -177,7 +181,7 @@ static void item_from_rec(co_scan *s, co_scan_item *it, co_scan_kind kind, uint6
 	it->len = s->rec.len;
 	it->offset = off;
 	it->line = line;
-	it->nul_escape = has_nul_escape(it->bytes, it->len);
+	it->nul_escape = co_json_has_nul_escape(it->bytes, it->len);
 	it->problem = s->problem;
 	s->problem = NULL;
 }
@@ -288,11 +292,15 @@ static int next_json(co_scan *s, co_scan_item *it, cutover_error *err)
 			return CUTOVER_ENOTFOUND;
 		}
 		if (c == ']') { /* what follows (other keys, the closing brace) is not ours */
+			s->closed = true;
+			s->close_off = s->offset;
+			s->irregular |= s->after_comma; /* [ a, b, ] */
 			advance(s);
 			s->state = ST_DONE;
 			return CUTOVER_ENOTFOUND;
 		}
 		if (c == ',') { /* an empty slot: ",," */
+			s->irregular = true;
 			advance(s);
 			continue;
 		}
@@ -322,10 +330,12 @@ static int next_json(co_scan *s, co_scan_item *it, cutover_error *err)
 			return CUTOVER_OK;
 		}
 		c = skip_ws(s, err);
+		s->after_comma = c == ',';
 		if (c == ',')
 			advance(s);
 		else if (c != ']' && c != -1)
 			s->problem = "no comma after this record";
+		s->irregular |= s->problem != NULL;
 		item_from_rec(s, it, CO_SCAN_RECORD, off, line);
 		it->position = s->position;
 		return CUTOVER_OK;
@@ -413,6 +423,12 @@ int co_scan_json(co_scan **out, FILE *f, const char *name, const char *collectio
 int co_scan_ndjson(co_scan **out, FILE *f, const char *name, cutover_error *err)
 {
 	return scan_new(out, f, name, NULL, MODE_NDJSON, err);
+}
+
+bool co_scan_json_closed(const co_scan *s, uint64_t *close_off)
+{
+	*close_off = s->close_off;
+	return s->mode == MODE_JSON && s->closed && !s->irregular;
 }
 
 uint64_t co_scan_offset(const co_scan *s)

@@ -44,6 +44,13 @@ int co_scan_ndjson(co_scan **out, FILE *f, const char *name, cutover_error *err)
 /* Next item: CUTOVER_OK with *item set, CUTOVER_ENOTFOUND at the end,
  * CUTOVER_EUNAVAILABLE on a read error. */
 int co_scan_next(co_scan *s, co_scan_item *item, cutover_error *err);
+/* Does a string inside these JSON bytes contain the escape \u0000? */
+bool co_json_has_nul_escape(const char *p, size_t n);
+/* After the end of a JSON scan: true when the collection's array was found
+ * and closed, its framing plain JSON (no ",,", no missing or trailing
+ * comma), with *close_off the offset of its ']'. The bytes of the records
+ * and of what lies outside the array are not checked here. */
+bool co_scan_json_closed(const co_scan *s, uint64_t *close_off);
 /* Bytes consumed so far (for progress). */
 uint64_t co_scan_offset(const co_scan *s);
 void co_scan_free(co_scan *s);
