@@ -21,7 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CO_DOC_MAX_ATTEMPTS 10
 #define CO_JSON_MAX_EXACT 9007199254740992.0 /* 2^53 */
 
 /* --- loading --------------------------------------------------------------- */
@@ -80,6 +79,14 @@ int co_doc_load(co_transport *t, const char *key, const char *collection, co_doc
 	}
 	if (rc != CUTOVER_OK)
 		return rc;
+	return co_doc_parse(t, data, len, doc, err);
+}
+
+int co_doc_parse(co_transport *t, char *data, size_t len, co_doc *doc, cutover_error *err)
+{
+	const char *key = doc->key, *collection = doc->collection;
+	doc->root = NULL;
+	doc->items = NULL;
 	doc->exists = true;
 
 	const char *start = data;
@@ -150,7 +157,7 @@ void co_doc_release(co_doc *doc)
 
 /* --- read-modify-write ----------------------------------------------------- */
 
-static void backoff(int attempt)
+void co_doc_backoff(int attempt)
 {
 	/* a few milliseconds, growing, with jitter so racing writers spread out */
 	long ms = 1L << (attempt < 6 ? attempt : 6);
@@ -202,7 +209,7 @@ int co_doc_update(co_transport *t, const char *lock_name, const char *key, const
 			break;
 		}
 		cutover_error_clear(err);
-		backoff(attempt);
+		co_doc_backoff(attempt);
 	}
 
 	if (lock)

@@ -31,6 +31,10 @@ typedef struct co_doc {
  * CUTOVER_ECORRUPT naming the key and where parsing stopped. */
 int co_doc_load(co_transport *t, const char *key, const char *collection, co_doc *doc, cutover_error *err);
 void co_doc_release(co_doc *doc);
+/* The parsing half of co_doc_load: doc->key, ->collection and ->version
+ * set by the caller; takes data (malloc'd, len bytes plus a NUL). The same
+ * errors as co_doc_load for a document that is not {"<collection>": [...]}. */
+int co_doc_parse(co_transport *t, char *data, size_t len, co_doc *doc, cutover_error *err);
 
 /* Edit callback for co_doc_update: change doc->items in place and set
  * *changed when the document must be written. Returning an error abandons
@@ -38,6 +42,12 @@ void co_doc_release(co_doc *doc);
  * concurrent writer won and the document was reloaded), so it must reset
  * anything it handed out through ctx on a previous call. */
 typedef int (*co_doc_edit_fn)(co_doc *doc, void *ctx, bool *changed, cutover_error *err);
+
+/* How many times a read-modify-write tries before giving up (CUTOVER_EBUSY),
+ * and the pause before try attempt+1: a few milliseconds, growing, with
+ * jitter so racing writers spread out. */
+#define CO_DOC_MAX_ATTEMPTS 10
+void co_doc_backoff(int attempt);
 
 /* Read-modify-write: take the transport lock `lock_name` (when the transport
  * has locks), load, edit, serialise and put with if_version = the loaded
