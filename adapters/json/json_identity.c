@@ -1,12 +1,17 @@
 /* json_identity.c — the identity domain over the legacy JSON documents.
  *
  * identity/users.json is {"users": [...]} and identity/sessions.json is
- * {"sessions": [...]}, read and written through a transport (json_doc.c does
- * the loading, locking and conditional put). Reads take no lock: documents
- * are replaced whole, atomically. Every write is one read-modify-write under
- * the transport lock "identity", so concurrent processes neither lose
- * updates nor hand out the same user id. Records are edited in place, never
- * rebuilt, so fields this library does not know survive.
+ * {"sessions": [...]}, each served from a cached index (json_index.h): users
+ * by id, email key and oauth link (and the largest id), sessions by token
+ * hash and user id (and each one's expiry). A call checks the document's
+ * version once (a stat, or a conditional GET), reads only the records it
+ * matched, and decodes them with the backfill's strict decoder. Reads take
+ * no lock: documents are replaced whole, atomically. Every write is one
+ * read-modify-write under the transport lock "identity", so concurrent
+ * processes neither lose updates nor hand out the same user id; it streams
+ * the new version, writing anew only the records it changes. A changed
+ * record is edited in its parsed form, never rebuilt, so fields this
+ * library does not know survive; the other records keep their bytes.
  *
  * The answers must equal the Postgres backend's (the conformance suite runs
  * both): emails are matched by their normalised form (legacy rows may not be
@@ -25,6 +30,7 @@
  * password hashes never appear in messages.
  */
 #include "json_doc.h"
+#include "json_index.h"
 #include "legacy_identity.h"
 #include "json_encode.h"
 
@@ -40,50 +46,23 @@
 typedef struct json_identity {
 	cutover_identity base; /* first: the handle is a cutover_identity */
 	co_transport *t;
+	co_ix *users, *sessions; /* the documents' indexes, over t */
 } json_identity;
 
-static co_transport *T(cutover_identity *s)
+static co_ix *USERS(cutover_identity *s)
 {
-	return ((json_identity *)s)->t;
+	return ((json_identity *)s)->users;
 }
 
-/* --- records a scan stepped over ------------------------------------------- */
-
-enum { DOC_USERS, DOC_SESSIONS, DOC_COUNT };
-
-/* Unreadable records a call skipped, per document; reported once per call. */
-typedef struct skipped {
-	size_t n[DOC_COUNT], first[DOC_COUNT]; /* count; 0-based position of the first */
-} skipped;
-
-static void skip(skipped *sk, int doc, size_t pos)
+static co_ix *SESSIONS(cutover_identity *s)
 {
-	if (sk->n[doc]++ == 0)
-		sk->first[doc] = pos;
+	return ((json_identity *)s)->sessions;
 }
 
-/* One line per call. Positions only: an unreadable record may hold anything
- * (emails, hashes), so nothing of it is quoted. */
-static void skip_report(const skipped *sk, const char *op)
-{
-	static const char *const keys[DOC_COUNT] = {USERS_KEY, SESSIONS_KEY};
-	char part[DOC_COUNT][160];
-	bool any = false;
-	for (int doc = 0; doc < DOC_COUNT; doc++) {
-		part[doc][0] = '\0';
-		if (!sk->n[doc])
-			continue;
-		snprintf(part[doc], sizeof part[doc], "%s%s: %zu record%s, the first at position %zu", any ? "; " : "",
-		         keys[doc], sk->n[doc], sk->n[doc] == 1 ? "" : "s", sk->first[doc] + 1);
-		any = true;
-	}
-	if (any)
-		co_log("json identity %s: skipped unreadable records (%s%s); fix them (cutover survey identity "
-		       "lists them)",
-		       op, part[DOC_USERS], part[DOC_SESSIONS]);
-}
+/* --- the documents' indexes ------------------------------------------------- */
 
-/* --- users: reading -------------------------------------------------------- */
+enum { U_ID, U_EMAIL, U_OAUTH, U_TABLES };       /* users.json: aux is the id */
+enum { S_TOKEN, S_USER, S_EXPIRY, S_TABLES };    /* sessions.json: aux is expires_at */
 
 /* The record's id, when it is an object with an integer id > 0. */
 static bool user_id_of(const cJSON *rec, int64_t *id)
@@ -124,6 +103,173 @@ static bool user_oauth_of(const cJSON *rec, const cJSON **out)
 	return true;
 }
 
+/* An oauth link as one index key: provider, a NUL, subject (malloc'd). */
+static char *oauth_key(const char *provider, const char *subject, size_t *len)
+{
+	size_t a = strlen(provider), b = strlen(subject);
+	char *k = malloc(a + b + 2);
+	if (k) {
+		memcpy(k, provider, a + 1);
+		memcpy(k + a + 1, subject, b + 1);
+	}
+	*len = a + 1 + b;
+	return k;
+}
+
+static void user_keys(const cJSON *rec, co_ix_emit *e)
+{
+	int64_t id;
+	const cJSON *oauth, *link;
+	const char *email = user_email_of(rec);
+	if (user_id_of(rec, &id)) {
+		co_ix_key(e, U_ID, &id, sizeof id);
+		co_ix_set_aux(e, id);
+	} else {
+		co_ix_key_unreadable(e, U_ID);
+	}
+	if (email) {
+		char *norm = co_email_normalize(email);
+		if (!norm) {
+			co_ix_emit_failed(e);
+			return;
+		}
+		co_ix_key(e, U_EMAIL, norm, strlen(norm));
+		free(norm);
+	} else {
+		co_ix_key_unreadable(e, U_EMAIL);
+	}
+	if (!user_oauth_of(rec, &oauth)) {
+		co_ix_key_unreadable(e, U_OAUTH);
+		return;
+	}
+	cJSON_ArrayForEach(link, oauth) {
+		size_t len;
+		char *k = oauth_key(cJSON_GetObjectItemCaseSensitive(link, "provider")->valuestring,
+		                    cJSON_GetObjectItemCaseSensitive(link, "subject")->valuestring, &len);
+		if (!k) {
+			co_ix_emit_failed(e);
+			return;
+		}
+		co_ix_key(e, U_OAUTH, k, len);
+		free(k);
+	}
+}
+
+/* The key of a session record (borrowed); NULL when it cannot be read. */
+static const char *session_token(const cJSON *rec)
+{
+	const cJSON *t = cJSON_IsObject(rec) ? cJSON_GetObjectItemCaseSensitive(rec, "token_hash") : NULL;
+	return cJSON_IsString(t) && t->valuestring ? t->valuestring : NULL;
+}
+
+/* A session whose token cannot be read is stepped over by every call. */
+static void session_keys(const cJSON *rec, co_ix_emit *e)
+{
+	const char *token = session_token(rec);
+	int64_t uid;
+	cutover_ts exp;
+	cutover_error scratch;
+	if (!token) {
+		co_ix_key_unreadable(e, S_TOKEN);
+		co_ix_key_unreadable(e, S_USER);
+		co_ix_key_unreadable(e, S_EXPIRY);
+		return;
+	}
+	co_ix_key(e, S_TOKEN, token, strlen(token));
+	if (co_json_get_int(rec, "user_id", true, &uid, NULL, &scratch) == CUTOVER_OK)
+		co_ix_key(e, S_USER, &uid, sizeof uid);
+	else
+		co_ix_key_unreadable(e, S_USER);
+	if (co_json_get_ts(rec, "expires_at", true, &exp, &scratch) == CUTOVER_OK)
+		co_ix_set_aux(e, exp);
+	else
+		co_ix_key_unreadable(e, S_EXPIRY);
+}
+
+static const co_ix_spec users_spec = {USERS_KEY, USERS_COLL, U_TABLES, user_keys};
+static const co_ix_spec sessions_spec = {SESSIONS_KEY, SESSIONS_COLL, S_TABLES, session_keys};
+
+/* --- records a call stepped over ------------------------------------------- */
+
+enum { DOC_USERS, DOC_SESSIONS, DOC_COUNT };
+
+/* Unreadable records a call stepped over, per document; reported once per call. */
+typedef struct skipped {
+	size_t n[DOC_COUNT], first[DOC_COUNT]; /* count; 0-based position of the first */
+} skipped;
+
+static void skip_add(skipped *sk, int doc, size_t n, size_t first)
+{
+	if (!n)
+		return;
+	if (sk->n[doc] == 0 || first < sk->first[doc])
+		sk->first[doc] = first;
+	sk->n[doc] += n;
+}
+
+/* The records of table unreadable before ord (SIZE_MAX: all): the ones a
+ * scan for that key would have stepped over. */
+static void skip_table(skipped *sk, int doc, const co_ix *x, unsigned table, size_t before)
+{
+	size_t first, n = co_ix_unreadable(x, table, before, &first);
+	skip_add(sk, doc, n, first);
+}
+
+/* One line per call. Positions only: an unreadable record may hold anything
+ * (emails, hashes), so nothing of it is quoted. */
+static void skip_report(const skipped *sk, const char *op)
+{
+	static const char *const keys[DOC_COUNT] = {USERS_KEY, SESSIONS_KEY};
+	char part[DOC_COUNT][160];
+	bool any = false;
+	for (int doc = 0; doc < DOC_COUNT; doc++) {
+		part[doc][0] = '\0';
+		if (!sk->n[doc])
+			continue;
+		snprintf(part[doc], sizeof part[doc], "%s%s: %zu record%s, the first at position %zu", any ? "; " : "",
+		         keys[doc], sk->n[doc], sk->n[doc] == 1 ? "" : "s", sk->first[doc] + 1);
+		any = true;
+	}
+	if (any)
+		co_log("json identity %s: skipped unreadable records (%s%s); fix them (cutover survey identity "
+		       "lists them)",
+		       op, part[DOC_USERS], part[DOC_SESSIONS]);
+}
+
+/* The first record matching key in table (see co_ix_first), with the
+ * unreadable records before it (or all, when none matches) counted as
+ * stepped over. CUTOVER_ENOTFOUND leaves err untouched. */
+static int first_of(co_ix *x, int doc, unsigned table, const void *key, size_t len, co_ix_match_fn match,
+                    const void *ctx, size_t self, cJSON **rec, size_t *ord, skipped *sk, cutover_error *err)
+{
+	int rc = co_ix_first(x, table, key, len, match, ctx, self, rec, ord, err);
+	if (rc == CUTOVER_OK || rc == CUTOVER_ENOTFOUND)
+		skip_table(sk, doc, x, table, rc == CUTOVER_OK ? *ord : SIZE_MAX);
+	return rc;
+}
+
+/* --- users: reading -------------------------------------------------------- */
+
+static bool id_is(const cJSON *rec, const void *ctx)
+{
+	int64_t id;
+	return user_id_of(rec, &id) && id == *(const int64_t *)ctx;
+}
+
+/* Does the stored email, normalised, equal norm (already normalised)? */
+static bool email_is(const cJSON *rec, const void *norm)
+{
+	const char *stored = user_email_of(rec);
+	char *n = stored ? co_email_normalize(stored) : NULL;
+	bool same = n && strcmp(n, norm) == 0;
+	free(n);
+	return same;
+}
+
+typedef struct oauth_want {
+	const char *provider, *subject;
+} oauth_want;
+
 static bool oauth_contains(const cJSON *oauth, const char *provider, const char *subject)
 {
 	const cJSON *link;
@@ -139,53 +285,29 @@ static bool oauth_contains(const cJSON *oauth, const char *provider, const char 
 	return false;
 }
 
-/* Does the stored email, normalised, equal norm (already normalised)? */
-static int email_is(const char *stored, const char *norm, bool *match, cutover_error *err)
+static bool oauth_is(const cJSON *rec, const void *ctx)
 {
-	char *n = co_email_normalize(stored);
-	*match = false;
-	if (!n)
-		return co_err_oom(err);
-	*match = strcmp(n, norm) == 0;
-	free(n);
-	return CUTOVER_OK;
+	const oauth_want *w = ctx;
+	const cJSON *oauth;
+	return user_oauth_of(rec, &oauth) && oauth_contains(oauth, w->provider, w->subject);
 }
 
 /* Decode the record a call matched: CUTOVER_ECORRUPT naming the document,
  * the position and the id when it cannot be read. */
-static int decode_user(const co_doc *d, size_t pos, const cJSON *rec, cutover_user **out, cutover_error *err)
+static int decode_user(const co_ix *x, size_t pos, const cJSON *rec, cutover_user **out, cutover_error *err)
 {
 	int64_t id;
 	char what[64] = "";
 	if (user_id_of(rec, &id))
 		snprintf(what, sizeof what, "id %lld", (long long)id);
 	int rc = co_legacy_user_from_json(rec, out, err); /* the one definition of a legacy user */
-	return rc == CUTOVER_ECORRUPT ? co_doc_record_error(err, d, pos, what[0] ? what : NULL) : rc;
+	return rc == CUTOVER_ECORRUPT ? co_ix_record_error(x, err, pos, what[0] ? what : NULL) : rc;
 }
 
-/* The first record with this id; *rec NULL when none. Records whose id
- * cannot be read are skipped. */
-static void find_user_id(const co_doc *d, int64_t id, cJSON **rec, size_t *pos, skipped *sk)
+/* The first record with this id (not at self); CUTOVER_ENOTFOUND when none. */
+static int find_user_id(co_ix *x, int64_t id, size_t self, cJSON **rec, size_t *pos, skipped *sk, cutover_error *err)
 {
-	cJSON *it;
-	size_t i = 0;
-	*rec = NULL;
-	cJSON_ArrayForEach(it, d->items) {
-		int64_t k;
-		if (!user_id_of(it, &k)) {
-			skip(sk, DOC_USERS, i);
-		} else if (k == id) {
-			*rec = it;
-			*pos = i;
-			return;
-		}
-		i++;
-	}
-}
-
-static int load_users(co_transport *t, co_doc *d, cutover_error *err)
-{
-	return co_doc_load(t, USERS_KEY, USERS_COLL, d, err);
+	return first_of(x, DOC_USERS, U_ID, &id, sizeof id, id_is, &id, self, rec, pos, sk, err);
 }
 
 /* --- users: writing -------------------------------------------------------- */
@@ -249,17 +371,22 @@ static int write_user(cJSON *rec, const cutover_user *u, cutover_error *err)
 	return CUTOVER_OK;
 }
 
-/* Refuse u when another record (not `self`) holds its email or one of its
- * oauth links (or, want_id > 0, that id), or u repeats a link. *max_id gets
- * the largest id that reads as an integer. A record whose keys cannot be
- * read cannot be proven not to clash: the keys that can be read are still
- * checked, and the record is reported as skipped. */
-static int check_user_unique(const co_doc *d, const cutover_user *u, const cJSON *self, const char *norm_email,
-                             int64_t want_id, int64_t *max_id, skipped *sk, const char *what, cutover_error *err)
+/* Refuse u when another record (not at self) holds its email or one of its
+ * oauth links (or, want_id > 0, that id), or u repeats a link; the clash
+ * reported is the one earliest in the document. *max_id gets the largest
+ * id that reads as an integer. A record whose keys cannot be read cannot be
+ * proven not to clash: the keys that can be read are still checked, and
+ * the record is reported as skipped. */
+static int check_user_unique(co_ix *x, const cutover_user *u, size_t self, const char *norm_email, int64_t want_id,
+                             int64_t *max_id, skipped *sk, const char *what, cutover_error *err)
 {
-	cJSON *it;
-	size_t i = 0;
-	*max_id = 0;
+	size_t best = SIZE_MAX, pos, first;
+	int kind = 0; /* 1 id, 2 email, 3 oauth (earliest record first) */
+	const char *provider = NULL;
+	cJSON *rec;
+	int rc;
+
+	*max_id = co_ix_aux_max(x) > 0 ? co_ix_aux_max(x) : 0;
 	for (size_t a = 0; a < u->n_oauth; a++)
 		if (!u->oauth[a].provider || !u->oauth[a].subject)
 			return co_err(err, CUTOVER_EINVALID, "%s: oauth link %zu needs a provider and a subject", what, a);
@@ -269,32 +396,56 @@ static int check_user_unique(const co_doc *d, const cutover_user *u, const cJSON
 			    co_streq(u->oauth[a].subject, u->oauth[b].subject))
 				return co_err(err, CUTOVER_ECONFLICT, "%s: oauth link %s appears twice in the user", what,
 				              u->oauth[a].provider);
-	cJSON_ArrayForEach(it, d->items) {
-		int64_t id;
-		const cJSON *oauth;
-		const char *email = user_email_of(it);
-		bool same = false, id_ok = user_id_of(it, &id), oauth_ok = user_oauth_of(it, &oauth);
-		size_t pos = i++;
-		int rc;
-		if (id_ok && id > *max_id)
-			*max_id = id;
-		if (it == self)
-			continue;
-		if (!id_ok || !email || !oauth_ok)
-			skip(sk, DOC_USERS, pos);
-		if (id_ok && want_id > 0 && id == want_id)
-			return co_err(err, CUTOVER_ECONFLICT, "%s: user id %lld already taken", what, (long long)id);
-		if (email) {
-			if ((rc = email_is(email, norm_email, &same, err)) != CUTOVER_OK)
-				return rc;
-			if (same)
-				return co_err(err, CUTOVER_ECONFLICT, "%s: email already taken", what);
+	size_t n = co_ix_unreadable_any(x, &first);
+	if (n && self != SIZE_MAX && !co_ix_readable(x, self))
+		n--; /* not itself */
+	skip_add(sk, DOC_USERS, n, first);
+
+	if (want_id > 0) {
+		rc = co_ix_first(x, U_ID, &want_id, sizeof want_id, id_is, &want_id, self, &rec, &pos, err);
+		if (rc == CUTOVER_OK) {
+			cJSON_Delete(rec);
+			best = pos;
+			kind = 1;
+		} else if (rc != CUTOVER_ENOTFOUND) {
+			return rc;
 		}
-		for (size_t j = 0; oauth_ok && j < u->n_oauth; j++)
-			if (oauth_contains(oauth, u->oauth[j].provider, u->oauth[j].subject))
-				return co_err(err, CUTOVER_ECONFLICT, "%s: oauth link %s already linked", what,
-				              u->oauth[j].provider);
 	}
+	rc = co_ix_first(x, U_EMAIL, norm_email, strlen(norm_email), email_is, norm_email, self, &rec, &pos, err);
+	if (rc == CUTOVER_OK) {
+		cJSON_Delete(rec);
+		if (pos < best) {
+			best = pos;
+			kind = 2;
+		}
+	} else if (rc != CUTOVER_ENOTFOUND) {
+		return rc;
+	}
+	for (size_t j = 0; j < u->n_oauth; j++) {
+		oauth_want w = {u->oauth[j].provider, u->oauth[j].subject};
+		size_t len;
+		char *k = oauth_key(w.provider, w.subject, &len);
+		if (!k)
+			return co_err_oom(err);
+		rc = co_ix_first(x, U_OAUTH, k, len, oauth_is, &w, self, &rec, &pos, err);
+		free(k);
+		if (rc == CUTOVER_OK) {
+			cJSON_Delete(rec);
+			if (pos < best) {
+				best = pos;
+				kind = 3;
+				provider = w.provider;
+			}
+		} else if (rc != CUTOVER_ENOTFOUND) {
+			return rc;
+		}
+	}
+	if (kind == 1)
+		return co_err(err, CUTOVER_ECONFLICT, "%s: user id %lld already taken", what, (long long)want_id);
+	if (kind == 2)
+		return co_err(err, CUTOVER_ECONFLICT, "%s: email already taken", what);
+	if (kind == 3)
+		return co_err(err, CUTOVER_ECONFLICT, "%s: oauth link %s already linked", what, provider);
 	return CUTOVER_OK;
 }
 
@@ -306,7 +457,7 @@ typedef struct create_user_ctx {
 	skipped sk;
 } create_user_ctx;
 
-static int create_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+static int create_user_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_error *err)
 {
 	create_user_ctx *c = vctx;
 	cutover_user u = *c->in;
@@ -322,7 +473,7 @@ static int create_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error 
 		return co_err_oom(err);
 	u.email = email;
 
-	if ((rc = check_user_unique(d, &u, NULL, email, c->in->id, &max_id, &c->sk, "create user", err)) != CUTOVER_OK)
+	if ((rc = check_user_unique(x, &u, SIZE_MAX, email, c->in->id, &max_id, &c->sk, "create user", err)) != CUTOVER_OK)
 		goto out;
 	u.id = c->in->id > 0 ? c->in->id : max_id + 1;
 
@@ -331,17 +482,12 @@ static int create_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error 
 		rc = co_err_oom(err);
 		goto out;
 	}
-	if ((rc = write_user(rec, &u, err)) != CUTOVER_OK) {
+	if ((rc = write_user(rec, &u, err)) != CUTOVER_OK ||
+	    (rc = decode_user(x, co_ix_count(x), rec, &c->out, err)) != CUTOVER_OK) {
 		cJSON_Delete(rec);
 		goto out;
 	}
-	if (!cJSON_AddItemToArray(d->items, rec)) {
-		cJSON_Delete(rec);
-		rc = co_err_oom(err);
-		goto out;
-	}
-	rc = decode_user(d, (size_t)cJSON_GetArraySize(d->items) - 1, rec, &c->out, err);
-	*changed = rc == CUTOVER_OK;
+	rc = co_ix_append(e, rec, err);
 out:
 	free(email);
 	return rc;
@@ -356,7 +502,7 @@ static int j_create_user(cutover_identity *s, cutover_user **out, const cutover_
 		return co_err(err, CUTOVER_EINVALID, "create_user needs an email and a role");
 	if (in->id < 0)
 		return co_err(err, CUTOVER_EINVALID, "user id %lld is not valid", (long long)in->id);
-	int rc = co_doc_update(T(s), LOCK_NAME, USERS_KEY, USERS_COLL, create_user_edit, &c, err);
+	int rc = co_ix_update(USERS(s), LOCK_NAME, create_user_edit, &c, err);
 	skip_report(&c.sk, "create_user");
 	if (rc != CUTOVER_OK) {
 		cutover_user_free(c.out);
@@ -369,21 +515,28 @@ static int j_create_user(cutover_identity *s, cutover_user **out, const cutover_
 	return CUTOVER_OK;
 }
 
+/* The user found by first_of, decoded; the not-found message is the caller's. */
+static int decode_found(co_ix *x, int rc, cJSON *rec, size_t pos, cutover_user **out, cutover_error *err)
+{
+	if (rc == CUTOVER_OK)
+		rc = decode_user(x, pos, rec, out, err);
+	cJSON_Delete(rec);
+	return rc;
+}
+
 static int get_user(cutover_identity *s, cutover_user **out, int64_t id, skipped *sk, cutover_error *err)
 {
-	co_doc d;
-	cJSON *rec;
+	co_ix *x = USERS(s);
+	cJSON *rec = NULL;
 	size_t pos = 0;
 	*out = NULL;
-	int rc = load_users(T(s), &d, err);
+	int rc = co_ix_sync(x, err);
 	if (rc != CUTOVER_OK)
 		return rc;
-	find_user_id(&d, id, &rec, &pos, sk);
-	if (!rec)
-		rc = co_err(err, CUTOVER_ENOTFOUND, "no user with id %lld", (long long)id);
-	else
-		rc = decode_user(&d, pos, rec, out, err);
-	co_doc_release(&d);
+	rc = find_user_id(x, id, SIZE_MAX, &rec, &pos, sk, err);
+	rc = decode_found(x, rc, rec, pos, out, err);
+	if (rc == CUTOVER_ENOTFOUND)
+		co_err(err, CUTOVER_ENOTFOUND, "no user with id %lld", (long long)id);
 	return rc;
 }
 
@@ -397,8 +550,8 @@ static int j_get_user(cutover_identity *s, cutover_user **out, int64_t id, cutov
 
 static int j_get_user_by_email(cutover_identity *s, cutover_user **out, const char *email, cutover_error *err)
 {
-	co_doc d;
-	cJSON *it;
+	co_ix *x = USERS(s);
+	cJSON *rec = NULL;
 	size_t pos = 0;
 	skipped sk = {{0}, {0}};
 	*out = NULL;
@@ -407,31 +560,13 @@ static int j_get_user_by_email(cutover_identity *s, cutover_user **out, const ch
 	char *norm = co_email_normalize(email);
 	if (!norm)
 		return co_err_oom(err);
-	int rc = load_users(T(s), &d, err);
-	if (rc != CUTOVER_OK) {
-		free(norm);
-		return rc;
+	int rc = co_ix_sync(x, err);
+	if (rc == CUTOVER_OK) {
+		rc = first_of(x, DOC_USERS, U_EMAIL, norm, strlen(norm), email_is, norm, SIZE_MAX, &rec, &pos, &sk, err);
+		rc = decode_found(x, rc, rec, pos, out, err);
+		if (rc == CUTOVER_ENOTFOUND)
+			co_err(err, CUTOVER_ENOTFOUND, "no user with that email");
 	}
-	rc = CUTOVER_ENOTFOUND;
-	cJSON_ArrayForEach(it, d.items) {
-		const char *stored = user_email_of(it);
-		bool same = false;
-		if (!stored) {
-			skip(&sk, DOC_USERS, pos++);
-			continue;
-		}
-		if ((rc = email_is(stored, norm, &same, err)) != CUTOVER_OK)
-			break;
-		rc = CUTOVER_ENOTFOUND;
-		if (same) {
-			rc = decode_user(&d, pos, it, out, err);
-			break;
-		}
-		pos++;
-	}
-	if (rc == CUTOVER_ENOTFOUND)
-		co_err(err, CUTOVER_ENOTFOUND, "no user with that email");
-	co_doc_release(&d);
 	free(norm);
 	skip_report(&sk, "get_user_by_email");
 	return rc;
@@ -440,32 +575,25 @@ static int j_get_user_by_email(cutover_identity *s, cutover_user **out, const ch
 static int j_get_user_by_oauth(cutover_identity *s, cutover_user **out, const char *provider, const char *subject,
                                cutover_error *err)
 {
-	co_doc d;
-	cJSON *it;
-	size_t pos = 0;
+	co_ix *x = USERS(s);
+	cJSON *rec = NULL;
+	size_t pos = 0, len;
 	skipped sk = {{0}, {0}};
 	*out = NULL;
 	if (!provider || !subject)
 		return co_err(err, CUTOVER_EINVALID, "an oauth lookup needs a provider and a subject");
-	int rc = load_users(T(s), &d, err);
-	if (rc != CUTOVER_OK)
-		return rc;
-	rc = CUTOVER_ENOTFOUND;
-	cJSON_ArrayForEach(it, d.items) {
-		const cJSON *oauth;
-		if (!user_oauth_of(it, &oauth)) {
-			skip(&sk, DOC_USERS, pos++);
-			continue;
-		}
-		if (oauth_contains(oauth, provider, subject)) {
-			rc = decode_user(&d, pos, it, out, err);
-			break;
-		}
-		pos++;
+	oauth_want w = {provider, subject};
+	char *k = oauth_key(provider, subject, &len);
+	if (!k)
+		return co_err_oom(err);
+	int rc = co_ix_sync(x, err);
+	if (rc == CUTOVER_OK) {
+		rc = first_of(x, DOC_USERS, U_OAUTH, k, len, oauth_is, &w, SIZE_MAX, &rec, &pos, &sk, err);
+		rc = decode_found(x, rc, rec, pos, out, err);
+		if (rc == CUTOVER_ENOTFOUND)
+			co_err(err, CUTOVER_ENOTFOUND, "no user linked to that %s account", provider);
 	}
-	if (rc == CUTOVER_ENOTFOUND)
-		co_err(err, CUTOVER_ENOTFOUND, "no user linked to that %s account", provider);
-	co_doc_release(&d);
+	free(k);
 	skip_report(&sk, "get_user_by_oauth");
 	return rc;
 }
@@ -478,11 +606,11 @@ typedef struct update_user_ctx {
 	skipped sk;
 } update_user_ctx;
 
-static int update_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+static int update_user_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_error *err)
 {
 	update_user_ctx *c = vctx;
 	cutover_user *before = NULL, *after = NULL;
-	cJSON *rec;
+	cJSON *rec = NULL;
 	size_t pos = 0;
 	int rc;
 
@@ -490,11 +618,13 @@ static int update_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error 
 	c->out = NULL;
 	memset(&c->sk, 0, sizeof c->sk);
 
-	find_user_id(d, c->id, &rec, &pos, &c->sk);
-	if (!rec)
+	rc = find_user_id(x, c->id, SIZE_MAX, &rec, &pos, &c->sk, err);
+	if (rc == CUTOVER_ENOTFOUND)
 		return co_err(err, CUTOVER_ENOTFOUND, "no user with id %lld", (long long)c->id);
-	if ((rc = decode_user(d, pos, rec, &before, err)) != CUTOVER_OK)
+	if (rc != CUTOVER_OK)
 		return rc;
+	if ((rc = decode_user(x, pos, rec, &before, err)) != CUTOVER_OK)
+		goto out;
 	if (!(after = co_user_dup(before))) {
 		rc = co_err_oom(err);
 		goto out;
@@ -519,10 +649,12 @@ static int update_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error 
 		goto out;
 	if ((rc = co_json_set_ts(rec, "updated_at", after->updated_at, err)) != CUTOVER_OK)
 		goto out;
-
-	rc = decode_user(d, pos, rec, &c->out, err);
-	*changed = rc == CUTOVER_OK;
+	if ((rc = decode_user(x, pos, rec, &c->out, err)) != CUTOVER_OK)
+		goto out;
+	rc = co_ix_replace(e, pos, rec, err);
+	rec = NULL;
 out:
+	cJSON_Delete(rec);
 	cutover_user_free(before);
 	cutover_user_free(after);
 	return rc;
@@ -536,7 +668,7 @@ static int j_update_user(cutover_identity *s, cutover_user **out, int64_t id, co
 		*out = NULL;
 	if (!patch)
 		return co_err(err, CUTOVER_EINVALID, "update_user needs a patch");
-	int rc = co_doc_update(T(s), LOCK_NAME, USERS_KEY, USERS_COLL, update_user_edit, &c, err);
+	int rc = co_ix_update(USERS(s), LOCK_NAME, update_user_edit, &c, err);
 	skip_report(&c.sk, "update_user");
 	if (rc != CUTOVER_OK) {
 		cutover_user_free(c.out);
@@ -600,28 +732,33 @@ static size_t keep_first(ranked *sel, size_t n, int (*cmp)(const void *, const v
  * the backfill keeps the first and rejects the rest. */
 static int j_list_assignable_users(cutover_identity *s, cutover_user_list *out, const char *role, cutover_error *err)
 {
-	co_doc d;
-	cJSON *it;
-	size_t pos = 0, n = 0;
+	co_ix *x = USERS(s);
+	size_t n = 0;
 	ranked *sel = NULL;
 	skipped sk = {{0}, {0}}, dup = {{0}, {0}};
 	int rc;
 
 	out->items = NULL;
 	out->n = 0;
-	if ((rc = load_users(T(s), &d, err)) != CUTOVER_OK)
+	if ((rc = co_ix_sync(x, err)) != CUTOVER_OK)
 		return rc;
-	size_t total = (size_t)cJSON_GetArraySize(d.items);
-	if (total > 0 && !(sel = calloc(total, sizeof *sel))) {
-		co_doc_release(&d);
+	size_t total = co_ix_count(x);
+	if (total > 0 && !(sel = calloc(total, sizeof *sel)))
 		return co_err_oom(err);
-	}
-	cJSON_ArrayForEach(it, d.items) {
+	for (size_t pos = 0; pos < total; pos++) {
 		cutover_user *u = NULL;
 		cutover_error scratch;
-		rc = co_legacy_user_from_json(it, &u, &scratch);
+		cJSON *rec = NULL;
+		if (!co_ix_readable(x, pos)) {
+			skip_add(&sk, DOC_USERS, 1, pos);
+			continue;
+		}
+		if ((rc = co_ix_read(x, pos, &rec, err)) != CUTOVER_OK)
+			goto fail;
+		rc = co_legacy_user_from_json(rec, &u, &scratch);
+		cJSON_Delete(rec);
 		if (rc == CUTOVER_ECORRUPT) {
-			skip(&sk, DOC_USERS, pos++);
+			skip_add(&sk, DOC_USERS, 1, pos);
 			continue;
 		}
 		if (rc != CUTOVER_OK) {
@@ -629,7 +766,6 @@ static int j_list_assignable_users(cutover_identity *s, cutover_user_list *out, 
 			goto fail;
 		}
 		sel[n++] = (ranked){u->id, pos, u};
-		pos++;
 	}
 	/* the first record of each id, then of each email key; then the filter */
 	n = keep_first(sel, n, by_id_then_pos, &dup);
@@ -655,7 +791,6 @@ static int j_list_assignable_users(cutover_identity *s, cutover_user_list *out, 
 		}
 	}
 	free(sel);
-	co_doc_release(&d);
 	skip_report(&sk, "list_assignable_users");
 	if (dup.n[DOC_USERS])
 		co_log("json identity list_assignable_users: skipped records whose id or email key an earlier record has "
@@ -667,7 +802,6 @@ fail:
 	for (size_t i = 0; i < n; i++)
 		cutover_user_free(sel[i].u);
 	free(sel);
-	co_doc_release(&d);
 	return rc;
 }
 
@@ -683,12 +817,12 @@ typedef struct put_user_ctx {
  * overwritten either. A stored copy newer than u (co_user_newer) is kept
  * and the put succeeds without writing, so second writes landing out of
  * order never move a user back. */
-static int put_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+static int put_user_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_error *err)
 {
 	put_user_ctx *c = vctx;
 	cutover_user u = *c->u;
-	cJSON *rec;
-	size_t pos = 0;
+	cJSON *rec = NULL;
+	size_t pos = SIZE_MAX;
 	int64_t max_id;
 	int rc;
 
@@ -697,17 +831,21 @@ static int put_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *er
 	if (!norm)
 		return co_err_oom(err);
 	u.email = norm;
-	find_user_id(d, u.id, &rec, &pos, &c->sk);
+	rc = find_user_id(x, u.id, SIZE_MAX, &rec, &pos, &c->sk, err);
+	if (rc == CUTOVER_ENOTFOUND) {
+		rc = CUTOVER_OK;
+		pos = SIZE_MAX;
+	}
+	if (rc != CUTOVER_OK)
+		goto out;
 	if (rec) {
 		cutover_user *cur = NULL;
-		if ((rc = decode_user(d, pos, rec, &cur, err)) != CUTOVER_OK)
+		if ((rc = decode_user(x, pos, rec, &cur, err)) != CUTOVER_OK)
 			goto out;
 		bool same = strcmp(cur->email, norm) == 0, newer = co_user_newer(cur, &u);
 		cutover_user_free(cur);
-		if (same && newer) { /* a newer state is stored (a later write's put landed first): keep it */
-			rc = CUTOVER_OK;
+		if (same && newer) /* a newer state is stored (a later write's put landed first): keep it */
 			goto out;
-		}
 		if (!same) {
 			rc = co_err(err, CUTOVER_ECONFLICT, "put user: user %lld in json belongs to another email; not replaced",
 			            (long long)u.id);
@@ -715,27 +853,18 @@ static int put_user_edit(co_doc *d, void *vctx, bool *changed, cutover_error *er
 			goto out;
 		}
 	}
-	if ((rc = check_user_unique(d, &u, rec, norm, 0, &max_id, &c->sk, "put user", err)) != CUTOVER_OK)
+	if ((rc = check_user_unique(x, &u, pos, norm, 0, &max_id, &c->sk, "put user", err)) != CUTOVER_OK)
 		goto out;
-	if (rec) {
-		rc = write_user(rec, &u, err);
-	} else {
-		if (!(rec = cJSON_CreateObject())) {
-			rc = co_err_oom(err);
-			goto out;
-		}
-		if ((rc = write_user(rec, &u, err)) != CUTOVER_OK) {
-			cJSON_Delete(rec);
-			goto out;
-		}
-		if (!cJSON_AddItemToArray(d->items, rec)) {
-			cJSON_Delete(rec);
-			rc = co_err_oom(err);
-			goto out;
-		}
+	if (!rec && !(rec = cJSON_CreateObject())) {
+		rc = co_err_oom(err);
+		goto out;
 	}
-	*changed = rc == CUTOVER_OK;
+	if ((rc = write_user(rec, &u, err)) != CUTOVER_OK)
+		goto out;
+	rc = pos != SIZE_MAX ? co_ix_replace(e, pos, rec, err) : co_ix_append(e, rec, err);
+	rec = NULL;
 out:
+	cJSON_Delete(rec);
 	free(norm);
 	return rc;
 }
@@ -745,24 +874,12 @@ static int j_put_user(cutover_identity *s, const cutover_user *u, cutover_error 
 	put_user_ctx c = {u, {{0}, {0}}};
 	if (!u || u->id <= 0 || !u->email || !u->role)
 		return co_err(err, CUTOVER_EINVALID, "put_user needs a user with an id > 0, an email and a role");
-	int rc = co_doc_update(T(s), LOCK_NAME, USERS_KEY, USERS_COLL, put_user_edit, &c, err);
+	int rc = co_ix_update(USERS(s), LOCK_NAME, put_user_edit, &c, err);
 	skip_report(&c.sk, "put_user");
 	return rc;
 }
 
 /* --- sessions -------------------------------------------------------------- */
-
-static int load_sessions(co_transport *t, co_doc *d, cutover_error *err)
-{
-	return co_doc_load(t, SESSIONS_KEY, SESSIONS_COLL, d, err);
-}
-
-/* The key of a session record (borrowed); NULL when it cannot be read. */
-static const char *session_token(const cJSON *rec)
-{
-	const cJSON *t = cJSON_IsObject(rec) ? cJSON_GetObjectItemCaseSensitive(rec, "token_hash") : NULL;
-	return cJSON_IsString(t) && t->valuestring ? t->valuestring : NULL;
-}
 
 static void session_what(const char *token, const cJSON *rec, char *buf, size_t len)
 {
@@ -778,33 +895,25 @@ static void session_what(const char *token, const cJSON *rec, char *buf, size_t 
 /* Decode the session a call matched (its token was readable); ECORRUPT
  * naming the document, the position and the redacted key when the rest is
  * not. */
-static int decode_session(const co_doc *d, size_t pos, const cJSON *rec, cutover_session **out, cutover_error *err)
+static int decode_session(const co_ix *x, size_t pos, const cJSON *rec, cutover_session **out, cutover_error *err)
 {
 	char what[128];
 	*out = NULL;
 	session_what(session_token(rec), rec, what, sizeof what);
 	int rc = co_legacy_session_from_json(rec, out, err); /* the one definition of a legacy session */
-	return rc == CUTOVER_ECORRUPT ? co_doc_record_error(err, d, pos, what) : rc;
+	return rc == CUTOVER_ECORRUPT ? co_ix_record_error(x, err, pos, what) : rc;
 }
 
-/* The session with this token; *rec NULL when none. Records whose token
- * cannot be read are skipped. */
-static void find_session(const co_doc *d, const char *token, cJSON **rec, size_t *pos, skipped *sk)
+static bool token_is(const cJSON *rec, const void *token)
 {
-	cJSON *it;
-	size_t i = 0;
-	*rec = NULL;
-	cJSON_ArrayForEach(it, d->items) {
-		const char *tk = session_token(it);
-		if (!tk) {
-			skip(sk, DOC_SESSIONS, i);
-		} else if (strcmp(tk, token) == 0) {
-			*rec = it;
-			*pos = i;
-			return;
-		}
-		i++;
-	}
+	const char *tk = session_token(rec);
+	return tk && strcmp(tk, token) == 0;
+}
+
+/* The session with this token; CUTOVER_ENOTFOUND when none. */
+static int find_session(co_ix *x, const char *token, cJSON **rec, size_t *pos, skipped *sk, cutover_error *err)
+{
+	return first_of(x, DOC_SESSIONS, S_TOKEN, token, strlen(token), token_is, token, SIZE_MAX, rec, pos, sk, err);
 }
 
 static int no_session(cutover_error *err)
@@ -832,26 +941,24 @@ static int write_session(cJSON *rec, const cutover_session *ss, cutover_error *e
 }
 
 /* Sessions reference users: refuse a session whose user is not in users.json. */
-static int require_user(co_transport *t, int64_t user_id, skipped *sk, cutover_error *err)
+static int require_user(co_ix *users, int64_t user_id, skipped *sk, cutover_error *err)
 {
-	co_doc d;
-	cJSON *rec;
+	cJSON *rec = NULL;
 	size_t pos;
-	int rc = load_users(t, &d, err);
-	if (rc != CUTOVER_OK)
-		return rc;
-	find_user_id(&d, user_id, &rec, &pos, sk);
-	co_doc_release(&d);
-	if (!rec) {
+	int rc = co_ix_sync(users, err);
+	if (rc == CUTOVER_OK)
+		rc = find_user_id(users, user_id, SIZE_MAX, &rec, &pos, sk, err);
+	cJSON_Delete(rec);
+	if (rc == CUTOVER_ENOTFOUND) {
 		co_err(err, CUTOVER_EINVALID, "user %lld does not exist", (long long)user_id);
 		co_err_detail(err, "a session must belong to a user in %s", USERS_KEY);
 		return CUTOVER_EINVALID;
 	}
-	return CUTOVER_OK;
+	return rc;
 }
 
 typedef struct session_ctx {
-	co_transport *t;
+	co_ix *users;
 	const cutover_session *in;  /* create, put */
 	const char *token;          /* touch, delete */
 	int64_t user_id;            /* delete_user_sessions */
@@ -862,43 +969,43 @@ typedef struct session_ctx {
 	skipped sk;
 } session_ctx;
 
-static int store_session_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+static int store_session_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_error *err)
 {
 	session_ctx *c = vctx;
-	cJSON *rec;
+	cJSON *rec = NULL;
 	size_t pos = 0;
 	int rc;
 
 	memset(&c->sk, 0, sizeof c->sk);
-	if ((rc = require_user(c->t, c->in->user_id, &c->sk, err)) != CUTOVER_OK)
+	if ((rc = require_user(c->users, c->in->user_id, &c->sk, err)) != CUTOVER_OK)
 		return rc;
-	find_session(d, c->in->token_hash, &rec, &pos, &c->sk);
-	if (rec && !c->upsert)
+	rc = find_session(x, c->in->token_hash, &rec, &pos, &c->sk, err);
+	if (rc == CUTOVER_ENOTFOUND)
+		rc = CUTOVER_OK;
+	if (rc != CUTOVER_OK)
+		return rc;
+	if (rec && !c->upsert) {
+		cJSON_Delete(rec);
 		return co_err(err, CUTOVER_ECONFLICT, "a session with that token hash already exists");
+	}
 	if (rec) { /* put: a newer stored copy (co_session_newer) is kept; an unreadable one is replaced */
 		cutover_session *cur = NULL;
 		cutover_error scratch;
-		bool newer = decode_session(d, pos, rec, &cur, &scratch) == CUTOVER_OK && co_session_newer(cur, c->in);
+		bool newer = decode_session(x, pos, rec, &cur, &scratch) == CUTOVER_OK && co_session_newer(cur, c->in);
 		cutover_session_free(cur);
-		if (newer)
+		if (newer) {
+			cJSON_Delete(rec);
 			return CUTOVER_OK;
-	}
-	if (rec) {
-		rc = write_session(rec, c->in, err);
-	} else {
-		if (!(rec = cJSON_CreateObject()))
-			return co_err_oom(err);
-		if ((rc = write_session(rec, c->in, err)) != CUTOVER_OK) {
-			cJSON_Delete(rec);
-			return rc;
-		}
-		if (!cJSON_AddItemToArray(d->items, rec)) {
-			cJSON_Delete(rec);
-			return co_err_oom(err);
 		}
 	}
-	*changed = rc == CUTOVER_OK;
-	return rc;
+	bool replace = rec != NULL;
+	if (!rec && !(rec = cJSON_CreateObject()))
+		return co_err_oom(err);
+	if ((rc = write_session(rec, c->in, err)) != CUTOVER_OK) {
+		cJSON_Delete(rec);
+		return rc;
+	}
+	return replace ? co_ix_replace(e, pos, rec, err) : co_ix_append(e, rec, err);
 }
 
 static int check_session_in(const cutover_session *in, cutover_error *err)
@@ -910,43 +1017,46 @@ static int check_session_in(const cutover_session *in, cutover_error *err)
 	return CUTOVER_OK;
 }
 
-static int j_create_session(cutover_identity *s, const cutover_session *in, cutover_error *err)
+static int store_session(cutover_identity *s, const cutover_session *in, bool upsert, const char *op,
+                         cutover_error *err)
 {
-	session_ctx c = {.t = T(s), .in = in};
+	session_ctx c = {.users = USERS(s), .in = in, .upsert = upsert};
 	int rc = check_session_in(in, err);
 	if (rc != CUTOVER_OK)
 		return rc;
-	rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, store_session_edit, &c, err);
-	skip_report(&c.sk, "create_session");
+	rc = co_ix_update(SESSIONS(s), LOCK_NAME, store_session_edit, &c, err);
+	skip_report(&c.sk, op);
 	return rc;
+}
+
+static int j_create_session(cutover_identity *s, const cutover_session *in, cutover_error *err)
+{
+	return store_session(s, in, false, "create_session", err);
 }
 
 static int j_put_session(cutover_identity *s, const cutover_session *ss, cutover_error *err)
 {
-	session_ctx c = {.t = T(s), .in = ss, .upsert = true};
-	int rc = check_session_in(ss, err);
-	if (rc != CUTOVER_OK)
-		return rc;
-	rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, store_session_edit, &c, err);
-	skip_report(&c.sk, "put_session");
-	return rc;
+	return store_session(s, ss, true, "put_session", err);
 }
 
 static int get_session(cutover_identity *s, cutover_session **out, const char *token_hash, skipped *sk,
                        cutover_error *err)
 {
-	co_doc d;
-	cJSON *rec;
+	co_ix *x = SESSIONS(s);
+	cJSON *rec = NULL;
 	size_t pos = 0;
 	*out = NULL;
 	if (!token_hash)
 		return no_token(err);
-	int rc = load_sessions(T(s), &d, err);
+	int rc = co_ix_sync(x, err);
 	if (rc != CUTOVER_OK)
 		return rc;
-	find_session(&d, token_hash, &rec, &pos, sk);
-	rc = rec ? decode_session(&d, pos, rec, out, err) : no_session(err);
-	co_doc_release(&d);
+	rc = find_session(x, token_hash, &rec, &pos, sk, err);
+	if (rc == CUTOVER_OK)
+		rc = decode_session(x, pos, rec, out, err);
+	else if (rc == CUTOVER_ENOTFOUND)
+		no_session(err);
+	cJSON_Delete(rec);
 	return rc;
 }
 
@@ -1001,43 +1111,48 @@ out:
 	return rc;
 }
 
-static int touch_session_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+static int touch_session_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_error *err)
 {
 	session_ctx *c = vctx;
-	cJSON *rec;
+	cJSON *rec = NULL;
 	size_t pos = 0;
 	int rc;
 
 	cutover_session_free(c->out);
 	c->out = NULL;
 	memset(&c->sk, 0, sizeof c->sk);
-	find_session(d, c->token, &rec, &pos, &c->sk);
-	if (!rec)
+	rc = find_session(x, c->token, &rec, &pos, &c->sk, err);
+	if (rc == CUTOVER_ENOTFOUND)
 		return no_session(err);
-	/* last_seen_at never moves back (an earlier `now` from a slower caller) */
-	if ((rc = decode_session(d, pos, rec, &c->out, err)) != CUTOVER_OK)
+	if (rc != CUTOVER_OK)
 		return rc;
+	/* last_seen_at never moves back (an earlier `now` from a slower caller) */
+	if ((rc = decode_session(x, pos, rec, &c->out, err)) != CUTOVER_OK)
+		goto out;
 	cutover_ts seen = c->out->last_seen_at > c->now ? c->out->last_seen_at : c->now;
 	cutover_session_free(c->out);
 	c->out = NULL;
 	if ((rc = co_json_set_ts(rec, "last_seen_at", seen, err)) != CUTOVER_OK)
-		return rc;
+		goto out;
 	/* decode even when not wanted: refuse to write back a record we cannot read */
-	if ((rc = decode_session(d, pos, rec, &c->out, err)) != CUTOVER_OK)
-		return rc;
-	*changed = true;
-	return CUTOVER_OK;
+	if ((rc = decode_session(x, pos, rec, &c->out, err)) != CUTOVER_OK)
+		goto out;
+	rc = co_ix_replace(e, pos, rec, err);
+	rec = NULL;
+out:
+	cJSON_Delete(rec);
+	return rc;
 }
 
 static int j_touch_session(cutover_identity *s, cutover_session **out, const char *token_hash, cutover_ts now,
                            cutover_error *err)
 {
-	session_ctx c = {.t = T(s), .token = token_hash, .now = now};
+	session_ctx c = {.token = token_hash, .now = now};
 	if (out)
 		*out = NULL;
 	if (!token_hash)
 		return no_token(err);
-	int rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, touch_session_edit, &c, err);
+	int rc = co_ix_update(SESSIONS(s), LOCK_NAME, touch_session_edit, &c, err);
 	skip_report(&c.sk, "touch_session");
 	if (rc == CUTOVER_OK && out)
 		*out = c.out;
@@ -1046,82 +1161,93 @@ static int j_touch_session(cutover_identity *s, cutover_session **out, const cha
 	return rc;
 }
 
+static bool user_id_is(const cJSON *rec, const void *ctx)
+{
+	int64_t uid;
+	cutover_error scratch;
+	return session_token(rec) && co_json_get_int(rec, "user_id", true, &uid, NULL, &scratch) == CUTOVER_OK &&
+	       uid == *(const int64_t *)ctx;
+}
+
 /* Removes the sessions matching c: by token (c->token), by user (c->user_id
- * > 0) or expired (neither). A record whose token, or the field the match
- * needs, cannot be read is left alone and reported as skipped. */
-static int delete_sessions_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+ * > 0) or expired (neither), every one of them. A record whose token, or the
+ * field the match needs, cannot be read is left alone and reported as
+ * skipped. */
+static int delete_sessions_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_error *err)
 {
 	session_ctx *c = vctx;
-	cJSON *it = d->items ? d->items->child : NULL;
-	size_t pos = 0;
+	size_t *cand = NULL, n = 0;
+	unsigned table = c->token ? S_TOKEN : c->user_id > 0 ? S_USER : S_EXPIRY;
+	int rc = CUTOVER_OK;
 
-	(void)err;
 	c->count = 0;
 	memset(&c->sk, 0, sizeof c->sk);
-	for (; it; pos++) {
-		cJSON *next = it->next;
-		const char *tk = session_token(it);
-		cutover_error scratch;
-		bool drop = false, readable = tk != NULL;
-		if (readable && c->token) {
-			drop = strcmp(tk, c->token) == 0;
-		} else if (readable && c->user_id > 0) {
-			int64_t uid;
-			readable = co_json_get_int(it, "user_id", true, &uid, NULL, &scratch) == CUTOVER_OK;
-			drop = readable && uid == c->user_id;
-		} else if (readable) {
-			cutover_ts exp;
-			readable = co_json_get_ts(it, "expires_at", true, &exp, &scratch) == CUTOVER_OK;
-			drop = readable && exp <= c->now;
+	skip_table(&c->sk, DOC_SESSIONS, x, table, SIZE_MAX);
+	if (table == S_EXPIRY) { /* the index holds every readable expiry */
+		for (size_t i = 0; i < co_ix_count(x) && rc == CUTOVER_OK; i++) {
+			int64_t exp = co_ix_aux(x, i);
+			if (co_ix_readable(x, i) && exp != INT64_MIN && exp <= c->now) {
+				rc = co_ix_delete(e, i, err);
+				c->count++;
+			}
 		}
-		if (!readable)
-			skip(&c->sk, DOC_SESSIONS, pos);
-		if (drop) {
-			cJSON_Delete(cJSON_DetachItemViaPointer(d->items, it));
+		return rc;
+	}
+	if (c->token)
+		rc = co_ix_candidates(x, S_TOKEN, c->token, strlen(c->token), &cand, &n, err);
+	else
+		rc = co_ix_candidates(x, S_USER, &c->user_id, sizeof c->user_id, &cand, &n, err);
+	for (size_t i = 0; i < n && rc == CUTOVER_OK; i++) {
+		cJSON *rec = NULL;
+		if (!co_ix_readable(x, cand[i]))
+			continue;
+		if ((rc = co_ix_read(x, cand[i], &rec, err)) != CUTOVER_OK)
+			break;
+		if (c->token ? token_is(rec, c->token) : user_id_is(rec, &c->user_id)) {
+			rc = co_ix_delete(e, cand[i], err);
 			c->count++;
 		}
-		it = next;
+		cJSON_Delete(rec);
 	}
-	if (c->token && c->count == 0)
+	free(cand);
+	if (rc == CUTOVER_OK && c->token && c->count == 0)
 		return no_session(err);
-	*changed = c->count > 0;
-	return CUTOVER_OK;
+	return rc;
+}
+
+static int delete_sessions(cutover_identity *s, session_ctx *c, const char *op, size_t *out_count, cutover_error *err)
+{
+	if (out_count)
+		*out_count = 0;
+	int rc = co_ix_update(SESSIONS(s), LOCK_NAME, delete_sessions_edit, c, err);
+	skip_report(&c->sk, op);
+	if (rc == CUTOVER_OK && out_count)
+		*out_count = c->count;
+	return rc;
 }
 
 static int j_delete_session(cutover_identity *s, const char *token_hash, cutover_error *err)
 {
-	session_ctx c = {.t = T(s), .token = token_hash};
+	session_ctx c = {.token = token_hash};
 	if (!token_hash)
 		return no_token(err);
-	int rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, delete_sessions_edit, &c, err);
-	skip_report(&c.sk, "delete_session");
-	return rc;
+	return delete_sessions(s, &c, "delete_session", NULL, err);
 }
 
 static int j_delete_user_sessions(cutover_identity *s, int64_t user_id, size_t *out_count, cutover_error *err)
 {
-	session_ctx c = {.t = T(s), .user_id = user_id};
+	session_ctx c = {.user_id = user_id};
 	if (out_count)
 		*out_count = 0;
 	if (user_id <= 0)
 		return CUTOVER_OK; /* no user has such an id, so no session does */
-	int rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, delete_sessions_edit, &c, err);
-	skip_report(&c.sk, "delete_user_sessions");
-	if (rc == CUTOVER_OK && out_count)
-		*out_count = c.count;
-	return rc;
+	return delete_sessions(s, &c, "delete_user_sessions", out_count, err);
 }
 
 static int j_delete_expired_sessions(cutover_identity *s, cutover_ts now, size_t *out_count, cutover_error *err)
 {
-	session_ctx c = {.t = T(s), .now = now};
-	if (out_count)
-		*out_count = 0;
-	int rc = co_doc_update(T(s), LOCK_NAME, SESSIONS_KEY, SESSIONS_COLL, delete_sessions_edit, &c, err);
-	skip_report(&c.sk, "delete_expired_sessions");
-	if (rc == CUTOVER_OK && out_count)
-		*out_count = c.count;
-	return rc;
+	session_ctx c = {.now = now};
+	return delete_sessions(s, &c, "delete_expired_sessions", out_count, err);
 }
 
 /* --- internal: a user's sessions (reconcile) -------------------------------- */
@@ -1131,35 +1257,32 @@ int co_json_identity_user_sessions(cutover_identity *s, int64_t user_id, co_sess
 	memset(out, 0, sizeof(*out));
 	if (!s || !s->kind || strcmp(s->kind, "json") != 0)
 		return co_err(err, CUTOVER_EINTERNAL, "user sessions: not a json identity handle");
-	co_doc d;
-	int rc = load_sessions(T(s), &d, err);
-	if (rc != CUTOVER_OK)
-		return rc;
+	co_ix *x = SESSIONS(s);
+	size_t *cand = NULL, n = 0;
 	skipped sk = {{0}, {0}};
-	size_t n = (size_t)cJSON_GetArraySize(d.items), pos = 0;
-	out->items = n ? calloc(n, sizeof(*out->items)) : NULL;
-	if (n && !out->items)
+	int rc = co_ix_sync(x, err);
+	if (rc == CUTOVER_OK)
+		rc = co_ix_candidates(x, S_USER, &user_id, sizeof user_id, &cand, &n, err);
+	if (rc == CUTOVER_OK && n && !(out->items = calloc(n, sizeof(*out->items))))
 		rc = co_err_oom(err);
-	cJSON *it;
-	cJSON_ArrayForEach(it, d.items) {
-		if (rc != CUTOVER_OK)
-			break;
-		int64_t uid;
-		cutover_error scratch;
-		if (!session_token(it) || co_json_get_int(it, "user_id", true, &uid, NULL, &scratch) != CUTOVER_OK) {
-			skip(&sk, DOC_SESSIONS, pos++);
+	if (rc == CUTOVER_OK)
+		skip_table(&sk, DOC_SESSIONS, x, S_USER, SIZE_MAX);
+	for (size_t i = 0; i < n && rc == CUTOVER_OK; i++) { /* candidates are in document order */
+		cJSON *rec = NULL;
+		if (!co_ix_readable(x, cand[i]))
 			continue;
-		}
-		if (uid == user_id) {
+		if ((rc = co_ix_read(x, cand[i], &rec, err)) != CUTOVER_OK)
+			break;
+		if (user_id_is(rec, &user_id)) {
 			cutover_session *ss = NULL;
-			if ((rc = decode_session(&d, pos, it, &ss, err)) == CUTOVER_OK) {
+			if ((rc = decode_session(x, cand[i], rec, &ss, err)) == CUTOVER_OK) {
 				out->items[out->n++] = *ss;
 				free(ss);
 			}
 		}
-		pos++;
+		cJSON_Delete(rec);
 	}
-	co_doc_release(&d);
+	free(cand);
 	skip_report(&sk, "user_sessions");
 	if (rc != CUTOVER_OK)
 		co_session_list_free(out);
@@ -1173,6 +1296,8 @@ static void j_free(cutover_identity *s)
 	json_identity *j = (json_identity *)s;
 	if (!j)
 		return;
+	co_ix_free(j->users);
+	co_ix_free(j->sessions);
 	if (j->t)
 		j->t->free(j->t);
 	free(j);
@@ -1189,6 +1314,11 @@ int co_json_identity_new(cutover_identity **out, co_transport *t, cutover_error 
 		return co_err_oom(err);
 	}
 	j->t = t;
+	if (co_ix_new(&j->users, t, &users_spec, err) != CUTOVER_OK ||
+	    co_ix_new(&j->sessions, t, &sessions_spec, err) != CUTOVER_OK) {
+		j_free(&j->base);
+		return CUTOVER_EINTERNAL;
+	}
 	j->base.version = CUTOVER_IDENTITY_VERSION;
 	j->base.kind = "json";
 	j->base.create_user = j_create_user;

@@ -21,6 +21,10 @@ typedef struct co_lock co_lock;
 typedef struct co_put {
 	int fd;          /* writable, positioned at 0 */
 	const char *key; /* borrowed from the caller of co_put_begin */
+	bool keep;       /* in: a successful commit leaves fd open (the caller
+	                  * closes it), its bytes readable at offsets */
+	bool exact;      /* out: commit's new_version is the token of exactly
+	                  * these bytes (not a later writer's) */
 	void *impl;      /* the transport's own */
 } co_put;
 

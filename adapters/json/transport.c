@@ -128,9 +128,11 @@ int co_transport_open_read(co_transport *t, const char *key, const char *have, i
 
 int co_put_begin(co_transport *t, const char *key, co_put *p, cutover_error *err)
 {
+	bool keep = p->keep;
 	memset(p, 0, sizeof *p);
 	p->fd = -1;
 	p->key = key;
+	p->keep = keep;
 	if (t->version >= 2 && t->put_begin)
 		return t->put_begin(t, p, err);
 	p->fd = co_spool_fd(key, err);
@@ -164,8 +166,11 @@ int co_put_commit(co_transport *t, co_put *p, const char *if_version, char new_v
 			rc = t->put(t, p->key, data, n, if_version, new_version, err);
 	}
 	free(data);
-	close(p->fd);
-	p->fd = -1;
+	p->exact = false; /* put() may have learnt the token from a later request */
+	if (rc != CUTOVER_OK || !p->keep) {
+		close(p->fd);
+		p->fd = -1;
+	}
 	return rc;
 }
 

@@ -417,10 +417,13 @@ static int local_put_commit(co_transport *t, co_put *p, const char *if_version, 
 	}
 	/* after the rename, which changes the inode's ctime: the token a stat of
 	 * the document gives from now on */
-	if (new_version && fstat(p->fd, &st) == 0)
+	p->exact = new_version && fstat(p->fd, &st) == 0;
+	if (p->exact)
 		version_of(&st, new_version);
-	close(p->fd);
-	p->fd = -1;
+	if (!p->keep) {
+		close(p->fd);
+		p->fd = -1;
+	}
 	/* The rename happened: readers see the new document, so the put is
 	 * done. A failed directory sync only leaves its durability across a
 	 * crash in doubt; reporting the put as failed would be wrong (a caller

@@ -1,0 +1,1084 @@
+/* json_index.c — a legacy document served from a cached index (json_index.h).
+ *
+ * An image is what one version of the document is known to hold: each
+ * record's offset and length, whether it held the strict rules, an optional
+ * number per record, and per key table an open-addressing hash table of
+ * (32-bit hash, ordinal) entries plus the sorted ordinals whose key could
+ * not be read. Building one frames the document with the backfill's
+ * scanner (legacy_scan.c) and parses each record once; anything that is not
+ * plain {"<collection>": [...]} JSON goes to co_doc_parse for today's exact
+ * error. A write copies the unchanged byte ranges (copy_file_range where
+ * the kernel can, pread/write otherwise) between the new records and
+ * carries the image over to the version it wrote.
+ */
+#include "json_index.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "json_doc.h"
+#include "legacy_identity.h"
+#include "legacy_scan.h"
+
+#define EMPTY UINT64_MAX
+#define REC_READABLE 1u
+#define NO_ORD UINT32_MAX
+#define TOMB (UINT32_MAX - 1) /* an entry whose record is gone */
+
+typedef struct rec_slot {
+	uint64_t off;
+	uint32_t len;
+	uint32_t flags;
+} rec_slot;
+
+typedef struct ktab {
+	uint64_t *e;      /* (hash << 32) | ordinal; EMPTY when free */
+	size_t cap, n;    /* cap a power of two (0: none yet); n counts tombstones */
+	size_t tomb;
+	uint32_t *bad;    /* ordinals whose key could not be read, ascending */
+	size_t nbad, capbad;
+} ktab;
+
+typedef struct image {
+	bool exists;       /* false: absent (no records) */
+	bool streamable;   /* the collection's array is there, framed plainly */
+	uint64_t size;     /* bytes of the version */
+	uint64_t close_off;/* offset of the array's ']' */
+	rec_slot *recs;
+	size_t n, cap;
+	int64_t *aux;      /* n numbers (allocated with recs) */
+	int64_t aux_max;
+	ktab tabs[CO_IX_MAX_KEYS];
+} image;
+
+struct co_ix {
+	co_transport *t;
+	const co_ix_spec *spec;
+	int fd;                        /* the bytes of version; -1 none */
+	bool synced;                   /* img describes version */
+	char version[CO_VERSION_LEN];
+	image img;
+};
+
+struct co_ix_emit {
+	image *img;
+	size_t ord;
+	bool failed; /* out of memory */
+};
+
+/* --- hashing and tables ----------------------------------------------------- */
+
+static uint32_t hash32(const void *key, size_t len)
+{
+	const unsigned char *p = key;
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 1099511628211ULL;
+	}
+	h ^= h >> 33; /* finish so every bit of the key reaches the low bits */
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return (uint32_t)h;
+}
+
+/* A table of cap slots holding k's live entries (tombstones dropped). */
+static bool tab_rehash(ktab *k, size_t cap)
+{
+	uint64_t *e = malloc(cap * sizeof *e);
+	if (!e)
+		return false;
+	memset(e, 0xff, cap * sizeof *e);
+	size_t n = 0;
+	for (size_t i = 0; i < k->cap; i++) {
+		if (k->e[i] == EMPTY || (uint32_t)(k->e[i] & 0xffffffffu) == TOMB)
+			continue;
+		size_t s = (size_t)(k->e[i] >> 32) & (cap - 1);
+		while (e[s] != EMPTY)
+			s = (s + 1) & (cap - 1);
+		e[s] = k->e[i];
+		n++;
+	}
+	free(k->e);
+	k->e = e;
+	k->cap = cap;
+	k->n = n;
+	k->tomb = 0;
+	return true;
+}
+
+static bool tab_put(ktab *k, uint32_t h, uint32_t ord)
+{
+	if ((k->n + 1) * 2 > k->cap) {
+		size_t live = k->n - k->tomb, cap = k->cap ? k->cap : 64;
+		while ((live + 1) * 2 > cap)
+			cap *= 2;
+		if (cap == k->cap && k->tomb == 0)
+			cap *= 2;
+		if (!tab_rehash(k, cap))
+			return false;
+	}
+	size_t s = h & (k->cap - 1);
+	while (k->e[s] != EMPTY)
+		s = (s + 1) & (k->cap - 1);
+	k->e[s] = (uint64_t)h << 32 | ord;
+	k->n++;
+	return true;
+}
+
+static bool bad_put(ktab *k, uint32_t ord)
+{
+	if (k->nbad == k->capbad) {
+		size_t cap = k->capbad ? k->capbad * 2 : 16;
+		uint32_t *b = realloc(k->bad, cap * sizeof *b);
+		if (!b)
+			return false;
+		k->bad = b;
+		k->capbad = cap;
+	}
+	k->bad[k->nbad++] = ord;
+	return true;
+}
+
+static void image_free(image *m)
+{
+	free(m->recs);
+	free(m->aux);
+	for (int i = 0; i < CO_IX_MAX_KEYS; i++) {
+		free(m->tabs[i].e);
+		free(m->tabs[i].bad);
+	}
+	memset(m, 0, sizeof *m);
+	m->aux_max = INT64_MIN;
+}
+
+static bool rec_add(image *m, uint64_t off, uint64_t len, uint32_t flags)
+{
+	if (len > UINT32_MAX || m->n >= NO_ORD)
+		return false;
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 256;
+		rec_slot *r = realloc(m->recs, cap * sizeof *r);
+		if (!r)
+			return false;
+		m->recs = r;
+		int64_t *a = realloc(m->aux, cap * sizeof *a);
+		if (!a)
+			return false;
+		m->aux = a;
+		m->cap = cap;
+	}
+	m->recs[m->n] = (rec_slot){off, (uint32_t)len, flags};
+	m->aux[m->n] = INT64_MIN;
+	m->n++;
+	return true;
+}
+
+void co_ix_key(co_ix_emit *e, unsigned table, const void *key, size_t len)
+{
+	if (!tab_put(&e->img->tabs[table], hash32(key, len), (uint32_t)e->ord))
+		e->failed = true;
+}
+
+void co_ix_key_unreadable(co_ix_emit *e, unsigned table)
+{
+	if (!bad_put(&e->img->tabs[table], (uint32_t)e->ord))
+		e->failed = true;
+}
+
+void co_ix_set_aux(co_ix_emit *e, int64_t v)
+{
+	e->img->aux[e->ord] = v;
+	if (v > e->img->aux_max)
+		e->img->aux_max = v;
+}
+
+void co_ix_emit_failed(co_ix_emit *e)
+{
+	e->failed = true;
+}
+
+/* Run the domain's key function over record ord of m. */
+static bool emit_keys(const co_ix_spec *spec, image *m, size_t ord, const cJSON *rec)
+{
+	co_ix_emit e = {m, ord, false};
+	if (rec) {
+		spec->keys(rec, &e);
+	} else {
+		for (unsigned t = 0; t < spec->n_keys; t++)
+			co_ix_key_unreadable(&e, t);
+	}
+	return !e.failed;
+}
+
+/* --- building an image ------------------------------------------------------ */
+
+/* Parse one record's bytes as the backfill does: NULL and *json_ok false
+ * when they are not JSON; NULL and *json_ok true when they are JSON but
+ * break the strict rules (reason in err). */
+static cJSON *parse_record(const char *bytes, size_t len, bool nul_escape, bool *json_ok, cutover_error *err)
+{
+	const char *end = NULL;
+	*json_ok = false;
+	cJSON *j = cJSON_ParseWithLengthOpts(bytes, len, &end, false);
+	if (!j) {
+		co_err(err, CUTOVER_ECORRUPT, "malformed JSON");
+		return NULL;
+	}
+	size_t used = end && end >= bytes && end <= bytes + len ? (size_t)(end - bytes) : len;
+	for (size_t i = used; i < len; i++) {
+		char c = bytes[i];
+		if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			cJSON_Delete(j);
+			co_err(err, CUTOVER_ECORRUPT, "malformed JSON: bytes after the record");
+			return NULL;
+		}
+	}
+	*json_ok = true;
+	if (co_legacy_strict(j, nul_escape, err) != CUTOVER_OK) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
+static bool read_at(int fd, char *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t r = pread(fd, buf + got, len - got, (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		got += (size_t)r;
+	}
+	return true;
+}
+
+static int read_error(const co_ix *x, int e, cutover_error *err)
+{
+	co_err(err, CUTOVER_EUNAVAILABLE, "cannot read %s: %s", x->spec->key, e ? strerror(e) : "it is shorter than indexed");
+	co_err_hint(err, "check the state root (%s)", x->t->describe ? x->t->describe(x->t) : "");
+	return CUTOVER_EUNAVAILABLE;
+}
+
+/* The document is not plain {"<collection>": [...]} JSON: parse it whole,
+ * as co_doc_load does, for the same error. A document that parses has no
+ * records to index (the collection is absent or null): *tree_only. */
+static int whole_document(co_ix *x, int fd, uint64_t size, bool *tree_only, cutover_error *err)
+{
+	co_doc doc = {.key = x->spec->key, .collection = x->spec->collection};
+	char *data = malloc(size + 1);
+	*tree_only = false;
+	if (!data)
+		return co_err_oom(err);
+	if (!read_at(fd, data, size, 0)) {
+		int e = errno;
+		free(data);
+		return read_error(x, e, err);
+	}
+	data[size] = '\0';
+	int rc = co_doc_parse(x->t, data, size, &doc, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	bool empty = cJSON_GetArraySize(doc.items) == 0;
+	co_doc_release(&doc);
+	if (!empty) {
+		co_err(err, CUTOVER_ECORRUPT, "%s cannot be read record by record", x->spec->key);
+		co_err_detail(err, "its list \"%s\" is not framed as plain JSON", x->spec->collection);
+		co_err_hint(err, "rewrite %s as {\"%s\": [ ... ]} (for example through jq .), then try again", x->spec->key,
+		            x->spec->collection);
+		return CUTOVER_ECORRUPT;
+	}
+	*tree_only = true;
+	return CUTOVER_OK;
+}
+
+/* What lies outside the array (the head up to its first record, the tail
+ * from its ']') must be JSON too: parse the two joined as a document with
+ * an empty collection. */
+static bool skeleton_ok(co_ix *x, int fd, const image *m)
+{
+	uint64_t head = m->n ? m->recs[0].off : m->close_off;
+	uint64_t tail = m->size - m->close_off;
+	char *data = malloc(head + tail + 1);
+	if (!data)
+		return false;
+	if (!read_at(fd, data, head, 0) || !read_at(fd, data + head, tail, m->close_off) ||
+	    memchr(data, '\0', head + tail)) {
+		free(data);
+		return false;
+	}
+	data[head + tail] = '\0';
+	co_doc doc = {.key = x->spec->key, .collection = x->spec->collection};
+	cutover_error scratch;
+	bool ok = co_doc_parse(x->t, data, head + tail, &doc, &scratch) == CUTOVER_OK;
+	co_doc_release(&doc);
+	return ok;
+}
+
+static int build(co_ix *x, int fd, image *m, cutover_error *err)
+{
+	struct stat st;
+	co_scan *scan = NULL;
+	FILE *f = NULL;
+	int rc = CUTOVER_OK, dfd = -1;
+	bool plain = true;
+
+	image_free(m);
+	m->exists = true;
+	if (fstat(fd, &st) != 0)
+		return read_error(x, errno, err);
+	m->size = (uint64_t)st.st_size;
+	if (lseek(fd, 0, SEEK_SET) != 0 || (dfd = dup(fd)) < 0 || !(f = fdopen(dfd, "rb"))) {
+		if (dfd >= 0)
+			close(dfd);
+		return read_error(x, errno, err);
+	}
+	if ((rc = co_scan_json(&scan, f, x->spec->key, x->spec->collection, err)) != CUTOVER_OK)
+		goto out;
+	for (;;) {
+		co_scan_item it;
+		rc = co_scan_next(scan, &it, err);
+		if (rc == CUTOVER_ENOTFOUND) {
+			cutover_error_clear(err);
+			rc = CUTOVER_OK;
+			break;
+		}
+		if (rc != CUTOVER_OK)
+			goto out;
+		if (it.kind != CO_SCAN_RECORD) {
+			plain = false;
+			break;
+		}
+		bool json_ok;
+		cutover_error why;
+		cJSON *rec = parse_record(it.bytes, it.len, it.nul_escape, &json_ok, &why);
+		if (!json_ok) {
+			plain = false;
+			break;
+		}
+		if (!rec_add(m, it.offset, it.len, rec ? REC_READABLE : 0) || !emit_keys(x->spec, m, m->n - 1, rec)) {
+			cJSON_Delete(rec);
+			rc = co_err_oom(err);
+			goto out;
+		}
+		cJSON_Delete(rec);
+	}
+	plain = plain && co_scan_json_closed(scan, &m->close_off) && skeleton_ok(x, fd, m);
+	if (!plain) {
+		bool tree_only;
+		image_free(m);
+		m->exists = true;
+		m->size = (uint64_t)st.st_size;
+		rc = whole_document(x, fd, m->size, &tree_only, err);
+		/* a parsable document without the collection: no records, and a
+		 * write goes through the whole tree */
+		m->streamable = false;
+		goto out;
+	}
+	m->streamable = true;
+out:
+	co_scan_free(scan);
+	fclose(f);
+	return rc;
+}
+
+/* --- the cache -------------------------------------------------------------- */
+
+int co_ix_new(co_ix **out, co_transport *t, const co_ix_spec *spec, cutover_error *err)
+{
+	*out = NULL;
+	co_ix *x = calloc(1, sizeof *x);
+	if (!x)
+		return co_err_oom(err);
+	x->t = t;
+	x->spec = spec;
+	x->fd = -1;
+	x->img.aux_max = INT64_MIN;
+	*out = x;
+	return CUTOVER_OK;
+}
+
+static void invalidate(co_ix *x)
+{
+	if (x->fd >= 0)
+		close(x->fd);
+	x->fd = -1;
+	x->synced = false;
+	x->version[0] = '\0';
+	image_free(&x->img);
+}
+
+void co_ix_free(co_ix *x)
+{
+	if (!x)
+		return;
+	invalidate(x);
+	free(x);
+}
+
+int co_ix_sync(co_ix *x, cutover_error *err)
+{
+	char version[CO_VERSION_LEN];
+	int fd = -1;
+	int rc = co_transport_open_read(x->t, x->spec->key, x->synced ? x->version : NULL, &fd, version, err);
+	if (rc == CUTOVER_ENOTFOUND) {
+		cutover_error_clear(err);
+		invalidate(x);
+		x->synced = true; /* absent: no records, version "" */
+		return CUTOVER_OK;
+	}
+	if (rc != CUTOVER_OK) {
+		invalidate(x); /* nothing stale is served after a failure */
+		return rc;
+	}
+	if (fd < 0)
+		return CUTOVER_OK; /* unchanged */
+	invalidate(x);
+	rc = build(x, fd, &x->img, err);
+	if (rc != CUTOVER_OK) {
+		close(fd);
+		image_free(&x->img);
+		return rc;
+	}
+	x->fd = fd;
+	snprintf(x->version, sizeof x->version, "%s", version);
+	x->synced = true;
+	return CUTOVER_OK;
+}
+
+size_t co_ix_count(const co_ix *x)
+{
+	return x->img.n;
+}
+
+bool co_ix_readable(const co_ix *x, size_t ord)
+{
+	return ord < x->img.n && (x->img.recs[ord].flags & REC_READABLE);
+}
+
+int64_t co_ix_aux(const co_ix *x, size_t ord)
+{
+	return ord < x->img.n ? x->img.aux[ord] : INT64_MIN;
+}
+
+int64_t co_ix_aux_max(const co_ix *x)
+{
+	return x->img.n ? x->img.aux_max : INT64_MIN;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int co_ix_candidates(const co_ix *x, unsigned table, const void *key, size_t len, size_t **ords, size_t *n,
+                     cutover_error *err)
+{
+	const ktab *k = &x->img.tabs[table];
+	uint32_t h = hash32(key, len);
+	size_t cap = 0;
+	*ords = NULL;
+	*n = 0;
+	if (!k->cap)
+		return CUTOVER_OK;
+	for (size_t s = h & (k->cap - 1); k->e[s] != EMPTY; s = (s + 1) & (k->cap - 1)) {
+		if ((uint32_t)(k->e[s] >> 32) != h || (uint32_t)(k->e[s] & 0xffffffffu) == TOMB)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 4;
+			size_t *o = realloc(*ords, cap * sizeof *o);
+			if (!o) {
+				free(*ords);
+				*ords = NULL;
+				*n = 0;
+				return co_err_oom(err);
+			}
+			*ords = o;
+		}
+		(*ords)[(*n)++] = (size_t)(k->e[s] & 0xffffffffu);
+	}
+	if (*n > 1)
+		qsort(*ords, *n, sizeof **ords, cmp_size);
+	return CUTOVER_OK;
+}
+
+size_t co_ix_unreadable(const co_ix *x, unsigned table, size_t before, size_t *first)
+{
+	const ktab *k = &x->img.tabs[table];
+	size_t lo = 0, hi = k->nbad; /* how many are < before */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (k->bad[mid] < before)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*first = lo ? k->bad[0] : 0;
+	return lo;
+}
+
+int co_ix_read(co_ix *x, size_t ord, cJSON **out, cutover_error *err)
+{
+	*out = NULL;
+	if (ord >= x->img.n || x->fd < 0)
+		return co_err(err, CUTOVER_EINTERNAL, "%s: no record %zu in the index", x->spec->key, ord + 1);
+	const rec_slot *r = &x->img.recs[ord];
+	char *buf = malloc((size_t)r->len + 1);
+	if (!buf)
+		return co_err_oom(err);
+	if (!read_at(x->fd, buf, r->len, r->off)) {
+		int e = errno;
+		free(buf);
+		return read_error(x, e, err);
+	}
+	buf[r->len] = '\0';
+	bool json_ok;
+	*out = parse_record(buf, r->len, co_json_has_nul_escape(buf, r->len), &json_ok, err);
+	free(buf);
+	return *out ? CUTOVER_OK : CUTOVER_ECORRUPT;
+}
+
+size_t co_ix_unreadable_any(const co_ix *x, size_t *first)
+{
+	size_t at[CO_IX_MAX_KEYS] = {0}, n = 0;
+	*first = 0;
+	for (;;) { /* merge the tables' ascending lists, counting each ordinal once */
+		uint32_t low = NO_ORD;
+		for (unsigned t = 0; t < x->spec->n_keys; t++)
+			if (at[t] < x->img.tabs[t].nbad && x->img.tabs[t].bad[at[t]] < low)
+				low = x->img.tabs[t].bad[at[t]];
+		if (low == NO_ORD)
+			return n;
+		if (n++ == 0)
+			*first = low;
+		for (unsigned t = 0; t < x->spec->n_keys; t++)
+			while (at[t] < x->img.tabs[t].nbad && x->img.tabs[t].bad[at[t]] == low)
+				at[t]++;
+	}
+}
+
+int co_ix_first(co_ix *x, unsigned table, const void *key, size_t len, co_ix_match_fn match, const void *ctx,
+                size_t skip, cJSON **rec, size_t *ord, cutover_error *err)
+{
+	size_t *c = NULL, n = 0;
+	*rec = NULL;
+	int rc = co_ix_candidates(x, table, key, len, &c, &n, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	rc = CUTOVER_ENOTFOUND;
+	for (size_t i = 0; i < n && rc == CUTOVER_ENOTFOUND; i++) {
+		cJSON *r;
+		if (c[i] == skip || !co_ix_readable(x, c[i]))
+			continue;
+		if ((rc = co_ix_read(x, c[i], &r, err)) != CUTOVER_OK)
+			break;
+		if (!match || match(r, ctx)) {
+			*rec = r;
+			*ord = c[i];
+			rc = CUTOVER_OK;
+		} else {
+			cJSON_Delete(r);
+			rc = CUTOVER_ENOTFOUND;
+		}
+	}
+	free(c);
+	return rc;
+}
+
+int co_ix_record_error(const co_ix *x, cutover_error *err, size_t ord, const char *what)
+{
+	co_doc doc = {.key = x->spec->key, .collection = x->spec->collection};
+	return co_doc_record_error(err, &doc, ord, what);
+}
+
+/* --- edits ------------------------------------------------------------------ */
+
+typedef struct edit {
+	size_t ord;   /* SIZE_MAX: an append */
+	cJSON *rec;   /* NULL: a delete */
+	char *text;   /* rec printed */
+	size_t len;
+} edit;
+
+struct co_ix_edits {
+	edit *v;
+	size_t n, cap, deleted;
+};
+
+static int edit_add(co_ix_edits *e, size_t ord, cJSON *rec, cutover_error *err)
+{
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 8;
+		edit *v = realloc(e->v, cap * sizeof *v);
+		if (!v) {
+			cJSON_Delete(rec);
+			return co_err_oom(err);
+		}
+		e->v = v;
+		e->cap = cap;
+	}
+	e->v[e->n++] = (edit){ord, rec, NULL, 0};
+	if (!rec)
+		e->deleted++;
+	return CUTOVER_OK;
+}
+
+int co_ix_replace(co_ix_edits *e, size_t ord, cJSON *rec, cutover_error *err)
+{
+	if (!rec)
+		return co_err_oom(err);
+	return edit_add(e, ord, rec, err);
+}
+
+int co_ix_delete(co_ix_edits *e, size_t ord, cutover_error *err)
+{
+	return edit_add(e, ord, NULL, err);
+}
+
+int co_ix_append(co_ix_edits *e, cJSON *rec, cutover_error *err)
+{
+	if (!rec)
+		return co_err_oom(err);
+	return edit_add(e, SIZE_MAX, rec, err);
+}
+
+size_t co_ix_deleted(const co_ix_edits *e)
+{
+	return e->deleted;
+}
+
+static void edits_clear(co_ix_edits *e)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		cJSON_Delete(e->v[i].rec);
+		free(e->v[i].text);
+	}
+	e->n = 0;
+	e->deleted = 0;
+}
+
+static int by_ord(const void *a, const void *b)
+{
+	const edit *x = a, *y = b;
+	return x->ord < y->ord ? -1 : x->ord > y->ord; /* appends (SIZE_MAX) last, in order: qsort is not stable */
+}
+
+/* --- writing the new version ------------------------------------------------ */
+
+/* Output to the new version's file: new bytes through a buffer, ranges of
+ * the old version gathered while they are contiguous and then copied by
+ * the kernel where it can (copy_file_range), so a write that changes one
+ * record costs a few system calls, not one per record. */
+typedef struct out {
+	int fd, in;
+	uint64_t pos;       /* bytes written so far, pending ones included */
+	uint64_t poff, plen;/* the range of the old version not copied yet */
+	char buf[64 * 1024];
+	size_t n;
+	bool no_cfr;        /* copy_file_range is not available between these files */
+} out;
+
+static bool write_full(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		len -= (size_t)w;
+	}
+	return true;
+}
+
+static bool out_flush(out *o)
+{
+	bool ok = write_full(o->fd, o->buf, o->n);
+	o->n = 0;
+	return ok;
+}
+
+/* Copy the gathered range now. */
+static bool out_pending(out *o)
+{
+	uint64_t off = o->poff, len = o->plen;
+	o->plen = 0;
+	if (len == 0)
+		return true;
+	if (!out_flush(o))
+		return false;
+	while (len > 0 && !o->no_cfr) {
+		loff_t from = (loff_t)off;
+		ssize_t c = copy_file_range(o->in, &from, o->fd, NULL, len, 0);
+		if (c < 0 && errno == EINTR)
+			continue;
+		if (c < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP ||
+		              errno == EBADF || errno == EPERM)) {
+			o->no_cfr = true;
+			break;
+		}
+		if (c <= 0) {
+			if (c == 0)
+				errno = 0; /* the old version is shorter than indexed */
+			return false;
+		}
+		off += (uint64_t)c;
+		len -= (uint64_t)c;
+	}
+	while (len > 0) { /* through the buffer */
+		size_t k = len < sizeof o->buf ? (size_t)len : sizeof o->buf;
+		if (!read_at(o->in, o->buf, k, off) || !write_full(o->fd, o->buf, k))
+			return false;
+		off += k;
+		len -= k;
+	}
+	return true;
+}
+
+static bool out_put(out *o, const char *p, size_t len)
+{
+	if (!out_pending(o))
+		return false;
+	o->pos += len;
+	if (len > sizeof o->buf - o->n) {
+		if (!out_flush(o))
+			return false;
+		if (len >= sizeof o->buf)
+			return write_full(o->fd, p, len);
+	}
+	memcpy(o->buf + o->n, p, len);
+	o->n += len;
+	return true;
+}
+
+/* bytes [off, off+len) of the old version, at the current position */
+static bool out_copy(out *o, uint64_t off, uint64_t len)
+{
+	if (len == 0)
+		return true;
+	o->pos += len;
+	if (o->plen && o->poff + o->plen == off) {
+		o->plen += len;
+		return true;
+	}
+	if (!out_pending(o))
+		return false;
+	o->poff = off;
+	o->plen = len;
+	return true;
+}
+
+/* Carry the tables over to the ordinals of the version written, in place:
+ * map[ord] is the old record's new ordinal (NO_ORD: deleted); fresh[ord]
+ * says it was replaced, so its old keys go (the record written brings its
+ * own). A dropped entry becomes a tombstone until the table is rehashed. */
+static void tables_remap(const co_ix_spec *spec, image *m, const uint32_t *map, const bool *fresh)
+{
+	for (unsigned t = 0; t < spec->n_keys; t++) {
+		ktab *k = &m->tabs[t];
+		for (size_t i = 0; i < k->cap; i++) {
+			uint32_t o = (uint32_t)(k->e[i] & 0xffffffffu);
+			if (k->e[i] == EMPTY || o == TOMB)
+				continue;
+			if (map[o] == NO_ORD || fresh[o]) {
+				k->e[i] = (k->e[i] & ~(uint64_t)0xffffffffu) | TOMB;
+				k->tomb++;
+			} else {
+				k->e[i] = (k->e[i] & ~(uint64_t)0xffffffffu) | map[o];
+			}
+		}
+		size_t w = 0;
+		for (size_t i = 0; i < k->nbad; i++)
+			if (map[k->bad[i]] != NO_ORD && !fresh[k->bad[i]])
+				k->bad[w++] = map[k->bad[i]];
+		k->nbad = w;
+	}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int write_error(co_ix *x, const char *what, cutover_error *err)
+{
+	int e = errno;
+	co_err(err, CUTOVER_EUNAVAILABLE, "cannot write the new version of %s: %s", x->spec->key,
+	       e ? strerror(e) : "the document is shorter than indexed");
+	co_err_detail(err, "while %s", what);
+	if (e == ENOSPC || e == EDQUOT)
+		co_err_hint(err, "free some space where %s lives", x->spec->key);
+	return CUTOVER_EUNAVAILABLE;
+}
+
+/* A document that exists without the collection ({} or {"users": null}):
+ * the whole tree, as before indexing, with the appends added. */
+static int write_tree(co_ix *x, co_ix_edits *e, cutover_error *err)
+{
+	co_doc doc;
+	int rc = co_doc_load(x->t, x->spec->key, x->spec->collection, &doc, err);
+	if (rc != CUTOVER_OK)
+		return rc;
+	if (strcmp(doc.version, x->version) != 0) {
+		co_doc_release(&doc);
+		return co_err(err, CUTOVER_EBUSY, "%s changed while it was being updated", x->spec->key);
+	}
+	for (size_t i = 0; i < e->n; i++) {
+		if (e->v[i].ord != SIZE_MAX) {
+			co_doc_release(&doc);
+			return co_err(err, CUTOVER_EINTERNAL, "%s: an edit names a record the document does not have",
+			              x->spec->key);
+		}
+		cJSON_AddItemToArray(doc.items, e->v[i].rec);
+		e->v[i].rec = NULL;
+	}
+	char *text = NULL;
+	size_t len = 0;
+	rc = co_json_print(doc.root, x->spec->key, &text, &len, err);
+	co_doc_release(&doc);
+	if (rc == CUTOVER_OK)
+		rc = x->t->put(x->t, x->spec->key, text, len, x->version, NULL, err);
+	free(text);
+	invalidate(x); /* indexed afresh by the next call */
+	return rc;
+}
+
+/* The new version, streamed; the image is carried over to it in place as
+ * the records are written (so memory holds one image, not two), which is
+ * why any failure on the way drops the index: the next call builds it
+ * again from whatever version is stored then. */
+static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
+{
+	image *m = &x->img;
+	uint32_t *map = NULL;
+	bool *fresh = NULL, moved = false, any = false, exists = m->exists;
+	co_put p = {.fd = -1, .keep = true};
+	out *o = NULL;
+	int rc;
+
+	if (m->exists && !m->streamable)
+		return write_tree(x, e, err);
+
+	qsort(e->v, e->n, sizeof *e->v, by_ord);
+	for (size_t i = 0; i < e->n; i++) {
+		if (e->v[i].ord != SIZE_MAX && (e->v[i].ord >= m->n || (i && e->v[i - 1].ord == e->v[i].ord)))
+			return co_err(err, CUTOVER_EINTERNAL, "%s: an edit names record %zu twice or past the end",
+			              x->spec->key, e->v[i].ord + 1);
+		moved |= e->v[i].ord != SIZE_MAX;
+		if (e->v[i].rec &&
+		    (rc = co_json_print(e->v[i].rec, x->spec->key, &e->v[i].text, &e->v[i].len, err)) != CUTOVER_OK)
+			return rc;
+	}
+	if (moved && (!(map = malloc(m->n * sizeof *map)) || !(fresh = calloc(m->n, sizeof *fresh)))) {
+		free(map);
+		return co_err_oom(err);
+	}
+	if (!(o = malloc(sizeof *o))) {
+		free(map);
+		free(fresh);
+		return co_err_oom(err);
+	}
+	if ((rc = co_put_begin(x->t, x->spec->key, &p, err)) != CUTOVER_OK) {
+		free(map);
+		free(fresh);
+		free(o);
+		return rc;
+	}
+	o->fd = p.fd;
+	o->in = x->fd;
+	o->pos = o->poff = o->plen = 0;
+	o->n = 0;
+	o->no_cfr = false;
+
+	/* what the loop overwrites, read first: the end of the records (the
+	 * tail follows) and the separator between the last two (for appends) */
+	size_t n = m->n;
+	uint64_t tail_start = n ? m->recs[n - 1].off + m->recs[n - 1].len : m->close_off;
+	uint64_t dsep_s = 0, dsep_e = 0; /* the document's separator */
+	if (n >= 2) {
+		dsep_s = m->recs[n - 2].off + m->recs[n - 2].len;
+		dsep_e = m->recs[n - 1].off;
+	}
+
+	/* the head: up to the first record (or the ']' of an empty list) */
+	if (!exists) {
+		char head[256];
+		snprintf(head, sizeof head, "{\"%s\":[", x->spec->collection);
+		if (!out_put(o, head, strlen(head)))
+			goto io;
+	} else if (!out_copy(o, 0, n ? m->recs[0].off : m->close_off)) {
+		goto io;
+	}
+
+	/* the records: kept ones copied, replaced ones written anew, deleted
+	 * ones left out with the separator before them; slot w <= i is
+	 * rewritten as record i is done, and the separator after the last
+	 * record written is remembered before its neighbour's slot can go */
+	size_t ei = 0, w = 0;
+	uint64_t sep_s = 0, sep_e = 0;
+	bool sep = false; /* the last record written has a separator after it */
+	for (size_t i = 0; i < n; i++) {
+		const edit *ed = ei < e->n && e->v[ei].ord == i ? &e->v[ei++] : NULL;
+		rec_slot r = m->recs[i];
+		int64_t aux = m->aux[i];
+		if (ed && !ed->rec) {
+			map[i] = NO_ORD;
+			continue;
+		}
+		if (any && !out_copy(o, sep_s, sep_e - sep_s))
+			goto io;
+		if ((sep = i + 1 < n)) {
+			sep_s = r.off + r.len;
+			sep_e = m->recs[i + 1].off;
+		}
+		uint64_t at = o->pos;
+		if (ed) {
+			if (!out_put(o, ed->text, ed->len))
+				goto io;
+			m->recs[w] = (rec_slot){at, (uint32_t)ed->len, REC_READABLE};
+			m->aux[w] = INT64_MIN;
+			fresh[i] = true;
+		} else {
+			if (!out_copy(o, r.off, r.len))
+				goto io;
+			m->recs[w] = (rec_slot){at, r.len, r.flags};
+			m->aux[w] = aux;
+		}
+		if (map)
+			map[i] = (uint32_t)w;
+		w++;
+		any = true;
+	}
+	m->n = w;
+	/* the appends, with the separator the document uses */
+	for (; ei < e->n; ei++) {
+		const edit *ed = &e->v[ei];
+		if (any) {
+			bool ok = sep ? out_copy(o, sep_s, sep_e - sep_s)
+			              : n >= 2 ? out_copy(o, dsep_s, dsep_e - dsep_s) : out_put(o, ",", 1);
+			if (!ok)
+				goto io;
+		}
+		sep = false;
+		uint64_t at = o->pos;
+		if (!out_put(o, ed->text, ed->len) || !rec_add(m, at, ed->len, REC_READABLE))
+			goto io;
+		any = true;
+	}
+	/* the tail: from after the last record (or the ']') to the end */
+	uint64_t tail_at = o->pos;
+	if (!exists) {
+		if (!out_put(o, "]}", 2))
+			goto io;
+		m->close_off = tail_at;
+	} else {
+		if (!out_copy(o, tail_start, m->size - tail_start))
+			goto io;
+		m->close_off = tail_at + (m->close_off - tail_start);
+	}
+	if (!out_pending(o) || !out_flush(o))
+		goto io;
+	m->size = o->pos;
+	m->exists = m->streamable = true;
+
+	/* the keys: moved entries renumbered, the written records' added */
+	if (moved)
+		tables_remap(x->spec, m, map, fresh);
+	for (size_t i = 0; i < e->n; i++) {
+		if (!e->v[i].rec)
+			continue;
+		/* a replaced record's new ordinal, or the append's (appends sort
+		 * last, in the order they were added) */
+		size_t ord = e->v[i].ord != SIZE_MAX ? map[e->v[i].ord] : m->n - (e->n - i);
+		if (!emit_keys(x->spec, m, ord, e->v[i].rec)) {
+			rc = co_err_oom(err);
+			goto fail;
+		}
+	}
+	if (moved) {
+		m->aux_max = INT64_MIN;
+		for (size_t i = 0; i < m->n; i++)
+			if (m->aux[i] > m->aux_max)
+				m->aux_max = m->aux[i];
+		for (unsigned t = 0; t < x->spec->n_keys; t++) {
+			ktab *k = &m->tabs[t];
+			if (k->nbad > 1)
+				qsort(k->bad, k->nbad, sizeof *k->bad, cmp_u32);
+			if (k->tomb * 4 > k->cap && !tab_rehash(k, k->cap)) {
+				rc = co_err_oom(err);
+				goto fail;
+			}
+		}
+	}
+
+	char version[CO_VERSION_LEN];
+	rc = co_put_commit(x->t, &p, exists ? x->version : "", version, err);
+	if (rc == CUTOVER_OK && p.exact) {
+		if (x->fd >= 0)
+			close(x->fd);
+		x->fd = p.fd;
+		snprintf(x->version, sizeof x->version, "%s", version);
+	} else {
+		if (rc == CUTOVER_OK && p.fd >= 0)
+			close(p.fd);
+		invalidate(x);
+	}
+	free(map);
+	free(fresh);
+	free(o);
+	return rc;
+io:
+	rc = write_error(x, "copying the document", err);
+fail:
+	co_put_abort(x->t, &p);
+	free(map);
+	free(fresh);
+	free(o);
+	invalidate(x);
+	return rc;
+}
+
+int co_ix_update(co_ix *x, const char *lock_name, co_ix_edit_fn fn, void *ctx, cutover_error *err)
+{
+	co_lock *lock = NULL;
+	co_ix_edits e = {0};
+	int rc;
+
+	if (x->t->lock && (rc = x->t->lock(x->t, lock_name, &lock, err)) != CUTOVER_OK)
+		return rc;
+	for (int attempt = 0;; attempt++) {
+		edits_clear(&e);
+		if ((rc = co_ix_sync(x, err)) != CUTOVER_OK)
+			break;
+		if ((rc = fn(x, ctx, &e, err)) != CUTOVER_OK || e.n == 0)
+			break;
+		rc = write_version(x, &e, err);
+		if (rc != CUTOVER_EBUSY)
+			break;
+		if (attempt + 1 >= CO_DOC_MAX_ATTEMPTS) {
+			co_err(err, CUTOVER_EBUSY, "%s kept changing while it was being updated", x->spec->key);
+			co_err_detail(err, "gave up after %d attempts: another writer replaced the document each time",
+			              CO_DOC_MAX_ATTEMPTS);
+			co_err_hint(err, "retry the operation; if it keeps failing, look for a process rewriting %s in a loop",
+			            x->spec->key);
+			break;
+		}
+		cutover_error_clear(err);
+		co_doc_backoff(attempt);
+	}
+	edits_clear(&e);
+	free(e.v);
+	if (lock)
+		x->t->unlock(x->t, lock);
+	return rc;
+}
