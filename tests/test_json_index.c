@@ -255,6 +255,39 @@ static void corrupt_document_gives_the_same_error(void **state)
 	}
 }
 
+/* --- the backfill's strict rules, in the app too ---------------------------------- */
+
+static void strict_rules_as_the_backfill(void **state)
+{
+	(void)state;
+	static const char *doc =
+		"{\"users\": [\n"
+		"{\"id\": 1, \"email\": \"twice@example.com\", \"email\": \"other@example.com\", \"role\": \"viewer\","
+		" \"created_at\": 1, \"updated_at\": 1},\n"
+		"{\"id\": 2, \"email\": \"nul@example.com\", \"display_name\": \"Nul\\u0000Byte\", \"role\": \"viewer\","
+		" \"created_at\": 1, \"updated_at\": 1},\n"
+		"{\"id\": 3, \"email\": \"fine@example.com\", \"role\": \"viewer\", \"created_at\": 1, \"updated_at\": 1}\n"
+		"]}\n";
+	char root[400];
+	fresh(root, sizeof root, local_root, "strict");
+	put_doc(root, "identity/users.json", doc);
+	cutover_identity *id = open_json(root);
+	cutover_user *u = NULL;
+	test_log_capture();
+	assert_int_equal(cutover_identity_get_user(id, &u, 1, &err), CUTOVER_ENOTFOUND);
+	assert_int_equal(cutover_identity_get_user_by_email(id, &u, "twice@example.com", &err), CUTOVER_ENOTFOUND);
+	assert_int_equal(cutover_identity_get_user(id, &u, 2, &err), CUTOVER_ENOTFOUND);
+	assert_non_null(strstr(test_log_text(), "2 records, the first at position 1"));
+	ok(cutover_identity_get_user(id, &u, 3, &err));
+	cutover_user_free(u);
+	/* new ids are max + 1 over the readable ones */
+	cutover_user in = user_in("new@example.com");
+	ok(cutover_identity_create_user(id, &u, &in, &err));
+	assert_int_equal(u->id, 4);
+	cutover_user_free(u);
+	cutover_identity_free(id);
+}
+
 /* --- a write of one record keeps every other record's bytes ---------------------- */
 
 static const char *KEEP_DOC =
@@ -458,6 +491,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(second_process_write_is_seen),
 		cmocka_unit_test(replaced_behind_the_librarys_back_is_seen),
 		cmocka_unit_test(corrupt_document_gives_the_same_error),
+		cmocka_unit_test(strict_rules_as_the_backfill),
 		cmocka_unit_test(other_records_keep_their_bytes),
 		cmocka_unit_test(write_memory_stays_flat),
 	};
