@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "co.h"
 #include "keyset.h"
 
 typedef struct slot {
@@ -20,12 +21,7 @@ struct co_keyset {
 
 static uint64_t hash_bytes(const void *key, size_t len)
 {
-	const unsigned char *p = key;
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 1099511628211ull;
-	}
+	uint64_t h = co_hash64(key, len);
 	return h ? h : 1;
 }
 

@@ -38,6 +38,10 @@ bool co_dup_str(char **dst, const char *src);
  * untouched) when out of memory. */
 bool co_set_str(char **dst, const char *src);
 
+/* FNV-1a over bytes: a 64-bit hash for in-memory key tables (not for
+ * anything an attacker chooses to collide: callers compare the keys). */
+uint64_t co_hash64(const void *key, size_t len);
+
 typedef struct co_buf {
 	char *data;
 	size_t len, cap;

@@ -39,6 +39,17 @@ bool co_set_str(char **dst, const char *src)
 	return true;
 }
 
+uint64_t co_hash64(const void *key, size_t len)
+{
+	const unsigned char *p = key;
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
 bool co_streq(const char *a, const char *b)
 {
 	if (!a || !b)

@@ -396,8 +396,11 @@ static int check_user_unique(co_ix *x, const cutover_user *u, size_t self, const
 			    co_streq(u->oauth[a].subject, u->oauth[b].subject))
 				return co_err(err, CUTOVER_ECONFLICT, "%s: oauth link %s appears twice in the user", what,
 				              u->oauth[a].provider);
-	size_t n = co_ix_unreadable_any(x, &first);
-	if (n && self != SIZE_MAX && !co_ix_readable(x, self))
+	size_t n = co_ix_unreadable_any(x, &first), one;
+	bool self_bad = false;
+	for (unsigned t = 0; self != SIZE_MAX && t < U_TABLES; t++)
+		self_bad |= co_ix_unreadable(x, t, self + 1, &one) > co_ix_unreadable(x, t, self, &one);
+	if (self_bad)
 		n--; /* not itself */
 	skip_add(sk, DOC_USERS, n, first);
 

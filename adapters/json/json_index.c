@@ -74,12 +74,7 @@ struct co_ix_emit {
 
 static uint32_t hash32(const void *key, size_t len)
 {
-	const unsigned char *p = key;
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 1099511628211ULL;
-	}
+	uint64_t h = co_hash64(key, len);
 	h ^= h >> 33; /* finish so every bit of the key reaches the low bits */
 	h *= 0xff51afd7ed558ccdULL;
 	h ^= h >> 33;
@@ -686,23 +681,9 @@ typedef struct out {
 	bool no_cfr;        /* copy_file_range is not available between these files */
 } out;
 
-static bool write_full(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		len -= (size_t)w;
-	}
-	return true;
-}
-
 static bool out_flush(out *o)
 {
-	bool ok = write_full(o->fd, o->buf, o->n);
+	bool ok = co_write_full(o->fd, o->buf, o->n);
 	o->n = 0;
 	return ok;
 }
@@ -736,7 +717,7 @@ static bool out_pending(out *o)
 	}
 	while (len > 0) { /* through the buffer */
 		size_t k = len < sizeof o->buf ? (size_t)len : sizeof o->buf;
-		if (!read_at(o->in, o->buf, k, off) || !write_full(o->fd, o->buf, k))
+		if (!read_at(o->in, o->buf, k, off) || !co_write_full(o->fd, o->buf, k))
 			return false;
 		off += k;
 		len -= k;
@@ -753,7 +734,7 @@ static bool out_put(out *o, const char *p, size_t len)
 		if (!out_flush(o))
 			return false;
 		if (len >= sizeof o->buf)
-			return write_full(o->fd, p, len);
+			return co_write_full(o->fd, p, len);
 	}
 	memcpy(o->buf + o->n, p, len);
 	o->n += len;

@@ -119,6 +119,8 @@ void co_put_abort(co_transport *t, co_put *p);
 /* A private temp file for spooled bytes: 0600, already unlinked (so it goes
  * when the descriptor is closed), in $TMPDIR or /tmp. -1 with err set. */
 int co_spool_fd(const char *what, cutover_error *err);
+/* write(2) all of it, again after EINTR; false on an error (errno set). */
+bool co_write_full(int fd, const char *p, size_t n);
 /* Free what list() handed out. */
 void co_keys_free(char **keys, size_t n);
 

@@ -78,8 +78,7 @@ int co_spool_fd(const char *what, cutover_error *err)
 	return fd;
 }
 
-/* write(2) all of it; false on an error (errno set) */
-static bool write_full(int fd, const char *p, size_t n)
+bool co_write_full(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
@@ -113,7 +112,7 @@ int co_transport_open_read(co_transport *t, const char *key, const char *have, i
 		free(data);
 		return CUTOVER_EUNAVAILABLE;
 	}
-	if (!write_full(f, data, len)) {
+	if (!co_write_full(f, data, len)) {
 		int e = errno;
 		close(f);
 		free(data);

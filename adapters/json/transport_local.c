@@ -156,84 +156,60 @@ static int local_stream(co_transport *t, const char *key, FILE **out, cutover_er
 	return rc;
 }
 
+static int local_open_read(co_transport *t, const char *key, const char *have, int *fd, char version[CO_VERSION_LEN],
+                           cutover_error *err);
+
+/* open_read, then the whole file */
 static int local_get(co_transport *t, const char *key, char **data, size_t *len, char version[CO_VERSION_LEN], cutover_error *err)
 {
-	local_transport *lt = (local_transport *)t;
-	int rc = check_key(key, err);
+	char v[CO_VERSION_LEN];
+	int fd, rc = local_open_read(t, key, NULL, &fd, version ? version : v, err);
 	*data = NULL;
 	*len = 0;
-	if (version)
-		version[0] = '\0';
 	if (rc != CUTOVER_OK)
 		return rc;
-	char *path = join(lt->dir, key);
-	if (!path)
-		return co_err_oom(err);
-
-	int fd;
-	do
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0) {
-		int e = errno;
-		if (e == ENOENT || e == ENOTDIR)
-			rc = co_err(err, CUTOVER_ENOTFOUND, "no document %s", path);
-		else
-			rc = io_error(err, e, "open", path);
-		free(path);
-		return rc;
-	}
-
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		rc = io_error(err, errno, "stat", path);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = co_err(err, CUTOVER_EUNAVAILABLE, "cannot read %s: not a regular file", path);
-		goto out;
-	}
-
-	size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
+	size_t cap = fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
 	char *buf = malloc(cap);
 	if (!buf) {
-		rc = co_err_oom(err);
-		goto out;
+		close(fd);
+		return co_err_oom(err);
 	}
 	for (;;) {
 		if (n + 1 >= cap) {
 			char *nb = realloc(buf, cap * 2);
 			if (!nb) {
-				free(buf);
 				rc = co_err_oom(err);
-				goto out;
+				break;
 			}
 			buf = nb;
 			cap *= 2;
 		}
 		ssize_t r = read(fd, buf + n, cap - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
 		if (r < 0) {
-			if (errno == EINTR)
-				continue;
 			int e = errno;
-			free(buf);
-			rc = io_error(err, e, "read", path);
-			goto out;
+			char *path = join(((local_transport *)t)->dir, key);
+			rc = io_error(err, e, "read", path ? path : key);
+			free(path);
+			break;
 		}
 		if (r == 0)
 			break;
 		n += (size_t)r;
 	}
+	close(fd);
+	if (rc != CUTOVER_OK) {
+		free(buf);
+		if (version)
+			version[0] = '\0';
+		return rc;
+	}
 	buf[n] = '\0';
 	*data = buf;
 	*len = n;
-	if (version)
-		version_of(&st, version);
-	rc = CUTOVER_OK;
-out:
-	close(fd);
-	free(path);
-	return rc;
+	return CUTOVER_OK;
 }
 
 /* The writer's pid when name is one of put's temp files of the document
@@ -284,21 +260,6 @@ static void sweep_stale_temps(const char *dir, const char *base)
 			co_log("removed %s/%s, left by writer %ld that ended in the middle of a put", dir, de->d_name, pid);
 	}
 	closedir(d);
-}
-
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
 }
 
 /* A put in progress: the temp file beside the document. */
@@ -454,7 +415,7 @@ static int local_put(co_transport *t, const char *key, const char *data, size_t 
 	int rc = local_put_begin(t, &p, err);
 	if (rc != CUTOVER_OK)
 		return rc;
-	if (write_all(p.fd, data, len) != 0) {
+	if (!co_write_full(p.fd, data, len)) {
 		rc = io_error(err, errno, "write", ((local_put_state *)p.impl)->tmp);
 		local_put_abort(t, &p);
 		return rc;
