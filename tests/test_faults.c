@@ -9,6 +9,7 @@
  *    and a portfolio: domain, operation, key and fields, never a value.
  *  - Entering live while identity.users' sequence is behind its max id is
  *    refused with the setval SQL as the hint; after running it, live opens.
+ *    Another process creating users meanwhile never gets live refused.
  *  - put_user (replication) never replaces a different user: a row with the
  *    same id and another email is refused in both stores and left as it was.
  *  - Only integrity violations (SQLSTATE class 23) are reworded from the
@@ -35,6 +36,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -368,6 +370,94 @@ static void live_is_refused_while_the_sequence_is_behind(void **state)
 	expect_ok(cutover_identity_get_user(s, &u, 4, &err)); /* the second write reached json */
 	cutover_user_free(u);
 	cutover_identity_free(s);
+	test_env_fini(&e);
+}
+
+/* Another process creating users (nextval, committed one at a time) while
+ * live is opened over and over: the sequence check must never see a row
+ * committed after it read the sequence, or a healthy sequence looks behind
+ * and live is refused. The child creates users for a few seconds and says
+ * when it has made its first; the parent opens live until the child is done
+ * (at most 400 times) and counts refusals. */
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void creating_users(const char *conninfo, int ready_fd)
+{
+	cutover_error cerr;
+	cutover_identity *ids = NULL;
+	if (cutover_identity_postgres(&ids, conninfo, &cerr) != CUTOVER_OK) {
+		cutover_error_fprint(stderr, &cerr);
+		_exit(1);
+	}
+	double until = now_s() + 3.0;
+	for (int i = 0; i < 100000 && now_s() < until; i++) {
+		char email[64];
+		snprintf(email, sizeof(email), "writer-%d@example.com", i);
+		cutover_user in = {.email = email, .role = "viewer", .display_name = "Writer",
+				   .email_verified_at = CUTOVER_TS_NULL, .created_at = CUTOVER_TS_NULL,
+				   .updated_at = CUTOVER_TS_NULL};
+		cutover_user *u = NULL;
+		if (cutover_identity_create_user(ids, &u, &in, &cerr) != CUTOVER_OK) {
+			cutover_error_fprint(stderr, &cerr);
+			_exit(1);
+		}
+		cutover_user_free(u);
+		if (i == 0 && (write(ready_fd, "r", 1) != 1 || close(ready_fd) != 0))
+			_exit(1);
+	}
+	cutover_identity_free(ids);
+	_exit(0);
+}
+
+static void live_opens_while_another_process_creates_users(void **state)
+{
+	(void)state;
+	test_env e;
+	test_env_init(&e, "faultseqrace");
+	int ready[2];
+	assert_int_equal(pipe(ready), 0);
+	fflush(NULL);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		close(ready[0]);
+		creating_users(e.conninfo, ready[1]);
+	}
+	close(ready[1]);
+	char c;
+	assert_int_equal(read(ready[0], &c, 1), 1); /* the writer has started */
+	close(ready[0]);
+
+	int opens = 0, refused = 0, status = 0;
+	char first[sizeof(err.message)] = "";
+	pid_t done = 0;
+	while (opens < 400 && (done = waitpid(child, &status, WNOHANG)) == 0) {
+		e.opts.stage = "live";
+		cutover_identity *s = NULL;
+		int rc = cutover_identity_open(&s, &e.opts, &err);
+		opens++;
+		if (rc != CUTOVER_OK) {
+			if (!refused++)
+				snprintf(first, sizeof(first), "%s", err.message);
+			continue;
+		}
+		cutover_identity_free(s);
+	}
+	if (done == 0)
+		done = waitpid(child, &status, 0);
+	assert_int_equal(done, child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	long long made = test_count(&e, "SELECT count(*) FROM identity.users");
+	print_message("%d live opens while another process created %lld users: %d refused%s%s\n", opens, made,
+		      refused, refused ? ", first: " : "", first);
+	assert_true(made > 1);
+	assert_true(opens > 10);
+	assert_int_equal(refused, 0);
 	test_env_fini(&e);
 }
 
@@ -782,6 +872,7 @@ int main(void)
 		cmocka_unit_test(shadow_reports_a_row_changed_behind_its_back),
 		cmocka_unit_test(shadow_reports_a_report_and_a_portfolio_changed_behind_its_back),
 		cmocka_unit_test(live_is_refused_while_the_sequence_is_behind),
+		cmocka_unit_test(live_opens_while_another_process_creates_users),
 		cmocka_unit_test(put_user_refuses_a_different_user_with_the_same_id),
 		cmocka_unit_test(puts_move_the_sequence_past_their_id),
 		cmocka_unit_test(only_integrity_errors_are_explained_by_their_constraint),

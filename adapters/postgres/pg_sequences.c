@@ -1,12 +1,15 @@
 /* pg_sequences.c — are the id sequences ahead of the ids already stored?
  *
- * Backfill and replication insert rows with their legacy ids, which does not
- * move a table's identity sequence; once Postgres assigns ids itself, a
+ * Backfill inserts rows with their legacy ids (COPY), which does not move a
+ * table's identity sequence; once Postgres assigns ids itself, a
  * sequence still at or below max(id) would hand out a taken id. Each domain
  * lists its (table, sequence) pairs in a static table below, with the
  * constant SQL that reads them (names are our own constants, never values):
  * a later domain adds rows, not code. The repair statement puts the sequence
  * just past max(id), which is also right for an empty table.
+ *
+ * The check runs while other processes write: health_of reads max(id)
+ * before the sequence (why that order is safe is explained there).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -68,6 +71,29 @@ static int read_one(co_pg *pg, const char *sql, PGresult **out, cutover_error *e
 	return CUTOVER_OK;
 }
 
+/* max(id) first, then the sequence, in two statements: a row another
+ * process commits meanwhile can never make a healthy sequence look behind.
+ *
+ * The max statement's snapshot (taken when it starts, or earlier inside a
+ * caller's transaction) holds only rows committed before it, plus the
+ * caller's own. Every writer here moves the sequence past a row's id before
+ * that row commits: an id from nextval was drawn from it, and an explicit id
+ * (create with an id, put = replication) is followed in the same
+ * transaction, before COMMIT, by a setval past it (SQL_ADVANCE_SEQ in
+ * pg_identity.c, pg_reports.c, pg_profile.c, pg_telemetry.c). nextval and
+ * setval are not transactional: they take effect at once, and reading the
+ * sequence shows its current value whatever the snapshot (also inside a
+ * REPEATABLE READ transaction). So every id
+ * the max saw had already moved the sequence past it when the sequence is
+ * read afterwards. A row committed after the max's snapshot is simply not
+ * in it, and is looked at by the next check, as if it had been committed
+ * after this one. Only rows stored with explicit ids and no setval (a
+ * backfill's COPY) leave the sequence behind, and those are what the check
+ * is for.
+ *
+ * The other order (sequence, then max) is wrong: a nextval drawn and
+ * committed between the two reads is in the max but not in the sequence
+ * value read, and a healthy sequence looks behind. */
 static int health_of(co_pg *pg, const seq_def *d, co_seq_health *h, cutover_error *err)
 {
 	PGresult *seq = NULL, *max = NULL;
@@ -75,11 +101,11 @@ static int health_of(co_pg *pg, const seq_def *d, co_seq_health *h, cutover_erro
 	bool called;
 	int rc;
 
-	rc = read_one(pg, d->read_sequence_sql, &seq, err);
+	rc = read_one(pg, d->read_max_sql, &max, err);
 	if (!rc)
-		rc = read_one(pg, d->read_max_sql, &max, err);
+		rc = read_one(pg, d->read_sequence_sql, &seq, err);
 	if (rc) {
-		PQclear(seq);
+		PQclear(max);
 		co_err_detail(err, "sequence %s of %s", d->sequence, d->table);
 		return rc;
 	}
