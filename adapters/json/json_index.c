@@ -588,6 +588,40 @@ int co_ix_first(co_ix *x, unsigned table, const void *key, size_t len, co_ix_mat
 	return rc;
 }
 
+void co_ix_id_keys(const cJSON *rec, co_ix_emit *e)
+{
+	int64_t id;
+	cutover_error scratch;
+	if (co_json_get_int(rec, "id", true, &id, NULL, &scratch) == CUTOVER_OK && id > 0) {
+		co_ix_key(e, 0, &id, sizeof id);
+		co_ix_set_aux(e, id);
+	} else {
+		co_ix_key_unreadable(e, 0);
+	}
+}
+
+static bool has_id(const cJSON *rec, const void *want)
+{
+	int64_t id;
+	cutover_error scratch;
+	return co_json_get_int(rec, "id", true, &id, NULL, &scratch) == CUTOVER_OK && id == *(const int64_t *)want;
+}
+
+int co_ix_has_id(co_ix *x, int64_t id, bool *found, cutover_error *err)
+{
+	cJSON *rec = NULL;
+	size_t ord;
+	*found = false;
+	int rc = co_ix_sync(x, err);
+	if (rc == CUTOVER_OK)
+		rc = co_ix_first(x, 0, &id, sizeof id, has_id, &id, SIZE_MAX, &rec, &ord, err);
+	cJSON_Delete(rec);
+	if (rc == CUTOVER_ENOTFOUND)
+		return CUTOVER_OK;
+	*found = rc == CUTOVER_OK;
+	return rc;
+}
+
 int co_ix_record_error(const co_ix *x, cutover_error *err, size_t ord, const char *what)
 {
 	co_doc doc = {.key = x->spec->key, .collection = x->spec->collection};

@@ -99,6 +99,13 @@ int co_ix_read(co_ix *x, size_t ord, cJSON **out, cutover_error *err);
 /* As co_doc_record_error, for this document. */
 int co_ix_record_error(const co_ix *x, cutover_error *err, size_t ord, const char *what);
 
+/* For a document referenced by id (users, incidents): a key function that
+ * indexes table 0 by the record's integer "id" (> 0) and keeps it as aux
+ * (so co_ix_aux_max is the largest id), and the look-up: syncs x and says
+ * whether a readable record has that id. */
+void co_ix_id_keys(const cJSON *rec, co_ix_emit *e);
+int co_ix_has_id(co_ix *x, int64_t id, bool *found, cutover_error *err);
+
 /* --- writing ---------------------------------------------------------------- */
 
 typedef struct co_ix_edits co_ix_edits;
