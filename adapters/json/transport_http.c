@@ -22,9 +22,37 @@
  * There is no lock(): callers rely on if_version and retry. open_read is a
  * GET with If-None-Match (ETag) / If-Modified-Since (date): 304 means
  * unchanged; a 2xx body is written to a private temp file as it arrives
- * (a retry starts it again), never held in memory. Over nginx a token is
- * "<mtime seconds>-<size>": a rewrite of the same size within the same
- * second keeps it, and such a change goes unseen (by put's If-Match too).
+ * (a retry starts it again), never held in memory.
+ *
+ * Unsettled versions. Validators have a one-second grain: nginx's ETag is
+ * "<mtime seconds>-<size>" and a date token is whole seconds, so a rewrite
+ * of the same size within the clock second of the version read keeps its
+ * token, and a conditional GET with that token answers 304 although the
+ * document changed. A token is therefore trusted for a 304 only once its
+ * version is settled: the answer that handed it out (a 2xx to open_read,
+ * get, or put's read-back) had both Last-Modified and Date (curl_getdate),
+ * and Date was at least SETTLE_SECONDS (2) whole seconds after
+ * Last-Modified. Two, not one: a file's mtime comes from the kernel's
+ * coarse clock, which lags the wall clock by a tick, so a write just after
+ * a second boundary can still be stamped with the second before; with two
+ * seconds between them, every write after that answer lands in a later
+ * second and changes the token. Any other answer's token is unsettled, and
+ * the handle remembers the last UNSETTLED_MAX (key, token) pairs of those
+ * (one set for open_read's tokens, one for get's and put's, so that many
+ * gets cannot push out what open_read's callers hold; when a set is full
+ * the oldest pair of a key that has a newer one goes first). open_read
+ * with an unsettled token for its key sends an unconditional GET instead;
+ * its 2xx answer drops the pair and decides again for the token it hands
+ * out. Nothing grows with the number of calls. Limits: a token pushed out
+ * of a full set (more than UNSETTLED_MAX keys with fresh versions in play
+ * on one handle), a token carried from another handle or process, and a
+ * pair two callers of one handle hold at once (the first to read again
+ * drops it) fall back to the conditional GET; servers that send no
+ * Last-Modified or no Date never settle, so every open_read there is a
+ * full GET; an mtime not set by the server's clock (nginx's dav PUT takes
+ * a request's Date header as the mtime; curl sends none) or a server clock
+ * stepped back defeats the rule. put's If-Match has the one-second grain
+ * still.
  *
  * Every operation is bounded by CUTOVER_HTTP_TIMEOUT seconds in total,
  * retries included; each connection attempt by CUTOVER_HTTP_CONNECT_TIMEOUT.
@@ -46,6 +74,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -62,6 +91,23 @@
 #define HTTP_LIST_PAGE 1000      /* supabase list page size */
 #define HTTP_QUIET_MS 2000       /* no new request this long after one got no answer */
 #define UNVERSIONED "unversioned" /* the server sent neither ETag nor Last-Modified */
+#define SETTLE_SECONDS 2         /* Date - Last-Modified for a settled version (header comment) */
+#define UNSETTLED_MAX 8          /* (key, token) pairs remembered per set */
+
+/* The (key, token) pairs of versions handed out unsettled (header comment).
+ * key is a hash of the document key: two keys sharing one can only cost an
+ * unconditional GET, never a 304 for the wrong document. */
+typedef struct unsettled {
+	bool used;
+	uint64_t key;
+	uint64_t stamp; /* when it was noted: higher is newer */
+	char token[CO_VERSION_LEN];
+} unsettled;
+
+typedef struct unsettled_set {
+	unsettled e[UNSETTLED_MAX];
+	uint64_t clock; /* the last stamp given */
+} unsettled_set;
 
 typedef struct http_transport {
 	co_transport base;
@@ -78,6 +124,9 @@ typedef struct http_transport {
 	CURL *curl;
 	long quiet_until;   /* now_ms() before which no request is made; 0: none */
 	char quiet_why[1024]; /* what the request that started it got */
+	/* guarded by mu as well: unsettled tokens that open_read handed out,
+	 * and those that get and put did */
+	unsettled_set unsettled_read, unsettled_other;
 } http_transport;
 
 /* --- libcurl set-up -------------------------------------------------------- */
@@ -166,6 +215,7 @@ typedef struct http_resp {
 	co_buf body;
 	char etag[CO_VERSION_LEN];
 	char lastmod[CO_VERSION_LEN];
+	char date[CO_VERSION_LEN]; /* the Date header: when the server answered */
 	long hstatus; /* the status line of the answer whose headers came last */
 	/* open_read: a 2xx body is written, as it arrives, to a private temp
 	 * file (co_spool_fd, made at its first byte) instead of into body.
@@ -237,7 +287,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	size_t len = size * n;
 	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
 		/* a new response (e.g. after 100 Continue): forget the last one's */
-		r->etag[0] = r->lastmod[0] = '\0';
+		r->etag[0] = r->lastmod[0] = r->date[0] = '\0';
 		/* "HTTP/1.1 200 OK", "HTTP/2 304" */
 		size_t i = 5;
 		r->hstatus = 0;
@@ -250,6 +300,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	}
 	header_value(p, len, "ETag", r->etag);
 	header_value(p, len, "Last-Modified", r->lastmod);
+	header_value(p, len, "Date", r->date);
 	return len;
 }
 
@@ -311,7 +362,7 @@ static int http_do(http_transport *ht, const char *method, const char *url, cons
 	for (int attempt = 0;; attempt++) {
 		co_buf_free(&r->body);
 		r->status = r->hstatus = 0;
-		r->etag[0] = r->lastmod[0] = '\0';
+		r->etag[0] = r->lastmod[0] = r->date[0] = '\0';
 		if (r->spool) {
 			/* a retry starts the body again: drop what an earlier attempt spooled */
 			r->spooled = 0;
@@ -466,6 +517,77 @@ static void version_of(const http_resp *r, char out[CO_VERSION_LEN])
 		snprintf(out, CO_VERSION_LEN, "%s", UNVERSIONED);
 }
 
+/* --- unsettled versions (see the header comment) ------------------------------ */
+
+/* Whether the version a 2xx answer describes is settled: it has both
+ * Last-Modified and Date, and Date is SETTLE_SECONDS or more after it. */
+static bool answer_settled(const http_resp *r)
+{
+	if (!r->lastmod[0] || !r->date[0])
+		return false;
+	time_t m = curl_getdate(r->lastmod, NULL), d = curl_getdate(r->date, NULL);
+	return m != -1 && d != -1 && d - m >= SETTLE_SECONDS;
+}
+
+/* FNV-1a */
+static uint64_t key_hash(const char *key)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * UINT64_C(1099511628211);
+	return h;
+}
+
+static unsettled *unsettled_find(unsettled_set *s, uint64_t key, const char *token)
+{
+	for (size_t i = 0; i < UNSETTLED_MAX; i++)
+		if (s->e[i].used && s->e[i].key == key && strcmp(s->e[i].token, token) == 0)
+			return &s->e[i];
+	return NULL;
+}
+
+/* Remember (key, token) in s, as its newest pair. A full set lets go of
+ * the oldest pair whose key has a newer one (counting this one), else of
+ * the oldest: each key's newest pair stays while no more than
+ * UNSETTLED_MAX keys have one. */
+static void unsettled_note(unsettled_set *s, uint64_t key, const char *token)
+{
+	unsettled *slot = unsettled_find(s, key, token);
+	for (size_t i = 0; i < UNSETTLED_MAX && !slot; i++)
+		if (!s->e[i].used)
+			slot = &s->e[i];
+	if (!slot) {
+		unsettled *oldest = NULL, *superseded = NULL;
+		for (size_t i = 0; i < UNSETTLED_MAX; i++) {
+			unsettled *e = &s->e[i];
+			if (!oldest || e->stamp < oldest->stamp)
+				oldest = e;
+			bool newer = e->key == key;
+			for (size_t j = 0; j < UNSETTLED_MAX && !newer; j++)
+				newer = s->e[j].key == e->key && s->e[j].stamp > e->stamp;
+			if (newer && (!superseded || e->stamp < superseded->stamp))
+				superseded = e;
+		}
+		slot = superseded ? superseded : oldest;
+	}
+	slot->used = true;
+	slot->key = key;
+	slot->stamp = ++s->clock;
+	snprintf(slot->token, sizeof slot->token, "%s", token);
+}
+
+/* A 2xx answer handed out token for key: remember it in s when unsettled. */
+static void note_answer(http_transport *ht, unsettled_set *s, const char *key, const http_resp *r,
+                        const char *token)
+{
+	if (!token[0] || strcmp(token, UNVERSIONED) == 0 || answer_settled(r))
+		return; /* no token, or one open_read never sends as a condition, or settled */
+	uint64_t kh = key_hash(key);
+	pthread_mutex_lock(&ht->mu);
+	unsettled_note(s, kh, token);
+	pthread_mutex_unlock(&ht->mu);
+}
+
 /* --- operations ------------------------------------------------------------ */
 
 static int http_get(co_transport *t, const char *key, char **data, size_t *len, char version[CO_VERSION_LEN],
@@ -498,8 +620,10 @@ static int http_get(co_transport *t, const char *key, char **data, size_t *len, 
 				*data = r.body.data;
 				*len = r.body.len;
 				r.body.data = NULL;
-				if (version)
+				if (version) {
 					version_of(&r, version);
+					note_answer(ht, &ht->unsettled_other, key, &r, version);
+				}
 			}
 		}
 	}
@@ -509,7 +633,8 @@ static int http_get(co_transport *t, const char *key, char **data, size_t *len, 
 }
 
 /* A conditional GET: If-None-Match on an ETag token, If-Modified-Since on a
- * date, nothing on none (or UNVERSIONED). 304 leaves *fd at -1; a 2xx body
+ * date, nothing on none, UNVERSIONED or a token this handle handed out
+ * unsettled for key (header comment). 304 leaves *fd at -1; a 2xx body
  * goes to a private temp file as it arrives (on_body), which is *fd. */
 static int http_open_read(co_transport *t, const char *key, const char *have, int *fd, char version[CO_VERSION_LEN],
                           cutover_error *err)
@@ -528,10 +653,21 @@ static int http_open_read(co_transport *t, const char *key, const char *have, in
 	if (rc)
 		return rc;
 	char cond[CO_VERSION_LEN + 32] = "";
+	uint64_t kh = key_hash(key);
+	unsettled_set *held = NULL; /* the set that has (key, had) as unsettled */
 	if (had[0] && strcmp(had, UNVERSIONED) != 0) {
 		if (strchr(had, '\r') || strchr(had, '\n'))
 			return co_err(err, CUTOVER_EINVALID, "version token has a line break");
-		snprintf(cond, sizeof cond, "%s: %s", had[0] == '"' ? "If-None-Match" : "If-Modified-Since", had);
+		pthread_mutex_lock(&ht->mu);
+		if (unsettled_find(&ht->unsettled_read, kh, had))
+			held = &ht->unsettled_read;
+		else if (unsettled_find(&ht->unsettled_other, kh, had))
+			held = &ht->unsettled_other;
+		pthread_mutex_unlock(&ht->mu);
+		/* an unsettled token may name bytes that changed since without it
+		 * changing: only an unconditional GET can tell */
+		if (!held)
+			snprintf(cond, sizeof cond, "%s: %s", had[0] == '"' ? "If-None-Match" : "If-Modified-Since", had);
 	}
 	const char *hdrs[] = {cond[0] ? cond : NULL, NULL};
 	char *url = object_url(ht, key);
@@ -560,6 +696,16 @@ static int http_open_read(co_transport *t, const char *key, const char *have, in
 				version_of(&r, version);
 				*fd = r.spool_fd;
 				r.spool_fd = -1;
+				/* the caller now has these bytes, not had's: this
+				 * answer decides again */
+				if (held) {
+					pthread_mutex_lock(&ht->mu);
+					unsettled *e = unsettled_find(held, kh, had);
+					if (e)
+						e->used = false;
+					pthread_mutex_unlock(&ht->mu);
+				}
+				note_answer(ht, &ht->unsettled_read, key, &r, version);
 			}
 		}
 	}
@@ -619,14 +765,17 @@ static int http_put(co_transport *t, const char *key, const char *data, size_t l
 		} else if (new_version) {
 			if (r.etag[0] == '"' || r.lastmod[0]) {
 				version_of(&r, new_version);
+				note_answer(ht, &ht->unsettled_other, key, &r, new_version);
 			} else {
 				/* nginx's dav PUT answers without an ETag: ask. Best
 				 * effort: another writer may have come in between. */
 				http_resp h = {0};
 				cutover_error herr;
 				cutover_error_clear(&herr);
-				if (http_do(ht, "HEAD", url, NULL, 0, NULL, &h, &herr) == CUTOVER_OK && h.status / 100 == 2)
+				if (http_do(ht, "HEAD", url, NULL, 0, NULL, &h, &herr) == CUTOVER_OK && h.status / 100 == 2) {
 					version_of(&h, new_version);
+					note_answer(ht, &ht->unsettled_other, key, &h, new_version);
+				}
 				co_buf_free(&h.body);
 			}
 		}
