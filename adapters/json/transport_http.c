@@ -529,13 +529,9 @@ static bool answer_settled(const http_resp *r)
 	return m != -1 && d != -1 && d - m >= SETTLE_SECONDS;
 }
 
-/* FNV-1a */
 static uint64_t key_hash(const char *key)
 {
-	uint64_t h = UINT64_C(14695981039346656037);
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * UINT64_C(1099511628211);
-	return h;
+	return co_hash64(key, strlen(key));
 }
 
 static unsettled *unsettled_find(unsettled_set *s, uint64_t key, const char *token)
