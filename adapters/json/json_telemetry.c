@@ -2,9 +2,22 @@
  *
  * Events live one per line in telemetry/events/YYYY-MM-DD.ndjson, the file
  * of their occurred_at's UTC date; incidents in telemetry/incidents.json
- * ({"incidents": [...]}, through json_doc.c). Every write is one
- * read-modify-write under the transport lock "telemetry", so concurrent
- * processes neither lose lines nor hand out the same id.
+ * ({"incidents": [...]}). Every write is one read-modify-write under the
+ * transport lock "telemetry", so concurrent processes neither lose lines
+ * nor hand out the same id.
+ *
+ * Incidents. incidents.json is served from a cached index (json_index.h),
+ * one per handle, keyed by incident id (co_ix_id_keys; its aux is the id,
+ * so co_ix_aux_max is the largest). A call checks the document's version
+ * once (a stat, or a conditional GET), reads only the records it matched,
+ * and decodes them with the backfill's strict decoder: a record that breaks
+ * co_legacy_strict, or whose id cannot be read, is unreadable and stepped
+ * over. Reads take no lock. Create, transition and put are co_ix_update
+ * calls under the lock "telemetry" that stream the new version, writing
+ * anew only the record they append or replace (edited in its parsed form,
+ * so unknown fields survive; every other record keeps its bytes). New ids
+ * are max + 1 over every readable id. The events' check that the incidents
+ * they name exist looks each one up in the same index.
  *
  * Events. Appending puts new lines at the end of the day's file and keeps
  * every other byte as it was (the transport has no append: the file is read
@@ -29,15 +42,17 @@
  * records handed back are decoded from what was stored, and the incident
  * state machine is core's co_incident_move_check. One unreadable line or
  * record does not block the others: reads skip it and log once per call
- * where (file and line, never contents); a call fails with
- * CUTOVER_ECORRUPT only when the record it must return or rewrite is the
- * unreadable one.
+ * where (file and line, or position in incidents.json; never contents); a
+ * call fails with CUTOVER_ECORRUPT only when the record it must return or
+ * rewrite is the unreadable one (an incident that breaks the strict rules
+ * is never matched, so that is one that holds them but cannot be decoded).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json_doc.h"
+#include "json_index.h"
 #include "legacy_telemetry.h"
 #include "json_encode.h"
 
@@ -48,11 +63,17 @@
 typedef struct json_telemetry {
 	cutover_telemetry base; /* first: the handle is a cutover_telemetry */
 	co_transport *t;
+	co_ix *incidents; /* incidents.json's index, over t */
 } json_telemetry;
 
 static co_transport *T(cutover_telemetry *s)
 {
 	return ((json_telemetry *)s)->t;
+}
+
+static co_ix *INCIDENTS(cutover_telemetry *s)
+{
+	return ((json_telemetry *)s)->incidents;
 }
 
 /* --- records a call stepped over -------------------------------------------- */
@@ -86,6 +107,11 @@ static void skip_report(const skipped *sk, const char *op)
 
 /* --- incidents ---------------------------------------------------------------- */
 
+/* incidents.json's index: table 0 is the id (co_ix_id_keys), aux the id too,
+ * so co_ix_aux_max is the largest id. A record that breaks the strict rules,
+ * or whose id cannot be read, is unreadable in that table. */
+static const co_ix_spec incidents_spec = {CO_INCIDENTS_KEY, CO_INCIDENTS_COLL, 1, co_ix_id_keys};
+
 static bool incident_id_of(const cJSON *rec, int64_t *id)
 {
 	cutover_error scratch;
@@ -93,33 +119,43 @@ static bool incident_id_of(const cJSON *rec, int64_t *id)
 	return cJSON_IsObject(rec) && co_json_get_int(rec, "id", true, id, NULL, &scratch) == CUTOVER_OK && *id > 0;
 }
 
-/* The first record with this id (*pos 0-based); NULL when none. */
-static cJSON *find_incident(const co_doc *d, int64_t id, size_t *pos, skipped *sk)
+static bool incident_id_is(const cJSON *rec, const void *ctx)
 {
-	cJSON *it;
-	size_t i = 0;
-	cJSON_ArrayForEach(it, d->items) {
-		int64_t k;
-		if (!incident_id_of(it, &k)) {
-			if (sk && sk->incidents++ == 0)
-				sk->first_incident = i + 1;
-		} else if (k == id) {
-			*pos = i;
-			return it;
-		}
-		i++;
-	}
-	return NULL;
+	int64_t k;
+	return incident_id_of(rec, &k) && k == *(const int64_t *)ctx;
 }
 
-static int decode_incident(const co_doc *d, size_t pos, const cJSON *rec, cutover_incident **out, cutover_error *err)
+/* The records unreadable before ord (SIZE_MAX: all): the ones a scan up to
+ * ord would have stepped over. */
+static void skip_incidents(skipped *sk, const co_ix *x, size_t before)
+{
+	size_t first, n = co_ix_unreadable(x, 0, before, &first);
+	if (!n)
+		return;
+	if (sk->incidents == 0)
+		sk->first_incident = first + 1;
+	sk->incidents += n;
+}
+
+/* The first readable record with this id (x synced; *pos 0-based; the caller
+ * deletes *rec), with the unreadable records before it (or all, when none
+ * has the id) counted in sk. CUTOVER_ENOTFOUND leaves err untouched. */
+static int find_incident(co_ix *x, int64_t id, cJSON **rec, size_t *pos, skipped *sk, cutover_error *err)
+{
+	int rc = co_ix_first(x, 0, &id, sizeof id, incident_id_is, &id, SIZE_MAX, rec, pos, err);
+	if (rc == CUTOVER_OK || rc == CUTOVER_ENOTFOUND)
+		skip_incidents(sk, x, rc == CUTOVER_OK ? *pos : SIZE_MAX);
+	return rc;
+}
+
+static int decode_incident(const co_ix *x, size_t pos, const cJSON *rec, cutover_incident **out, cutover_error *err)
 {
 	int64_t id = 0;
 	char what[40] = "";
 	if (incident_id_of(rec, &id))
 		snprintf(what, sizeof what, "id %lld", (long long)id);
 	int rc = co_legacy_incident_from_json(rec, out, err);
-	return rc == CUTOVER_ECORRUPT ? co_doc_record_error(err, d, pos, what[0] ? what : NULL) : rc;
+	return rc == CUTOVER_ECORRUPT ? co_ix_record_error(x, err, pos, what[0] ? what : NULL) : rc;
 }
 
 static int write_incident(cJSON *rec, const cutover_incident *i, cutover_error *err)
@@ -138,7 +174,7 @@ static int write_incident(cJSON *rec, const cutover_incident *i, cutover_error *
 /* An event may only name an incident that exists and can be read (the
  * tables hold no unreadable incident either). The first dangling one in
  * input order is CUTOVER_EINVALID. */
-static int check_incident_refs(co_transport *t, const char *what, const cutover_event *ev, size_t n, skipped *sk,
+static int check_incident_refs(co_ix *x, const char *what, const cutover_event *ev, size_t n, skipped *sk,
 			       cutover_error *err)
 {
 	bool any = false;
@@ -146,18 +182,18 @@ static int check_incident_refs(co_transport *t, const char *what, const cutover_
 		any = ev[i].incident_id > 0;
 	if (!any)
 		return CUTOVER_OK;
-	co_doc d;
-	int rc = co_doc_load(t, CO_INCIDENTS_KEY, CO_INCIDENTS_COLL, &d, err);
-	if (rc)
-		return rc;
+	int rc = co_ix_sync(x, err);
 	for (size_t i = 0; rc == CUTOVER_OK && i < n; i++) {
 		if (ev[i].incident_id <= 0)
 			continue;
 		size_t pos;
+		cJSON *rec = NULL;
 		cutover_incident *inc = NULL;
 		cutover_error scratch;
-		cJSON *rec = find_incident(&d, ev[i].incident_id, &pos, sk);
-		if (!rec || co_legacy_incident_from_json(rec, &inc, &scratch) != CUTOVER_OK) {
+		rc = find_incident(x, ev[i].incident_id, &rec, &pos, sk, err);
+		if (rc == CUTOVER_ENOTFOUND)
+			rc = CUTOVER_OK;
+		if (rc == CUTOVER_OK && (!rec || co_legacy_incident_from_json(rec, &inc, &scratch) != CUTOVER_OK)) {
 			co_err(err, CUTOVER_EINVALID, "%s: incident_id %lld does not exist", what,
 			       (long long)ev[i].incident_id);
 			co_err_detail(err, "event %zu names it; an event's incident must be in %s", i + 1,
@@ -166,8 +202,8 @@ static int check_incident_refs(co_transport *t, const char *what, const cutover_
 			rc = CUTOVER_EINVALID;
 		}
 		cutover_incident_free(inc);
+		cJSON_Delete(rec);
 	}
-	co_doc_release(&d);
 	return rc;
 }
 
@@ -180,41 +216,38 @@ typedef struct incident_ctx {
 	skipped sk;
 } incident_ctx;
 
-static int create_incident_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+static int create_incident_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_error *err)
 {
 	incident_ctx *c = vctx;
 	cutover_incident_free(c->out);
 	c->out = NULL;
 	memset(&c->sk, 0, sizeof c->sk);
-	int64_t max_id = 0, k;
-	cJSON *it;
-	size_t i = 0;
-	cJSON_ArrayForEach(it, d->items) {
-		if (!incident_id_of(it, &k)) {
-			if (c->sk.incidents++ == 0)
-				c->sk.first_incident = i + 1;
-		} else {
-			if (k > max_id)
-				max_id = k;
-			if (c->in->id > 0 && k == c->in->id)
-				return co_err(err, CUTOVER_ECONFLICT, "create incident: incident id %lld already taken",
-					      (long long)k);
-		}
-		i++;
+	int64_t max_id = co_ix_aux_max(x) > 0 ? co_ix_aux_max(x) : 0;
+	int rc;
+	if (c->in->id > 0) {
+		cJSON *old = NULL;
+		size_t pos;
+		rc = find_incident(x, c->in->id, &old, &pos, &c->sk, err);
+		cJSON_Delete(old);
+		if (rc == CUTOVER_OK)
+			return co_err(err, CUTOVER_ECONFLICT, "create incident: incident id %lld already taken",
+				      (long long)c->in->id);
+		if (rc != CUTOVER_ENOTFOUND)
+			return rc;
+	} else {
+		skip_incidents(&c->sk, x, SIZE_MAX);
 	}
 	cutover_incident inc = *c->in;
 	inc.id = inc.id > 0 ? inc.id : max_id + 1;
 	cJSON *rec = cJSON_CreateObject();
-	int rc = rec ? write_incident(rec, &inc, err) : co_err_oom(err);
-	if (rc == CUTOVER_OK && !cJSON_AddItemToArray(d->items, rec))
-		rc = co_err_oom(err);
+	rc = rec ? write_incident(rec, &inc, err) : co_err_oom(err);
+	if (rc == CUTOVER_OK)
+		rc = decode_incident(x, co_ix_count(x), rec, &c->out, err);
 	if (rc) {
 		cJSON_Delete(rec);
 		return rc;
 	}
-	rc = decode_incident(d, (size_t)cJSON_GetArraySize(d->items) - 1, rec, &c->out, err);
-	*changed = rc == CUTOVER_OK;
-	return rc;
+	return co_ix_append(e, rec, err);
 }
 
 static int j_create_incident(cutover_telemetry *s, cutover_incident **out, const cutover_incident *in,
@@ -224,7 +257,7 @@ static int j_create_incident(cutover_telemetry *s, cutover_incident **out, const
 	*out = NULL;
 	if (!in || !in->title || !in->state || !in->severity)
 		return co_err(err, CUTOVER_EINVALID, "create incident: title, state and severity are required");
-	int rc = co_doc_update(T(s), LOCK_NAME, CO_INCIDENTS_KEY, CO_INCIDENTS_COLL, create_incident_edit, &c, err);
+	int rc = co_ix_update(INCIDENTS(s), LOCK_NAME, create_incident_edit, &c, err);
 	skip_report(&c.sk, "create_incident");
 	if (rc)
 		cutover_incident_free(c.out);
@@ -235,46 +268,57 @@ static int j_create_incident(cutover_telemetry *s, cutover_incident **out, const
 
 static int j_get_incident(cutover_telemetry *s, cutover_incident **out, int64_t id, cutover_error *err)
 {
-	co_doc d;
+	co_ix *x = INCIDENTS(s);
 	skipped sk = {0};
+	cJSON *rec = NULL;
+	size_t pos = 0;
 	*out = NULL;
-	int rc = co_doc_load(T(s), CO_INCIDENTS_KEY, CO_INCIDENTS_COLL, &d, err);
+	int rc = co_ix_sync(x, err);
 	if (rc)
 		return rc;
-	size_t pos = 0;
-	cJSON *rec = find_incident(&d, id, &pos, &sk);
-	rc = rec ? decode_incident(&d, pos, rec, out, err)
-		 : co_err(err, CUTOVER_ENOTFOUND, "get incident: incident %lld not found", (long long)id);
-	co_doc_release(&d);
+	rc = find_incident(x, id, &rec, &pos, &sk, err);
+	if (rc == CUTOVER_OK)
+		rc = decode_incident(x, pos, rec, out, err);
+	else if (rc == CUTOVER_ENOTFOUND)
+		co_err(err, CUTOVER_ENOTFOUND, "get incident: incident %lld not found", (long long)id);
+	cJSON_Delete(rec);
 	skip_report(&sk, "get_incident");
 	return rc;
 }
 
-static int transition_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+static int transition_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_error *err)
 {
 	incident_ctx *c = vctx;
 	cutover_incident_free(c->out);
 	c->out = NULL;
 	memset(&c->sk, 0, sizeof c->sk);
 	size_t pos = 0;
-	cJSON *rec = find_incident(d, c->id, &pos, &c->sk);
-	if (!rec)
+	cJSON *rec = NULL;
+	int rc = find_incident(x, c->id, &rec, &pos, &c->sk, err);
+	if (rc == CUTOVER_ENOTFOUND)
 		return co_err(err, CUTOVER_ENOTFOUND, "transition incident: incident %lld not found", (long long)c->id);
+	if (rc)
+		return rc;
 	cutover_incident *cur = NULL;
-	int rc = decode_incident(d, pos, rec, &cur, err);
+	rc = decode_incident(x, pos, rec, &cur, err);
 	if (rc == CUTOVER_OK)
 		rc = co_incident_move_check(c->id, cur->state, c->to, err);
 	cutover_ts updated_at = cur ? co_ts_advance(cur->updated_at, c->now) : CUTOVER_TS_NULL;
 	cutover_incident_free(cur);
-	if (rc)
-		return rc;
 	cutover_ts resolved_at = strcmp(c->to, "resolved") == 0 ? c->now : CUTOVER_TS_NULL;
-	if ((rc = co_json_set_str(rec, "state", c->to, err)) || (rc = co_json_set_ts(rec, "resolved_at", resolved_at, err)) ||
-	    (rc = co_json_set_ts(rec, "updated_at", updated_at, err)))
+	if (rc == CUTOVER_OK)
+		rc = co_json_set_str(rec, "state", c->to, err);
+	if (rc == CUTOVER_OK)
+		rc = co_json_set_ts(rec, "resolved_at", resolved_at, err);
+	if (rc == CUTOVER_OK)
+		rc = co_json_set_ts(rec, "updated_at", updated_at, err);
+	if (rc == CUTOVER_OK)
+		rc = decode_incident(x, pos, rec, &c->out, err);
+	if (rc) {
+		cJSON_Delete(rec);
 		return rc;
-	rc = decode_incident(d, pos, rec, &c->out, err);
-	*changed = rc == CUTOVER_OK;
-	return rc;
+	}
+	return co_ix_replace(e, pos, rec, err);
 }
 
 static int j_transition_incident(cutover_telemetry *s, cutover_incident **out, int64_t id, const char *to,
@@ -282,7 +326,7 @@ static int j_transition_incident(cutover_telemetry *s, cutover_incident **out, i
 {
 	incident_ctx c = {.id = id, .to = to, .now = now};
 	*out = NULL;
-	int rc = co_doc_update(T(s), LOCK_NAME, CO_INCIDENTS_KEY, CO_INCIDENTS_COLL, transition_edit, &c, err);
+	int rc = co_ix_update(INCIDENTS(s), LOCK_NAME, transition_edit, &c, err);
 	skip_report(&c.sk, "transition_incident");
 	if (rc)
 		cutover_incident_free(c.out);
@@ -291,20 +335,25 @@ static int j_transition_incident(cutover_telemetry *s, cutover_incident **out, i
 	return rc;
 }
 
-static int put_incident_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+static int put_incident_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_error *err)
 {
 	incident_ctx *c = vctx;
 	memset(&c->sk, 0, sizeof c->sk);
 	size_t pos = 0;
-	cJSON *rec = find_incident(d, c->in->id, &pos, &c->sk);
-	int rc;
-	*changed = false;
+	cJSON *rec = NULL;
+	int rc = find_incident(x, c->in->id, &rec, &pos, &c->sk, err);
+	if (rc == CUTOVER_ENOTFOUND)
+		rc = CUTOVER_OK;
+	if (rc)
+		return rc;
 	cutover_incident *cur = NULL;
 	cutover_error why;
 	if (rec && co_legacy_incident_from_json(rec, &cur, &why) == CUTOVER_OK) {
 		/* the stored copy decides: another incident is refused, a newer state kept */
 		bool other = cur->opened_at != c->in->opened_at, newer = co_incident_newer(cur, c->in);
 		cutover_incident_free(cur);
+		if (other || newer)
+			cJSON_Delete(rec);
 		if (other) {
 			co_err(err, CUTOVER_ECONFLICT, "put incident: incident %lld exists with another opened_at; not replaced",
 			       (long long)c->in->id);
@@ -314,18 +363,14 @@ static int put_incident_edit(co_doc *d, void *vctx, bool *changed, cutover_error
 		if (newer)
 			return CUTOVER_OK; /* a later state's own second write is the one that counts */
 	}
-	if (rec) {
-		rc = write_incident(rec, c->in, err);
-	} else {
-		rec = cJSON_CreateObject();
-		rc = rec ? write_incident(rec, c->in, err) : co_err_oom(err);
-		if (rc == CUTOVER_OK && !cJSON_AddItemToArray(d->items, rec))
-			rc = co_err_oom(err);
-		if (rc)
-			cJSON_Delete(rec);
+	bool replace = rec != NULL;
+	if (!rec && !(rec = cJSON_CreateObject()))
+		return co_err_oom(err);
+	if ((rc = write_incident(rec, c->in, err))) {
+		cJSON_Delete(rec);
+		return rc;
 	}
-	*changed = rc == CUTOVER_OK;
-	return rc;
+	return replace ? co_ix_replace(e, pos, rec, err) : co_ix_append(e, rec, err);
 }
 
 static int j_put_incident(cutover_telemetry *s, const cutover_incident *inc, cutover_error *err)
@@ -333,7 +378,7 @@ static int j_put_incident(cutover_telemetry *s, const cutover_incident *inc, cut
 	incident_ctx c = {.in = inc};
 	if (!inc || inc->id <= 0 || !inc->title || !inc->state || !inc->severity)
 		return co_err(err, CUTOVER_EINVALID, "put incident needs an id > 0, a title, a state and a severity");
-	int rc = co_doc_update(T(s), LOCK_NAME, CO_INCIDENTS_KEY, CO_INCIDENTS_COLL, put_incident_edit, &c, err);
+	int rc = co_ix_update(INCIDENTS(s), LOCK_NAME, put_incident_edit, &c, err);
 	skip_report(&c.sk, "put_incident");
 	return rc;
 }
@@ -850,7 +895,7 @@ static int batch_check(co_transport *t, batch *b, int64_t next, const char *what
 }
 
 /* append (ids 0 assigned) or put (insert or replace by id), under the lock. */
-static int store_events(co_transport *t, store_mode mode, const cutover_event *in, size_t n, cutover_event_list *out,
+static int store_events(co_transport *t, co_ix *incidents, store_mode mode, const cutover_event *in, size_t n, cutover_event_list *out,
 			skipped *sk, cutover_error *err)
 {
 	const char *what = mode == STORE_APPEND ? "append events" : "put events";
@@ -870,7 +915,7 @@ static int store_events(co_transport *t, store_mode mode, const cutover_event *i
 	co_lock *lock = NULL;
 	int rc = t->lock ? t->lock(t, LOCK_NAME, &lock, err) : CUTOVER_OK;
 	if (rc == CUTOVER_OK)
-		rc = check_incident_refs(t, what, b.ev, n, sk, err);
+		rc = check_incident_refs(incidents, what, b.ev, n, sk, err);
 	int64_t next = 0;
 	if (rc == CUTOVER_OK)
 		rc = counter_read(t, &next, err);
@@ -920,7 +965,7 @@ static int j_append_events(cutover_telemetry *s, cutover_event_list *out, const 
 			   cutover_error *err)
 {
 	skipped sk = {0};
-	int rc = store_events(T(s), STORE_APPEND, in, n, out, &sk, err);
+	int rc = store_events(T(s), INCIDENTS(s), STORE_APPEND, in, n, out, &sk, err);
 	skip_report(&sk, "append_events");
 	return rc;
 }
@@ -933,7 +978,7 @@ static int j_put_events(cutover_telemetry *s, const cutover_event *ev, size_t n,
 				      i + 1);
 	skipped sk = {0};
 	cutover_event_list stored = {0};
-	int rc = n ? store_events(T(s), STORE_PUT, ev, n, &stored, &sk, err) : CUTOVER_OK;
+	int rc = n ? store_events(T(s), INCIDENTS(s), STORE_PUT, ev, n, &stored, &sk, err) : CUTOVER_OK;
 	cutover_event_list_free(&stored);
 	skip_report(&sk, "put_events");
 	return rc;
@@ -1121,7 +1166,7 @@ static int j_link_event(cutover_telemetry *s, cutover_event **out, int64_t event
 	int rc = t->lock ? t->lock(t, LOCK_NAME, &lock, err) : CUTOVER_OK;
 	cutover_event probe = {.incident_id = incident_id};
 	if (rc == CUTOVER_OK)
-		rc = check_incident_refs(t, "link event", &probe, 1, &sk, err);
+		rc = check_incident_refs(INCIDENTS(s), "link event", &probe, 1, &sk, err);
 	if (rc == CUTOVER_OK)
 		rc = days_list(t, &dl, err);
 	size_t len = 0;
@@ -1288,6 +1333,7 @@ static void j_free(cutover_telemetry *s)
 	json_telemetry *j = (json_telemetry *)s;
 	if (!j)
 		return;
+	co_ix_free(j->incidents); /* before the transport it borrows */
 	if (j->t)
 		j->t->free(j->t);
 	free(j);
@@ -1304,6 +1350,11 @@ int co_json_telemetry_new(cutover_telemetry **out, co_transport *t, cutover_erro
 		return co_err_oom(err);
 	}
 	j->t = t;
+	int rc = co_ix_new(&j->incidents, t, &incidents_spec, err);
+	if (rc != CUTOVER_OK) {
+		j_free(&j->base);
+		return rc;
+	}
 	j->base = (cutover_telemetry){
 		.version = CUTOVER_TELEMETRY_VERSION,
 		.kind = "json",
