@@ -1,15 +1,18 @@
 /* json_index.c — a legacy document served from a cached index (json_index.h).
  *
  * An image is what one version of the document is known to hold: each
- * record's offset and length, whether it held the strict rules, an optional
- * number per record, and per key table an open-addressing hash table of
- * (32-bit hash, ordinal) entries plus the sorted ordinals whose key could
- * not be read. Building one frames the document with the backfill's
- * scanner (legacy_scan.c) and parses each record once; anything that is not
- * plain {"<collection>": [...]} JSON goes to co_doc_parse for today's exact
- * error. A write copies the unchanged byte ranges (copy_file_range where
- * the kernel can, pread/write otherwise) between the new records and
- * carries the image over to the version it wrote.
+ * record's offset and length, whether it held the strict rules, the
+ * domain's numbers per record (aux), per key table an open-addressing hash
+ * table of (32-bit hash, ordinal) entries plus the sorted ordinals whose
+ * key could not be read, and the skeleton: what lies outside the list,
+ * parsed, with the list empty. Building one frames the document with the
+ * backfill's scanner (legacy_scan.c) and parses each record once; anything
+ * that is not plain {"<collection>": [...]} JSON goes to co_doc_parse for
+ * today's exact error. A write copies the unchanged byte ranges
+ * (copy_file_range where the kernel can, pread/write otherwise) between the
+ * new records, prints the bytes before and after the list anew only when
+ * it sets a top-level field, and carries the image over to the version it
+ * wrote.
  */
 #include "json_index.h"
 
@@ -50,8 +53,10 @@ typedef struct image {
 	uint64_t close_off;/* offset of the array's ']' */
 	rec_slot *recs;
 	size_t n, cap;
-	int64_t *aux;      /* n numbers (allocated with recs) */
-	int64_t aux_max;
+	unsigned naux;     /* numbers per record (kept by image_free) */
+	int64_t *aux;      /* n * naux numbers, record by record (allocated with recs) */
+	int64_t aux_max[CO_IX_MAX_AUX];
+	cJSON *top;        /* the skeleton: the document with an empty list; NULL when absent */
 	ktab tabs[CO_IX_MAX_KEYS];
 } image;
 
@@ -139,16 +144,25 @@ static bool bad_put(ktab *k, uint32_t ord)
 	return true;
 }
 
+static void aux_max_reset(image *m)
+{
+	for (unsigned a = 0; a < CO_IX_MAX_AUX; a++)
+		m->aux_max[a] = INT64_MIN;
+}
+
 static void image_free(image *m)
 {
+	unsigned naux = m->naux;
 	free(m->recs);
 	free(m->aux);
+	cJSON_Delete(m->top);
 	for (int i = 0; i < CO_IX_MAX_KEYS; i++) {
 		free(m->tabs[i].e);
 		free(m->tabs[i].bad);
 	}
 	memset(m, 0, sizeof *m);
-	m->aux_max = INT64_MIN;
+	m->naux = naux;
+	aux_max_reset(m);
 }
 
 static bool rec_add(image *m, uint64_t off, uint64_t len, uint32_t flags)
@@ -161,14 +175,15 @@ static bool rec_add(image *m, uint64_t off, uint64_t len, uint32_t flags)
 		if (!r)
 			return false;
 		m->recs = r;
-		int64_t *a = realloc(m->aux, cap * sizeof *a);
+		int64_t *a = realloc(m->aux, cap * m->naux * sizeof *a);
 		if (!a)
 			return false;
 		m->aux = a;
 		m->cap = cap;
 	}
 	m->recs[m->n] = (rec_slot){off, (uint32_t)len, flags};
-	m->aux[m->n] = INT64_MIN;
+	for (unsigned i = 0; i < m->naux; i++)
+		m->aux[m->n * m->naux + i] = INT64_MIN;
 	m->n++;
 	return true;
 }
@@ -185,11 +200,21 @@ void co_ix_key_unreadable(co_ix_emit *e, unsigned table)
 		e->failed = true;
 }
 
+void co_ix_set_aux_at(co_ix_emit *e, unsigned which, int64_t v)
+{
+	image *m = e->img;
+	if (which >= m->naux) {
+		e->failed = true; /* a number the index was not made to keep */
+		return;
+	}
+	m->aux[e->ord * m->naux + which] = v;
+	if (v > m->aux_max[which])
+		m->aux_max[which] = v;
+}
+
 void co_ix_set_aux(co_ix_emit *e, int64_t v)
 {
-	e->img->aux[e->ord] = v;
-	if (v > e->img->aux_max)
-		e->img->aux_max = v;
+	co_ix_set_aux_at(e, 0, v);
 }
 
 void co_ix_emit_failed(co_ix_emit *e)
@@ -264,12 +289,13 @@ static int read_error(const co_ix *x, int e, cutover_error *err)
 
 /* The document is not plain {"<collection>": [...]} JSON: parse it whole,
  * as co_doc_load does, for the same error. A document that parses has no
- * records to index (the collection is absent or null): *tree_only. */
-static int whole_document(co_ix *x, int fd, uint64_t size, bool *tree_only, cutover_error *err)
+ * records to index (the collection is absent or null): *top is its tree,
+ * the collection an empty list. */
+static int whole_document(co_ix *x, int fd, uint64_t size, cJSON **top, cutover_error *err)
 {
 	co_doc doc = {.key = x->spec->key, .collection = x->spec->collection};
 	char *data = malloc(size + 1);
-	*tree_only = false;
+	*top = NULL;
 	if (!data)
 		return co_err_oom(err);
 	if (!read_at(fd, data, size, 0)) {
@@ -281,40 +307,37 @@ static int whole_document(co_ix *x, int fd, uint64_t size, bool *tree_only, cuto
 	int rc = co_doc_parse(x->t, data, size, &doc, err);
 	if (rc != CUTOVER_OK)
 		return rc;
-	bool empty = cJSON_GetArraySize(doc.items) == 0;
-	co_doc_release(&doc);
-	if (!empty) {
+	if (cJSON_GetArraySize(doc.items) != 0) {
+		co_doc_release(&doc);
 		co_err(err, CUTOVER_ECORRUPT, "%s cannot be read record by record", x->spec->key);
 		co_err_detail(err, "its list \"%s\" is not framed as plain JSON", x->spec->collection);
 		co_err_hint(err, "rewrite %s as {\"%s\": [ ... ]} (for example through jq .), then try again", x->spec->key,
 		            x->spec->collection);
 		return CUTOVER_ECORRUPT;
 	}
-	*tree_only = true;
+	*top = doc.root;
 	return CUTOVER_OK;
 }
 
 /* What lies outside the array (the head up to its first record, the tail
  * from its ']') must be JSON too: parse the two joined as a document with
- * an empty collection. */
-static bool skeleton_ok(co_ix *x, int fd, const image *m)
+ * an empty collection, the skeleton (NULL when it is not JSON). */
+static cJSON *skeleton(co_ix *x, int fd, const image *m)
 {
 	uint64_t head = m->n ? m->recs[0].off : m->close_off;
 	uint64_t tail = m->size - m->close_off;
 	char *data = malloc(head + tail + 1);
 	if (!data)
-		return false;
+		return NULL;
 	if (!read_at(fd, data, head, 0) || !read_at(fd, data + head, tail, m->close_off) ||
 	    memchr(data, '\0', head + tail)) {
 		free(data);
-		return false;
+		return NULL;
 	}
 	data[head + tail] = '\0';
 	co_doc doc = {.key = x->spec->key, .collection = x->spec->collection};
 	cutover_error scratch;
-	bool ok = co_doc_parse(x->t, data, head + tail, &doc, &scratch) == CUTOVER_OK;
-	co_doc_release(&doc);
-	return ok;
+	return co_doc_parse(x->t, data, head + tail, &doc, &scratch) == CUTOVER_OK ? doc.root : NULL;
 }
 
 static int build(co_ix *x, int fd, image *m, cutover_error *err)
@@ -365,13 +388,12 @@ static int build(co_ix *x, int fd, image *m, cutover_error *err)
 		}
 		cJSON_Delete(rec);
 	}
-	plain = plain && co_scan_json_closed(scan, &m->close_off) && skeleton_ok(x, fd, m);
+	plain = plain && co_scan_json_closed(scan, &m->close_off) && (m->top = skeleton(x, fd, m));
 	if (!plain) {
-		bool tree_only;
 		image_free(m);
 		m->exists = true;
 		m->size = (uint64_t)st.st_size;
-		rc = whole_document(x, fd, m->size, &tree_only, err);
+		rc = whole_document(x, fd, m->size, &m->top, err);
 		/* a parsable document without the collection: no records, and a
 		 * write goes through the whole tree */
 		m->streamable = false;
@@ -386,18 +408,27 @@ out:
 
 /* --- the cache -------------------------------------------------------------- */
 
-int co_ix_new(co_ix **out, co_transport *t, const co_ix_spec *spec, cutover_error *err)
+int co_ix_new_aux(co_ix **out, co_transport *t, const co_ix_spec *spec, unsigned n_aux, cutover_error *err)
 {
 	*out = NULL;
+	if (n_aux < 1 || n_aux > CO_IX_MAX_AUX)
+		return co_err(err, CUTOVER_EINTERNAL, "%s: an index keeps 1 to %d numbers a record, not %u", spec->key,
+		              CO_IX_MAX_AUX, n_aux);
 	co_ix *x = calloc(1, sizeof *x);
 	if (!x)
 		return co_err_oom(err);
 	x->t = t;
 	x->spec = spec;
 	x->fd = -1;
-	x->img.aux_max = INT64_MIN;
+	x->img.naux = n_aux;
+	aux_max_reset(&x->img);
 	*out = x;
 	return CUTOVER_OK;
+}
+
+int co_ix_new(co_ix **out, co_transport *t, const co_ix_spec *spec, cutover_error *err)
+{
+	return co_ix_new_aux(out, t, spec, 1, err);
 }
 
 static void invalidate(co_ix *x)
@@ -458,14 +489,29 @@ bool co_ix_readable(const co_ix *x, size_t ord)
 	return ord < x->img.n && (x->img.recs[ord].flags & REC_READABLE);
 }
 
+int64_t co_ix_aux_at(const co_ix *x, size_t ord, unsigned which)
+{
+	return ord < x->img.n && which < x->img.naux ? x->img.aux[ord * x->img.naux + which] : INT64_MIN;
+}
+
 int64_t co_ix_aux(const co_ix *x, size_t ord)
 {
-	return ord < x->img.n ? x->img.aux[ord] : INT64_MIN;
+	return co_ix_aux_at(x, ord, 0);
+}
+
+int64_t co_ix_aux_max_at(const co_ix *x, unsigned which)
+{
+	return x->img.n && which < x->img.naux ? x->img.aux_max[which] : INT64_MIN;
 }
 
 int64_t co_ix_aux_max(const co_ix *x)
 {
-	return x->img.n ? x->img.aux_max : INT64_MIN;
+	return co_ix_aux_max_at(x, 0);
+}
+
+const cJSON *co_ix_top(const co_ix *x)
+{
+	return x->synced ? x->img.top : NULL;
 }
 
 static int cmp_size(const void *a, const void *b)
@@ -637,9 +683,16 @@ typedef struct edit {
 	size_t len;
 } edit;
 
+typedef struct top_edit {
+	char *name;
+	cJSON *value;
+} top_edit;
+
 struct co_ix_edits {
 	edit *v;
 	size_t n, cap, deleted;
+	top_edit *top; /* top-level fields set, in the order given */
+	size_t ntop, captop;
 };
 
 static int edit_add(co_ix_edits *e, size_t ord, cJSON *rec, cutover_error *err)
@@ -679,6 +732,28 @@ int co_ix_append(co_ix_edits *e, cJSON *rec, cutover_error *err)
 	return edit_add(e, SIZE_MAX, rec, err);
 }
 
+int co_ix_set_top(co_ix_edits *e, const char *name, cJSON *value, cutover_error *err)
+{
+	char *copy = value ? co_strdup(name) : NULL;
+	if (copy && e->ntop == e->captop) {
+		size_t cap = e->captop ? e->captop * 2 : 4;
+		top_edit *t = realloc(e->top, cap * sizeof *t);
+		if (t) {
+			e->top = t;
+			e->captop = cap;
+		} else {
+			free(copy);
+			copy = NULL;
+		}
+	}
+	if (!copy) {
+		cJSON_Delete(value);
+		return co_err_oom(err);
+	}
+	e->top[e->ntop++] = (top_edit){copy, value};
+	return CUTOVER_OK;
+}
+
 size_t co_ix_deleted(const co_ix_edits *e)
 {
 	return e->deleted;
@@ -690,8 +765,13 @@ static void edits_clear(co_ix_edits *e)
 		cJSON_Delete(e->v[i].rec);
 		free(e->v[i].text);
 	}
+	for (size_t i = 0; i < e->ntop; i++) {
+		free(e->top[i].name);
+		cJSON_Delete(e->top[i].value);
+	}
 	e->n = 0;
 	e->deleted = 0;
+	e->ntop = 0;
 }
 
 static int by_ord(const void *a, const void *b)
@@ -836,8 +916,111 @@ static int write_error(co_ix *x, const char *what, cutover_error *err)
 	return CUTOVER_EUNAVAILABLE;
 }
 
+/* --- the skeleton ------------------------------------------------------------ */
+
+/* Do a and b (both present) print the same? */
+static bool same_value(const cJSON *a, const cJSON *b)
+{
+	char *ta = NULL, *tb = NULL;
+	size_t la = 0, lb = 0;
+	cutover_error scratch;
+	bool same = a && b && co_json_print(a, "", &ta, &la, &scratch) == CUTOVER_OK &&
+	            co_json_print(b, "", &tb, &lb, &scratch) == CUTOVER_OK && la == lb && memcmp(ta, tb, la) == 0;
+	free(ta);
+	free(tb);
+	return same;
+}
+
+/* Set e's top-level fields in root (a document's tree or its skeleton) as
+ * co_json_set does: a field keeps its place, a new one goes last. The
+ * values are taken. *changed: some field now prints differently. */
+static int apply_top(const co_ix *x, co_ix_edits *e, cJSON *root, bool *changed, cutover_error *err)
+{
+	*changed = false;
+	for (size_t i = 0; i < e->ntop; i++) {
+		top_edit *t = &e->top[i];
+		cJSON *v = t->value;
+		t->value = NULL;
+		if (strcmp(t->name, x->spec->collection) == 0) {
+			cJSON_Delete(v);
+			return co_err(err, CUTOVER_EINTERNAL, "%s: a top-level edit names the list \"%s\"", x->spec->key,
+			              t->name);
+		}
+		*changed |= !same_value(cJSON_GetObjectItemCaseSensitive(root, t->name), v);
+		int rc = co_json_set(root, t->name, v, err);
+		if (rc != CUTOVER_OK)
+			return rc;
+	}
+	return CUTOVER_OK;
+}
+
+/* The skeleton the write leaves: NULL when the document exists and e's
+ * top-level fields change nothing (its head and tail are copied then); a
+ * new document's starts as {"<collection>": []}. */
+static int new_skeleton(const co_ix *x, co_ix_edits *e, cJSON **out, cutover_error *err)
+{
+	const image *m = &x->img;
+	bool changed;
+	cJSON *top;
+	*out = NULL;
+	if (m->exists && e->ntop == 0)
+		return CUTOVER_OK;
+	if (m->exists) {
+		top = cJSON_Duplicate(m->top, true);
+	} else if ((top = cJSON_CreateObject()) && !cJSON_AddArrayToObject(top, x->spec->collection)) {
+		cJSON_Delete(top);
+		top = NULL;
+	}
+	if (!top)
+		return co_err_oom(err);
+	int rc = apply_top(x, e, top, &changed, err);
+	if (rc != CUTOVER_OK || (m->exists && !changed)) {
+		cJSON_Delete(top);
+		return rc;
+	}
+	*out = top;
+	return CUTOVER_OK;
+}
+
+/* The text of a skeleton, split where the records go: the head is its
+ * first *head_len bytes, up to and with the list's '['; the tail, the
+ * rest, starts with the list's ']'. The list is printed as the raw marker
+ * "[\x01]": a control byte never appears raw in printed JSON. */
+static int skeleton_text(const co_ix *x, const cJSON *top, char **text, size_t *len, size_t *head_len,
+                         cutover_error *err)
+{
+	cJSON *d = cJSON_Duplicate(top, true);
+	cJSON *list = d ? cJSON_GetObjectItemCaseSensitive(d, x->spec->collection) : NULL;
+	cJSON *mark = list ? cJSON_CreateRaw("[\x01]") : NULL;
+	bool no_list = d && !list;
+	*text = NULL;
+	if (!mark || !cJSON_ReplaceItemInObjectCaseSensitive(d, x->spec->collection, mark)) { /* named as it was */
+		cJSON_Delete(mark);
+		cJSON_Delete(d);
+		if (no_list)
+			return co_err(err, CUTOVER_EINTERNAL, "%s: the document's skeleton has no list \"%s\"",
+			              x->spec->key, x->spec->collection);
+		return co_err_oom(err);
+	}
+	int rc = co_json_print(d, x->spec->key, text, len, err);
+	cJSON_Delete(d);
+	if (rc != CUTOVER_OK)
+		return rc;
+	char *at = memchr(*text, '\x01', *len);
+	if (!at) {
+		free(*text);
+		*text = NULL;
+		return co_err(err, CUTOVER_EINTERNAL, "%s: the skeleton printed without its list", x->spec->key);
+	}
+	*head_len = (size_t)(at - *text);
+	memmove(at, at + 1, *len - *head_len - 1);
+	(*len)--;
+	return CUTOVER_OK;
+}
+
 /* A document that exists without the collection ({} or {"users": null}):
- * the whole tree, as before indexing, with the appends added. */
+ * the whole tree, as before indexing, with the appends and the top-level
+ * fields added. */
 static int write_tree(co_ix *x, co_ix_edits *e, cutover_error *err)
 {
 	co_doc doc;
@@ -857,9 +1040,12 @@ static int write_tree(co_ix *x, co_ix_edits *e, cutover_error *err)
 		cJSON_AddItemToArray(doc.items, e->v[i].rec);
 		e->v[i].rec = NULL;
 	}
+	bool changed;
 	char *text = NULL;
 	size_t len = 0;
-	rc = co_json_print(doc.root, x->spec->key, &text, &len, err);
+	rc = apply_top(x, e, doc.root, &changed, err);
+	if (rc == CUTOVER_OK)
+		rc = co_json_print(doc.root, x->spec->key, &text, &len, err);
 	co_doc_release(&doc);
 	if (rc == CUTOVER_OK)
 		rc = x->t->put(x->t, x->spec->key, text, len, x->version, NULL, err);
@@ -879,6 +1065,9 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 	bool *fresh = NULL, moved = false, any = false, exists = m->exists;
 	co_put p = {.fd = -1, .keep = true};
 	out *o = NULL;
+	cJSON *top = NULL; /* the new skeleton; NULL: the head and tail are copied */
+	char *skel = NULL; /* its text: the head, then the tail */
+	size_t skel_len = 0, head_len = 0;
 	int rc;
 
 	if (m->exists && !m->streamable)
@@ -894,20 +1083,20 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 		    (rc = co_json_print(e->v[i].rec, x->spec->key, &e->v[i].text, &e->v[i].len, err)) != CUTOVER_OK)
 			return rc;
 	}
-	if (moved && (!(map = malloc(m->n * sizeof *map)) || !(fresh = calloc(m->n, sizeof *fresh)))) {
-		free(map);
-		return co_err_oom(err);
+	if ((rc = new_skeleton(x, e, &top, err)) != CUTOVER_OK ||
+	    (top && (rc = skeleton_text(x, top, &skel, &skel_len, &head_len, err)) != CUTOVER_OK))
+		goto out;
+	if ((moved && (!(map = malloc(m->n * sizeof *map)) || !(fresh = calloc(m->n, sizeof *fresh)))) ||
+	    !(o = malloc(sizeof *o))) {
+		rc = co_err_oom(err);
+		goto out;
 	}
-	if (!(o = malloc(sizeof *o))) {
-		free(map);
-		free(fresh);
-		return co_err_oom(err);
-	}
-	if ((rc = co_put_begin(x->t, x->spec->key, &p, err)) != CUTOVER_OK) {
-		free(map);
-		free(fresh);
-		free(o);
-		return rc;
+	if ((rc = co_put_begin(x->t, x->spec->key, &p, err)) != CUTOVER_OK)
+		goto out;
+	if (top) { /* from here any failure drops the image, the skeleton with it */
+		cJSON_Delete(m->top);
+		m->top = top;
+		top = NULL;
 	}
 	o->fd = p.fd;
 	o->in = x->fd;
@@ -925,15 +1114,10 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 		dsep_e = m->recs[n - 1].off;
 	}
 
-	/* the head: up to the first record (or the ']' of an empty list) */
-	if (!exists) {
-		char head[256];
-		snprintf(head, sizeof head, "{\"%s\":[", x->spec->collection);
-		if (!out_put(o, head, strlen(head)))
-			goto io;
-	} else if (!out_copy(o, 0, n ? m->recs[0].off : m->close_off)) {
+	/* the head: up to the first record (or the ']' of an empty list), or
+	 * the new skeleton's, up to its '[' */
+	if (skel ? !out_put(o, skel, head_len) : !out_copy(o, 0, n ? m->recs[0].off : m->close_off))
 		goto io;
-	}
 
 	/* the records: kept ones copied, replaced ones written anew, deleted
 	 * ones left out with the separator before them; slot w <= i is
@@ -945,7 +1129,6 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 	for (size_t i = 0; i < n; i++) {
 		const edit *ed = ei < e->n && e->v[ei].ord == i ? &e->v[ei++] : NULL;
 		rec_slot r = m->recs[i];
-		int64_t aux = m->aux[i];
 		if (ed && !ed->rec) {
 			map[i] = NO_ORD;
 			continue;
@@ -961,13 +1144,14 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 			if (!out_put(o, ed->text, ed->len))
 				goto io;
 			m->recs[w] = (rec_slot){at, (uint32_t)ed->len, REC_READABLE};
-			m->aux[w] = INT64_MIN;
+			for (unsigned a = 0; a < m->naux; a++)
+				m->aux[w * m->naux + a] = INT64_MIN;
 			fresh[i] = true;
 		} else {
 			if (!out_copy(o, r.off, r.len))
 				goto io;
 			m->recs[w] = (rec_slot){at, r.len, r.flags};
-			m->aux[w] = aux;
+			memmove(&m->aux[w * m->naux], &m->aux[i * m->naux], m->naux * sizeof *m->aux); /* w <= i */
 		}
 		if (map)
 			map[i] = (uint32_t)w;
@@ -990,17 +1174,14 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 			goto io;
 		any = true;
 	}
-	/* the tail: from after the last record (or the ']') to the end */
-	uint64_t tail_at = o->pos;
-	if (!exists) {
-		if (!out_put(o, "]}", 2))
-			goto io;
-		m->close_off = tail_at;
-	} else {
-		if (!out_copy(o, tail_start, m->size - tail_start))
-			goto io;
-		m->close_off = tail_at + (m->close_off - tail_start);
-	}
+	/* the tail: from after the last record to the ']' (nothing in a new
+	 * document), then from the ']' to the end, or the new skeleton's */
+	uint64_t close_at = o->pos + (m->close_off - tail_start);
+	if (!out_copy(o, tail_start, m->close_off - tail_start) ||
+	    !(skel ? out_put(o, skel + head_len, skel_len - head_len)
+	           : out_copy(o, m->close_off, m->size - m->close_off)))
+		goto io;
+	m->close_off = close_at;
 	if (!out_pending(o) || !out_flush(o))
 		goto io;
 	m->size = o->pos;
@@ -1021,10 +1202,11 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 		}
 	}
 	if (moved) {
-		m->aux_max = INT64_MIN;
+		aux_max_reset(m);
 		for (size_t i = 0; i < m->n; i++)
-			if (m->aux[i] > m->aux_max)
-				m->aux_max = m->aux[i];
+			for (unsigned a = 0; a < m->naux; a++)
+				if (m->aux[i * m->naux + a] > m->aux_max[a])
+					m->aux_max[a] = m->aux[i * m->naux + a];
 		for (unsigned t = 0; t < x->spec->n_keys; t++) {
 			ktab *k = &m->tabs[t];
 			if (k->nbad > 1)
@@ -1048,18 +1230,18 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 			close(p.fd);
 		invalidate(x);
 	}
-	free(map);
-	free(fresh);
-	free(o);
-	return rc;
+	goto out;
 io:
 	rc = write_error(x, "copying the document", err);
 fail:
 	co_put_abort(x->t, &p);
+	invalidate(x);
+out:
+	cJSON_Delete(top);
+	free(skel);
 	free(map);
 	free(fresh);
 	free(o);
-	invalidate(x);
 	return rc;
 }
 
@@ -1075,7 +1257,7 @@ int co_ix_update(co_ix *x, const char *lock_name, co_ix_edit_fn fn, void *ctx, c
 		edits_clear(&e);
 		if ((rc = co_ix_sync(x, err)) != CUTOVER_OK)
 			break;
-		if ((rc = fn(x, ctx, &e, err)) != CUTOVER_OK || e.n == 0)
+		if ((rc = fn(x, ctx, &e, err)) != CUTOVER_OK || (e.n == 0 && e.ntop == 0))
 			break;
 		rc = write_version(x, &e, err);
 		if (rc != CUTOVER_EBUSY)
@@ -1093,6 +1275,7 @@ int co_ix_update(co_ix *x, const char *lock_name, co_ix_edit_fn fn, void *ctx, c
 	}
 	edits_clear(&e);
 	free(e.v);
+	free(e.top);
 	if (lock)
 		x->t->unlock(x->t, lock);
 	return rc;

@@ -19,9 +19,14 @@
  * version (offsets shifted, the changed records' keys replaced) instead of
  * being built again.
  *
+ * What lies outside the list (other top-level fields) is kept parsed as
+ * the skeleton: the document with an empty list (co_ix_top). A write that
+ * sets a top-level field (co_ix_set_top) prints the edited skeleton for
+ * the bytes before and after the list; one that does not copies them.
+ *
  * Memory per record: 16 bytes of place, 8 bytes (a 32-bit hash and an
- * ordinal) per key at a load of at most one half, 8 bytes more when the
- * domain keeps a number per record (aux).
+ * ordinal) per key at a load of at most one half, 8 bytes more per number
+ * the domain keeps per record (aux; one unless made with co_ix_new_aux).
  */
 #ifndef CUTOVER_JSON_INDEX_H
 #define CUTOVER_JSON_INDEX_H
@@ -31,6 +36,7 @@
 #include "json_store.h"
 
 #define CO_IX_MAX_KEYS 4
+#define CO_IX_MAX_AUX 2
 
 typedef struct co_ix co_ix;
 typedef struct co_ix_emit co_ix_emit;
@@ -50,12 +56,16 @@ typedef struct co_ix_spec {
 
 void co_ix_key(co_ix_emit *e, unsigned table, const void *key, size_t len);
 void co_ix_key_unreadable(co_ix_emit *e, unsigned table);
-void co_ix_set_aux(co_ix_emit *e, int64_t v);
+void co_ix_set_aux(co_ix_emit *e, int64_t v); /* number 0 */
+void co_ix_set_aux_at(co_ix_emit *e, unsigned which, int64_t v);
 /* The key function ran out of memory: the index is not built. */
 void co_ix_emit_failed(co_ix_emit *e);
 
-/* t is borrowed (it must outlive the index); spec too. */
+/* t is borrowed (it must outlive the index); spec too. The index keeps one
+ * number per record; co_ix_new_aux keeps n_aux (1 to CO_IX_MAX_AUX), set
+ * with co_ix_set_aux_at(e, which < n_aux, v). */
 int co_ix_new(co_ix **out, co_transport *t, const co_ix_spec *spec, cutover_error *err);
+int co_ix_new_aux(co_ix **out, co_transport *t, const co_ix_spec *spec, unsigned n_aux, cutover_error *err);
 void co_ix_free(co_ix *x);
 
 /* Bring the index up to the stored document: one version check, and a new
@@ -71,6 +81,15 @@ bool co_ix_readable(const co_ix *x, size_t ord);
 int64_t co_ix_aux(const co_ix *x, size_t ord);
 /* The largest aux of any record, INT64_MIN when none. */
 int64_t co_ix_aux_max(const co_ix *x);
+/* The same for number which (co_ix_set_aux_at). */
+int64_t co_ix_aux_at(const co_ix *x, size_t ord, unsigned which);
+int64_t co_ix_aux_max_at(const co_ix *x, unsigned which);
+
+/* The skeleton of the indexed version: the document's top-level object
+ * with its list empty ({"<collection>": []}), the other fields as they
+ * parse. NULL when the document is absent. Borrowed: valid until the next
+ * co_ix_sync or write. */
+const cJSON *co_ix_top(const co_ix *x);
 
 /* The ordinals whose key in table may equal key (same hash), lowest first
  * (the caller reads each and compares). *n is how many; *ords is malloc'd
@@ -114,6 +133,15 @@ typedef struct co_ix_edits co_ix_edits;
 int co_ix_replace(co_ix_edits *e, size_t ord, cJSON *rec, cutover_error *err);
 int co_ix_delete(co_ix_edits *e, size_t ord, cutover_error *err);
 int co_ix_append(co_ix_edits *e, cJSON *rec, cutover_error *err);
+/* Set the top-level field name (not the collection) to value (taken, also
+ * on failure), as co_json_set does: in its place, or last when new. The
+ * bytes before and after the list are then printed from the edited
+ * skeleton (compact, as co_json_print prints; the records and the
+ * separators between them keep their bytes), unless every value set
+ * prints as the one stored. A new document is {"<collection>": [...]}
+ * followed by the fields set. Edits that only set top-level fields write
+ * too. */
+int co_ix_set_top(co_ix_edits *e, const char *name, cJSON *value, cutover_error *err);
 /* How many records the edits delete. */
 size_t co_ix_deleted(const co_ix_edits *e);
 
