@@ -5,7 +5,8 @@
 #   BUILD_DIR  a clang build with -Dfuzz=true (default build-fuzz; set up
 #              here when missing: CC=clang, ASan + UBSan)
 #   SECONDS    libFuzzer -max_total_time per harness (default 25)
-#   TARGET     scan identity profile reports telemetry events json_doc
+#   TARGET     scan identity profile reports telemetry events json_doc journal
+#              json_index
 #              (default: all of them)
 #
 # Each harness starts from its seed corpus (tests/fuzz/corpus/<target>) and
@@ -23,7 +24,7 @@ build=${1:-build-fuzz}
 secs=${2:-25}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(scan identity profile reports telemetry events json_doc journal)
+[ ${#targets[@]} -gt 0 ] || targets=(scan identity profile reports telemetry events json_doc journal json_index)
 
 if [ ! -f "$build/build.ninja" ]; then
   CC=${FUZZ_CC:-clang} meson setup "$build" -Dfuzz=true -Db_sanitize=address,undefined \
