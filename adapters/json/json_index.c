@@ -240,11 +240,45 @@ static bool emit_keys(const co_ix_spec *spec, image *m, size_t ord, const cJSON 
 /* Parse one record's bytes as the backfill does: NULL and *json_ok false
  * when they are not JSON; NULL and *json_ok true when they are JSON but
  * break the strict rules (reason in err). */
+/* Is a record nested deeper than cJSON parses inside a document? The
+ * document and its list take two of CJSON_NESTING_LIMIT's levels. */
+static bool too_deep(const char *p, size_t n)
+{
+	const size_t limit = CJSON_NESTING_LIMIT - 2;
+	size_t depth = 0;
+	bool in_str = false;
+	if (n < 2 * (limit + 1))
+		return false; /* each level takes two bytes at least */
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > limit)
+				return true;
+		} else if ((c == ']' || c == '}') && depth) {
+			depth--;
+		}
+	}
+	return false;
+}
+
 static cJSON *parse_record(const char *bytes, size_t len, bool nul_escape, bool *json_ok, cutover_error *err)
 {
 	const char *end = NULL;
 	*json_ok = false;
-	cJSON *j = cJSON_ParseWithLengthOpts(bytes, len, &end, false);
+	/* What the whole document's parse refuses and a record's alone would
+	 * not: a byte order mark (cJSON skips one at the start of its input), a
+	 * raw NUL byte (a string runs on to the length given), nesting the
+	 * document's two levels push past cJSON's limit. */
+	bool refused = (len >= 3 && memcmp(bytes, "\xEF\xBB\xBF", 3) == 0) || memchr(bytes, '\0', len) ||
+	               too_deep(bytes, len);
+	cJSON *j = refused ? NULL : cJSON_ParseWithLengthOpts(bytes, len, &end, false);
 	if (!j) {
 		co_err(err, CUTOVER_ECORRUPT, "malformed JSON");
 		return NULL;

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "legacy_scan.h"
 
 /* The read buffer; the fuzz build (tests/fuzz) makes it tiny so records
@@ -75,20 +77,29 @@ static void advance(co_scan *s)
 	s->offset++;
 }
 
+/* Whitespace between the tokens of a document as cJSON reads it (every
+ * byte from 1 to 32, control characters too), so the scanner frames what
+ * the whole document's parse accepts. */
+static bool is_ws(int c)
+{
+	return c >= 1 && c <= 32;
+}
+
+/* Whitespace that makes an NDJSON line blank (skipped): the four JSON ones. */
+static bool is_blank(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 static int skip_ws(co_scan *s, cutover_error *err)
 {
 	for (;;) {
 		int c = peek(s, err);
-		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+		if (is_ws(c))
 			advance(s);
 		else
 			return c;
 	}
-}
-
-static bool is_ws(int c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
 /* Copy one JSON value (container, string or scalar) into s->rec. Returns
@@ -227,7 +238,13 @@ static int take_key(co_scan *s, cutover_error *err)
 static bool key_is(const co_scan *s, const char *want)
 {
 	size_t n = strlen(want);
-	return s->rec.len == n + 2 && memcmp(s->rec.data + 1, want, n) == 0;
+	if (!memchr(s->rec.data, '\\', s->rec.len))
+		return s->rec.len == n + 2 && memcmp(s->rec.data + 1, want, n) == 0;
+	/* an escaped key ("us\u0065rs") names what it decodes to */
+	cJSON *k = cJSON_ParseWithLength(s->rec.data, s->rec.len);
+	bool same = cJSON_IsString(k) && strcmp(k->valuestring, want) == 0;
+	cJSON_Delete(k);
+	return same;
 }
 
 /* Walk the top-level object up to the collection's '['. 1: found; 0: the
@@ -373,7 +390,7 @@ static int next_ndjson(co_scan *s, co_scan_item *it, cutover_error *err)
 			return co_err_oom(err);
 		bool blank = true;
 		for (size_t i = 0; i < s->rec.len && blank; i++)
-			blank = is_ws((unsigned char)s->rec.data[i]);
+			blank = is_blank((unsigned char)s->rec.data[i]);
 		if (blank) {
 			if (!had_newline)
 				return CUTOVER_ENOTFOUND;
