@@ -1,32 +1,47 @@
 /* json_reports.c — the reports domain over reports/reports.json.
  *
- * {"reports": [...]} read and written through a transport (json_doc.c does
- * loading, locking and the conditional put). Reads take no lock; every write
- * is one read-modify-write under the transport lock "reports", so concurrent
- * processes neither lose updates nor hand out the same id. A changed record
- * is edited in place and only the fields that changed are rewritten, so
- * fields this library does not know survive (and so do the untouched
- * actions of a trail).
+ * {"reports": [...]} is served from a cached index (json_index.h), one per
+ * handle, keyed by report id (co_ix_id_keys: its aux is the id, so
+ * co_ix_aux_max is the largest). A call checks the document's version once
+ * (a stat, or a conditional GET), reads only the records it matched, and
+ * decodes them with the backfill's strict decoder: a record that breaks
+ * co_legacy_strict, or whose id cannot be read, is unreadable and stepped
+ * over. Reads take no lock. Every write is one co_ix_update under the
+ * transport lock "reports", so concurrent processes neither lose updates
+ * nor hand out the same id; it streams the new version, writing anew only
+ * the record it appends or replaces. A changed record is edited in its
+ * parsed form and only the fields that changed are rewritten, so fields
+ * this library does not know survive (and so do the untouched actions of a
+ * trail); every other record keeps its bytes.
  *
  * The answers must equal the Postgres backend's (the conformance suite runs
  * both): every record handed back is decoded from what was stored by the
  * one legacy decoder; patches, archive, restore and actions go through the
  * shared rules in core/reports.c; pages are sorted and cut by the shared
- * order; ids are assigned max + 1. References are checked the way the
- * foreign keys check them: author_id and every actor_id must be a user id in
- * identity/users.json, incident_id an incident id in
- * telemetry/incidents.json under the same root, else CUTOVER_EINVALID naming
- * the field and the id.
+ * order; ids are assigned max + 1 over every readable id. References are
+ * checked the way the foreign keys check them: author_id and every actor_id
+ * must be a user id in identity/users.json, incident_id an incident id in
+ * telemetry/incidents.json under the same root, else CUTOVER_EINVALID
+ * naming the field and the id. Those two documents are looked up through an
+ * index of their own (co_ix_id_keys, co_ix_has_id), never loaded whole.
+ *
+ * list_reports is the one call that looks at every record: the index holds
+ * no created_at, so each readable record is read at its offset and decoded
+ * (never the whole document at once; what a page keeps is at most `limit`
+ * reports, without their trails); a repeated id is found in the index, with
+ * no read.
  *
  * One unreadable record does not block calls about the others: scans step
  * over it (and log, once per call, how many and the first position); a call
  * fails with CUTOVER_ECORRUPT naming the document, position and id only when
- * the record it must return or rewrite cannot be decoded.
+ * the record it must return or rewrite cannot be decoded (one that breaks
+ * the strict rules is never matched, so that is one that holds them).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "json_doc.h"
+#include "json_index.h"
 #include "legacy_reports.h"
 #include "json_encode.h"
 
@@ -39,12 +54,20 @@
 typedef struct json_reports {
 	cutover_reports base; /* first: the handle is a cutover_reports */
 	co_transport *t;
+	co_ix *reports;          /* reports.json by id */
+	co_ix *users, *incidents; /* the documents references point into, by id */
 } json_reports;
 
-static co_transport *T(cutover_reports *s)
+static json_reports *J(cutover_reports *s)
 {
-	return ((json_reports *)s)->t;
+	return (json_reports *)s;
 }
+
+/* Table 0 of every index here is the record's integer id (co_ix_id_keys). */
+enum { R_ID };
+static const co_ix_spec reports_spec = {REPORTS_KEY, REPORTS_COLL, 1, co_ix_id_keys};
+static const co_ix_spec users_spec = {USERS_KEY, "users", 1, co_ix_id_keys};
+static const co_ix_spec incidents_spec = {INCIDENTS_KEY, "incidents", 1, co_ix_id_keys};
 
 /* --- records a scan stepped over ---------------------------------------------- */
 
@@ -56,6 +79,15 @@ static void skip(skipped *sk, size_t pos)
 {
 	if (sk->n++ == 0)
 		sk->first = pos;
+}
+
+static void skip_add(skipped *sk, size_t n, size_t first)
+{
+	if (!n)
+		return;
+	if (sk->n == 0 || first < sk->first)
+		sk->first = first;
+	sk->n += n;
 }
 
 static void skip_report(const skipped *sk, const char *op)
@@ -76,37 +108,34 @@ static bool id_of(const cJSON *rec, int64_t *id)
 	return cJSON_IsObject(rec) && co_json_get_int(rec, "id", true, id, NULL, &scratch) == CUTOVER_OK && *id > 0;
 }
 
-static int decode_report(const co_doc *d, size_t pos, const cJSON *rec, cutover_report **out, cutover_error *err)
+static bool id_is(const cJSON *rec, const void *want)
+{
+	int64_t id;
+	return id_of(rec, &id) && id == *(const int64_t *)want;
+}
+
+static int decode_report(const co_ix *x, size_t pos, const cJSON *rec, cutover_report **out, cutover_error *err)
 {
 	int64_t id;
 	char what[64] = "";
 	if (id_of(rec, &id))
 		snprintf(what, sizeof what, "id %lld", (long long)id);
 	int rc = co_legacy_report_from_json(rec, out, err);
-	return rc == CUTOVER_ECORRUPT ? co_doc_record_error(err, d, pos, what[0] ? what : NULL) : rc;
+	return rc == CUTOVER_ECORRUPT ? co_ix_record_error(x, err, pos, what[0] ? what : NULL) : rc;
 }
 
-static void find_report(const co_doc *d, int64_t id, cJSON **rec, size_t *pos, skipped *sk)
+/* The first readable record with this id (x synced), parsed; the unreadable
+ * records before it (or all of them, when none has the id) are counted as
+ * stepped over. CUTOVER_ENOTFOUND leaves err untouched. */
+static int find_report(co_ix *x, int64_t id, cJSON **rec, size_t *pos, skipped *sk, cutover_error *err)
 {
-	cJSON *it;
-	size_t i = 0;
-	*rec = NULL;
-	cJSON_ArrayForEach(it, d->items) {
-		int64_t k;
-		if (!id_of(it, &k)) {
-			skip(sk, i);
-		} else if (k == id) {
-			*rec = it;
-			*pos = i;
-			return;
-		}
-		i++;
+	size_t first, n;
+	int rc = co_ix_first(x, R_ID, &id, sizeof id, id_is, &id, SIZE_MAX, rec, pos, err);
+	if (rc == CUTOVER_OK || rc == CUTOVER_ENOTFOUND) {
+		n = co_ix_unreadable(x, R_ID, rc == CUTOVER_OK ? *pos : SIZE_MAX, &first);
+		skip_add(sk, n, first);
 	}
-}
-
-static int load_reports(co_transport *t, co_doc *d, cutover_error *err)
-{
-	return co_doc_load(t, REPORTS_KEY, REPORTS_COLL, d, err);
+	return rc;
 }
 
 static int not_found(cutover_error *err, const char *what, int64_t id)
@@ -115,17 +144,6 @@ static int not_found(cutover_error *err, const char *what, int64_t id)
 }
 
 /* --- references ------------------------------------------------------------------ */
-
-static bool doc_has_id(const co_doc *d, int64_t id)
-{
-	const cJSON *it;
-	cJSON_ArrayForEach(it, d->items) {
-		int64_t k;
-		if (id_of(it, &k) && k == id)
-			return true;
-	}
-	return false;
-}
 
 static int dangling(cutover_error *err, const char *what, const char *field, int64_t id, const char *key)
 {
@@ -136,41 +154,39 @@ static int dangling(cutover_error *err, const char *what, const char *field, int
 }
 
 /* author, incident, then the actors of actions [from, n), in that order
- * (the postgres backend checks in the same order). */
-static int check_refs(co_transport *t, const char *what, int64_t author_id, int64_t incident_id,
+ * (the postgres backend checks in the same order). users.json is read (its
+ * version checked) before anything when any user is referenced, so a
+ * broken users.json fails the call before incidents.json is looked at. */
+static int check_refs(json_reports *j, const char *what, int64_t author_id, int64_t incident_id,
 		      const cutover_report_action *actions, size_t from, size_t n, cutover_error *err)
 {
-	co_doc users, incidents;
-	memset(&users, 0, sizeof users);
-	memset(&incidents, 0, sizeof incidents);
-	int rc = CUTOVER_OK;
-	bool need_users = author_id > 0;
+	bool need_users = author_id > 0, found;
+	int rc;
 	for (size_t i = from; i < n; i++)
 		need_users |= actions[i].actor_id > 0;
-	if (need_users && (rc = co_doc_load(t, USERS_KEY, "users", &users, err)))
-		goto out;
-	if (author_id > 0 && !doc_has_id(&users, author_id)) {
-		rc = dangling(err, what, "author_id", author_id, USERS_KEY);
-		goto out;
+	if (need_users && author_id <= 0 && (rc = co_ix_sync(j->users, err)))
+		return rc;
+	if (author_id > 0) {
+		if ((rc = co_ix_has_id(j->users, author_id, &found, err)))
+			return rc;
+		if (!found)
+			return dangling(err, what, "author_id", author_id, USERS_KEY);
 	}
 	if (incident_id > 0) {
-		if ((rc = co_doc_load(t, INCIDENTS_KEY, "incidents", &incidents, err)))
-			goto out;
-		if (!doc_has_id(&incidents, incident_id)) {
-			rc = dangling(err, what, "incident_id", incident_id, INCIDENTS_KEY);
-			goto out;
-		}
+		if ((rc = co_ix_has_id(j->incidents, incident_id, &found, err)))
+			return rc;
+		if (!found)
+			return dangling(err, what, "incident_id", incident_id, INCIDENTS_KEY);
 	}
 	for (size_t i = from; i < n; i++) {
-		if (actions[i].actor_id > 0 && !doc_has_id(&users, actions[i].actor_id)) {
-			rc = dangling(err, what, "actor_id", actions[i].actor_id, USERS_KEY);
-			goto out;
-		}
+		if (actions[i].actor_id <= 0)
+			continue;
+		if ((rc = co_ix_has_id(j->users, actions[i].actor_id, &found, err)))
+			return rc;
+		if (!found)
+			return dangling(err, what, "actor_id", actions[i].actor_id, USERS_KEY);
 	}
-out:
-	co_doc_release(&users);
-	co_doc_release(&incidents);
-	return rc;
+	return CUTOVER_OK;
 }
 
 /* --- writing ---------------------------------------------------------------------- */
@@ -294,7 +310,7 @@ static int write_report(cJSON *rec, const cutover_report *before, const cutover_
 /* --- create ------------------------------------------------------------------------ */
 
 typedef struct edit_ctx {
-	co_transport *t;
+	json_reports *j;
 	const char *what;
 	const cutover_report *in;          /* create, put */
 	int64_t id;                        /* update, step */
@@ -314,27 +330,29 @@ static void ctx_reset(edit_ctx *c)
 	memset(&c->sk, 0, sizeof c->sk);
 }
 
-static int create_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+static int create_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_error *err)
 {
 	edit_ctx *c = vctx;
 	const cutover_report *in = c->in;
 	ctx_reset(c);
-	int rc = check_refs(c->t, c->what, in->author_id, in->incident_id, in->actions, 0, in->n_actions, err);
+	int rc = check_refs(c->j, c->what, in->author_id, in->incident_id, in->actions, 0, in->n_actions, err);
 	if (rc)
 		return rc;
-	int64_t max_id = 0;
-	size_t i = 0;
-	cJSON *it;
-	cJSON_ArrayForEach(it, d->items) {
-		int64_t k;
-		if (!id_of(it, &k))
-			skip(&c->sk, i);
-		else if (k > max_id)
-			max_id = k;
-		if (in->id > 0 && id_of(it, &k) && k == in->id)
-			return co_err(err, CUTOVER_ECONFLICT, "%s: report id %lld already taken", c->what, (long long)k);
-		i++;
+	if (in->id > 0) {
+		cJSON *taken = NULL;
+		size_t pos;
+		rc = find_report(x, in->id, &taken, &pos, &c->sk, err);
+		cJSON_Delete(taken);
+		if (rc == CUTOVER_OK)
+			return co_err(err, CUTOVER_ECONFLICT, "%s: report id %lld already taken", c->what,
+				      (long long)in->id);
+		if (rc != CUTOVER_ENOTFOUND)
+			return rc;
+	} else {
+		size_t first, n = co_ix_unreadable(x, R_ID, SIZE_MAX, &first);
+		skip_add(&c->sk, n, first);
 	}
+	int64_t max_id = co_ix_aux_max(x) > 0 ? co_ix_aux_max(x) : 0;
 	cutover_report r = *in;
 	r.id = in->id > 0 ? in->id : max_id + 1;
 	if (r.id > CO_ID_MAX)
@@ -342,24 +360,19 @@ static int create_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 	cJSON *rec = cJSON_CreateObject();
 	if (!rec)
 		return co_err_oom(err);
-	if ((rc = write_report(rec, NULL, &r, err))) {
+	if ((rc = write_report(rec, NULL, &r, err)) ||
+	    (rc = decode_report(x, co_ix_count(x), rec, &c->out, err))) {
 		cJSON_Delete(rec);
 		return rc;
 	}
-	if (!cJSON_AddItemToArray(d->items, rec)) {
-		cJSON_Delete(rec);
-		return co_err_oom(err);
-	}
-	rc = decode_report(d, (size_t)cJSON_GetArraySize(d->items) - 1, rec, &c->out, err);
-	*changed = rc == CUTOVER_OK;
-	return rc;
+	return co_ix_append(e, rec, err);
 }
 
-static int run_edit(cutover_reports *s, edit_ctx *c, co_doc_edit_fn fn, const char *op, cutover_report **out,
+static int run_edit(cutover_reports *s, edit_ctx *c, co_ix_edit_fn fn, const char *op, cutover_report **out,
 		    cutover_error *err)
 {
-	c->t = T(s);
-	int rc = co_doc_update(T(s), LOCK_NAME, REPORTS_KEY, REPORTS_COLL, fn, c, err);
+	c->j = J(s);
+	int rc = co_ix_update(J(s)->reports, LOCK_NAME, fn, c, err);
 	skip_report(&c->sk, op);
 	if (rc == CUTOVER_OK && out)
 		*out = c->out;
@@ -380,19 +393,21 @@ static int j_create(cutover_reports *s, cutover_report **out, const cutover_repo
 
 /* --- changes to one report ---------------------------------------------------------- */
 
-static int change_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+static int change_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_error *err)
 {
 	edit_ctx *c = vctx;
 	cutover_report *before = NULL, *after = NULL;
-	cJSON *rec;
+	cJSON *rec = NULL;
 	size_t pos = 0;
 	int rc;
 	ctx_reset(c);
-	find_report(d, c->id, &rec, &pos, &c->sk);
-	if (!rec)
+	rc = find_report(x, c->id, &rec, &pos, &c->sk, err);
+	if (rc == CUTOVER_ENOTFOUND)
 		return not_found(err, c->what, c->id);
-	if ((rc = decode_report(d, pos, rec, &before, err)))
+	if (rc)
 		return rc;
+	if ((rc = decode_report(x, pos, rec, &before, err)))
+		goto out;
 	if (!(after = co_report_dup(before))) {
 		rc = co_err_oom(err);
 		goto out;
@@ -400,17 +415,18 @@ static int change_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 	if (c->patch) {
 		rc = co_report_apply_patch(after, c->patch, c->now, err);
 		if (rc == CUTOVER_OK && (c->patch->set & CUTOVER_REPORT_SET_INCIDENT))
-			rc = check_refs(c->t, c->what, 0, after->incident_id, NULL, 0, 0, err);
+			rc = check_refs(c->j, c->what, 0, after->incident_id, NULL, 0, 0, err);
 	} else {
 		rc = co_report_apply_step(after, c->step, c->action, c->actor_id, c->note, c->now, err);
 		if (rc == CUTOVER_OK)
-			rc = check_refs(c->t, c->what, 0, 0, after->actions, before->n_actions, after->n_actions, err);
+			rc = check_refs(c->j, c->what, 0, 0, after->actions, before->n_actions, after->n_actions, err);
 	}
-	if (rc || (rc = write_report(rec, before, after, err)))
+	if (rc || (rc = write_report(rec, before, after, err)) || (rc = decode_report(x, pos, rec, &c->out, err)))
 		goto out;
-	rc = decode_report(d, pos, rec, &c->out, err);
-	*changed = rc == CUTOVER_OK;
+	rc = co_ix_replace(e, pos, rec, err);
+	rec = NULL;
 out:
+	cJSON_Delete(rec);
 	cutover_report_free(before);
 	cutover_report_free(after);
 	return rc;
@@ -465,17 +481,20 @@ static int j_record_action(cutover_reports *s, cutover_report **out, int64_t id,
  * (created_at or author_id differ) is CUTOVER_ECONFLICT and not replaced; a
  * newer copy (co_report_newer) is kept and the put succeeds without
  * writing, so second writes landing out of order never move it back. */
-static int put_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
+static int put_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_error *err)
 {
 	edit_ctx *c = vctx;
-	cJSON *rec;
+	cJSON *rec = NULL;
 	size_t pos = 0;
 	ctx_reset(c);
 	const cutover_report *r = c->in;
-	find_report(d, r->id, &rec, &pos, &c->sk);
+	int rc = find_report(x, r->id, &rec, &pos, &c->sk, err);
+	if (rc != CUTOVER_OK && rc != CUTOVER_ENOTFOUND)
+		return rc;
 	cutover_report *before = NULL;
 	cutover_error scratch;
-	/* an unreadable record is replaced whole by the authoritative copy */
+	/* a record that holds the strict rules but cannot be decoded is
+	 * rewritten whole by the authoritative copy (its unknown fields stay) */
 	if (rec && co_legacy_report_from_json(rec, &before, &scratch) != CUTOVER_OK) {
 		cutover_report_free(before);
 		before = NULL;
@@ -483,6 +502,7 @@ static int put_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 	if (before) {
 		if (!co_report_same(before, r)) {
 			cutover_report_free(before);
+			cJSON_Delete(rec);
 			co_err(err, CUTOVER_ECONFLICT, "put report: report %lld in json is another report; not replaced",
 			       (long long)r->id);
 			co_err_detail(err, "%s: record %zu has another created_at or author_id", REPORTS_KEY, pos + 1);
@@ -491,30 +511,32 @@ static int put_edit(co_doc *d, void *vctx, bool *changed, cutover_error *err)
 		}
 		if (co_report_newer(before, r)) {
 			cutover_report_free(before);
-			*changed = false;
-			return CUTOVER_OK;
+			cJSON_Delete(rec);
+			return CUTOVER_OK; /* no edit: nothing is written */
 		}
 	}
-	int rc = check_refs(c->t, c->what, r->author_id, r->incident_id, r->actions, 0, r->n_actions, err);
+	rc = check_refs(c->j, c->what, r->author_id, r->incident_id, r->actions, 0, r->n_actions, err);
 	if (rc) {
 		cutover_report_free(before);
+		cJSON_Delete(rec);
 		return rc;
 	}
 	if (!rec) {
 		if (!(rec = cJSON_CreateObject()))
 			return co_err_oom(err);
-		if ((rc = write_report(rec, NULL, r, err)) || !cJSON_AddItemToArray(d->items, rec)) {
+		if ((rc = write_report(rec, NULL, r, err))) {
 			cJSON_Delete(rec);
-			return rc ? rc : co_err_oom(err);
-		}
-	} else {
-		rc = write_report(rec, before, r, err);
-		cutover_report_free(before);
-		if (rc)
 			return rc;
+		}
+		return co_ix_append(e, rec, err);
 	}
-	*changed = true;
-	return CUTOVER_OK;
+	rc = write_report(rec, before, r, err);
+	cutover_report_free(before);
+	if (rc) {
+		cJSON_Delete(rec);
+		return rc;
+	}
+	return co_ix_replace(e, pos, rec, err);
 }
 
 static int j_put(cutover_reports *s, const cutover_report *r, cutover_error *err)
@@ -529,17 +551,20 @@ static int j_put(cutover_reports *s, const cutover_report *r, cutover_error *err
 
 static int j_get(cutover_reports *s, cutover_report **out, int64_t id, cutover_error *err)
 {
-	co_doc d;
-	cJSON *rec;
+	co_ix *x = J(s)->reports;
+	cJSON *rec = NULL;
 	size_t pos = 0;
 	skipped sk = {0, 0};
 	*out = NULL;
-	int rc = load_reports(T(s), &d, err);
+	int rc = co_ix_sync(x, err);
 	if (rc)
 		return rc;
-	find_report(&d, id, &rec, &pos, &sk);
-	rc = rec ? decode_report(&d, pos, rec, out, err) : not_found(err, "get report", id);
-	co_doc_release(&d);
+	rc = find_report(x, id, &rec, &pos, &sk, err);
+	if (rc == CUTOVER_OK)
+		rc = decode_report(x, pos, rec, out, err);
+	else if (rc == CUTOVER_ENOTFOUND)
+		not_found(err, "get report", id);
+	cJSON_Delete(rec);
 	skip_report(&sk, "get_report");
 	return rc;
 }
@@ -562,132 +587,172 @@ static int by_newer(const void *a, const void *b)
 	return co_report_newer_first(a, b);
 }
 
-typedef struct decoded {
-	cutover_report *r;
-	size_t pos;
-} decoded;
+/* The page being gathered: the `limit` newest matches seen so far, as a
+ * heap whose root is the oldest of them (the first to go when a newer one
+ * comes). Ids are unique among them, so the order is total and the page
+ * equals sorting every match and cutting it. */
+typedef struct page_heap {
+	cutover_report *v;
+	size_t n, cap, limit;
+} page_heap;
 
-static int by_id_then_pos(const void *a, const void *b)
+static void heap_swap(cutover_report *a, cutover_report *b)
 {
-	const decoded *x = a, *y = b;
-	if (x->r->id != y->r->id)
-		return x->r->id < y->r->id ? -1 : 1;
-	return x->pos < y->pos ? -1 : x->pos > y->pos;
+	cutover_report t = *a;
+	*a = *b;
+	*b = t;
 }
 
-static int by_pos(const void *a, const void *b)
+static void heap_down(page_heap *h, size_t i)
 {
-	const decoded *x = a, *y = b;
-	return x->pos < y->pos ? -1 : x->pos > y->pos;
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < h->n && co_report_newer_first(&h->v[l], &h->v[m]) > 0)
+			m = l;
+		if (r < h->n && co_report_newer_first(&h->v[r], &h->v[m]) > 0)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(&h->v[i], &h->v[m]);
+		i = m;
+	}
 }
 
-/* Every record is decoded; one that cannot be is skipped (it is not a report
- * either store can serve: the backfill rejects it too), and so is a record
- * whose id an earlier record has: get_report finds the first, the backfill
- * keeps the first and rejects the rest, so Postgres holds that id once. */
+/* Takes r's fields (r itself is freed), whatever happens. */
+static int heap_offer(page_heap *h, cutover_report *r, cutover_error *err)
+{
+	for (size_t k = 0; k < r->n_actions; k++) /* a page holds no trails */
+		co_report_action_clear(&r->actions[k]);
+	free(r->actions);
+	r->actions = NULL;
+	r->n_actions = 0;
+	if (h->n == h->limit) {
+		if (co_report_newer_first(r, &h->v[0]) < 0) {
+			co_report_clear(&h->v[0]);
+			h->v[0] = *r;
+			heap_down(h, 0);
+		} else {
+			co_report_clear(r);
+		}
+		free(r);
+		return CUTOVER_OK;
+	}
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 16;
+		if (cap > h->limit)
+			cap = h->limit;
+		cutover_report *v = realloc(h->v, cap * sizeof *v);
+		if (!v) {
+			cutover_report_free(r);
+			return co_err_oom(err);
+		}
+		h->v = v;
+		h->cap = cap;
+	}
+	size_t i = h->n++;
+	h->v[i] = *r;
+	free(r);
+	while (i > 0 && co_report_newer_first(&h->v[i], &h->v[(i - 1) / 2]) > 0) {
+		heap_swap(&h->v[i], &h->v[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	return CUTOVER_OK;
+}
+
+/* Does a record before ord that decoded (done[]) have this id? The index
+ * answers with no read: its aux is each record's id. */
+static int earlier_has_id(const co_ix *x, const unsigned char *done, size_t ord, int64_t id, bool *dup,
+			  cutover_error *err)
+{
+	size_t *c = NULL, n = 0;
+	*dup = false;
+	int rc = co_ix_candidates(x, R_ID, &id, sizeof id, &c, &n, err);
+	for (size_t i = 0; rc == CUTOVER_OK && i < n && c[i] < ord && !*dup; i++) /* ascending */
+		*dup = (done[c[i] / 8] >> (c[i] % 8) & 1) && co_ix_aux(x, c[i]) == id;
+	free(c);
+	return rc;
+}
+
+/* Every readable record is read and decoded, in document order; one that
+ * cannot be is skipped (it is not a report either store can serve: the
+ * backfill rejects it too), and so is a record whose id an earlier decoded
+ * record has: get_report finds the first, the backfill keeps the first and
+ * rejects the rest, so Postgres holds that id once. */
 static int j_list(cutover_reports *s, cutover_report_page *out, const cutover_report_filter *f,
 		  const cutover_ts *after_ts, int64_t after_id, size_t limit, cutover_error *err)
 {
 	static const cutover_report_filter any;
-	co_doc d;
-	cJSON *it;
-	size_t pos = 0, n = 0, n_all = 0;
+	co_ix *x = J(s)->reports;
+	page_heap h = {NULL, 0, 0, limit};
+	unsigned char *done = NULL;
+	size_t n = 0;
 	skipped sk = {0, 0}, dup = {0, 0};
 	memset(out, 0, sizeof *out);
 	if (!f)
 		f = &any;
 	if (limit == 0)
 		return co_err(err, CUTOVER_EINVALID, "list reports: the limit must be at least 1");
-	int rc = load_reports(T(s), &d, err);
+	int rc = co_ix_sync(x, err);
 	if (rc)
 		return rc;
-	size_t total = (size_t)cJSON_GetArraySize(d.items);
-	cutover_report *sel = total ? calloc(total, sizeof *sel) : NULL;
-	decoded *all = total ? calloc(total, sizeof *all) : NULL;
-	if (total && (!sel || !all)) {
-		free(sel);
-		free(all);
-		co_doc_release(&d);
+	size_t total = co_ix_count(x);
+	if (total && !(done = calloc((total + 7) / 8, 1)))
 		return co_err_oom(err);
-	}
-	cJSON_ArrayForEach(it, d.items) {
+	for (size_t pos = 0; pos < total && rc == CUTOVER_OK; pos++) {
 		cutover_report *r = NULL;
 		cutover_error scratch;
-		rc = co_legacy_report_from_json(it, &r, &scratch);
+		cJSON *rec = NULL;
+		bool again;
+		if (!co_ix_readable(x, pos)) {
+			skip(&sk, pos);
+			continue;
+		}
+		if ((rc = co_ix_read(x, pos, &rec, err)))
+			break;
+		rc = co_legacy_report_from_json(rec, &r, &scratch);
+		cJSON_Delete(rec);
 		if (rc == CUTOVER_ECORRUPT) {
-			skip(&sk, pos++);
+			skip(&sk, pos);
+			rc = CUTOVER_OK;
 			continue;
 		}
 		if (rc) {
 			rc = co_err_oom(err);
-			goto out;
+			break;
 		}
-		all[n_all++] = (decoded){r, pos++};
-	}
-	/* the first record of each id, in document order */
-	if (n_all > 1) {
-		qsort(all, n_all, sizeof *all, by_id_then_pos);
-		size_t kept = 0;
-		for (size_t i = 0; i < n_all; i++) {
-			if (kept && all[kept - 1].r->id == all[i].r->id) {
-				if (dup.n++ == 0 || all[i].pos < dup.first)
-					dup.first = all[i].pos;
-				cutover_report_free(all[i].r);
-				continue;
-			}
-			all[kept++] = all[i];
+		if ((rc = earlier_has_id(x, done, pos, r->id, &again, err))) {
+			cutover_report_free(r);
+			break;
 		}
-		n_all = kept;
-		qsort(all, n_all, sizeof *all, by_pos);
-	}
-	for (size_t i = 0; i < n_all; i++) {
-		cutover_report *r = all[i].r;
-		all[i].r = NULL;
-		if (matches(r, f) && co_report_after(r, after_ts, after_id)) {
-			sel[n++] = *r; /* the fields move */
-			free(r);
+		done[pos / 8] |= (unsigned char)(1u << (pos % 8));
+		if (again) {
+			skip(&dup, pos);
+			cutover_report_free(r);
+		} else if (matches(r, f) && co_report_after(r, after_ts, after_id)) {
+			n++;
+			rc = heap_offer(&h, r, err);
 		} else {
 			cutover_report_free(r);
 		}
 	}
-	rc = CUTOVER_OK;
-	if (n > 1)
-		qsort(sel, n, sizeof *sel, by_newer);
-	size_t keep = n < limit ? n : limit;
-	if (n > limit)
-		co_cursor_format(sel[keep - 1].created_at, sel[keep - 1].id, out->next_cursor);
-	if (keep) {
-		if (!(out->items = calloc(keep, sizeof *out->items))) {
-			rc = co_err_oom(err);
-			goto out;
-		}
-		for (size_t i = 0; i < keep; i++) {
-			out->items[i] = sel[i];
-			for (size_t k = 0; k < sel[i].n_actions; k++)
-				co_report_action_clear(&sel[i].actions[k]);
-			free(sel[i].actions);
-			out->items[i].actions = NULL;
-			out->items[i].n_actions = 0;
-			memset(&sel[i], 0, sizeof sel[i]);
-		}
-		out->n = keep;
+	free(done);
+	if (rc == CUTOVER_OK && h.n) {
+		qsort(h.v, h.n, sizeof *h.v, by_newer);
+		if (n > limit)
+			co_cursor_format(h.v[h.n - 1].created_at, h.v[h.n - 1].id, out->next_cursor);
+		out->items = h.v;
+		out->n = h.n;
+	} else {
+		for (size_t i = 0; i < h.n; i++)
+			co_report_clear(&h.v[i]);
+		free(h.v);
 	}
-out:
-	for (size_t i = 0; i < n_all; i++)
-		cutover_report_free(all[i].r);
-	free(all);
-	for (size_t i = 0; i < n; i++)
-		co_report_clear(&sel[i]);
-	free(sel);
-	co_doc_release(&d);
 	skip_report(&sk, "list_reports");
 	if (dup.n)
 		co_log("json reports list_reports: skipped records whose id an earlier record has (%s: %zu record%s, the "
 		       "first at position %zu); the first record of an id is the report (cutover survey reports lists "
 		       "them)",
 		       REPORTS_KEY, dup.n, dup.n == 1 ? "" : "s", dup.first + 1);
-	if (rc)
-		cutover_report_page_free(out);
 	return rc;
 }
 
@@ -716,6 +781,9 @@ static void j_free(cutover_reports *s)
 	json_reports *j = (json_reports *)s;
 	if (!j)
 		return;
+	co_ix_free(j->reports);
+	co_ix_free(j->users);
+	co_ix_free(j->incidents);
 	if (j->t)
 		j->t->free(j->t);
 	free(j);
@@ -732,6 +800,13 @@ int co_json_reports_new(cutover_reports **out, co_transport *t, cutover_error *e
 		return co_err_oom(err);
 	}
 	j->t = t;
+	int rc;
+	if ((rc = co_ix_new(&j->reports, t, &reports_spec, err)) != CUTOVER_OK ||
+	    (rc = co_ix_new(&j->users, t, &users_spec, err)) != CUTOVER_OK ||
+	    (rc = co_ix_new(&j->incidents, t, &incidents_spec, err)) != CUTOVER_OK) {
+		j_free(&j->base);
+		return rc;
+	}
 	j->base = (cutover_reports){
 		.version = CUTOVER_REPORTS_VERSION,
 		.kind = "json",
