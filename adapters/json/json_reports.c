@@ -25,11 +25,13 @@
  * naming the field and the id. Those two documents are looked up through an
  * index of their own (co_ix_id_keys, co_ix_has_id), never loaded whole.
  *
- * list_reports is the one call that looks at every record: the index holds
- * no created_at, so each readable record is read at its offset and decoded
- * (never the whole document at once; what a page keeps is at most `limit`
- * reports, without their trails); a repeated id is found in the index, with
- * no read.
+ * The index keeps two numbers a record (co_ix_new_aux): the id, and the
+ * created_at of a record that decodes (the key function runs the decoder
+ * once per record and version). list_reports is chosen from them: one pass
+ * over the index in memory (which records decode, which repeat an earlier
+ * id, which lie past the cursor), then the records are read newest first
+ * and decoded only until one more than the page has matched the filter:
+ * limit + 1 reads without a filter, never the whole document.
  *
  * One unreadable record does not block calls about the others: scans step
  * over it (and log, once per call, how many and the first position); a call
@@ -63,9 +65,26 @@ static json_reports *J(cutover_reports *s)
 	return (json_reports *)s;
 }
 
-/* Table 0 of every index here is the record's integer id (co_ix_id_keys). */
+/* Table 0 of every index here is the record's integer id, and number 0 the
+ * id again (co_ix_id_keys). reports.json keeps a second number, created_at,
+ * set only when the record decodes: list_reports picks its page from them. */
 enum { R_ID };
-static const co_ix_spec reports_spec = {REPORTS_KEY, REPORTS_COLL, 1, co_ix_id_keys};
+enum { A_ID, A_CREATED, A_COUNT };
+
+static void report_keys(const cJSON *rec, co_ix_emit *e)
+{
+	cutover_report *r = NULL;
+	cutover_error scratch;
+	co_ix_id_keys(rec, e);
+	int rc = co_legacy_report_from_json(rec, &r, &scratch);
+	if (rc == CUTOVER_OK)
+		co_ix_set_aux_at(e, A_CREATED, r->created_at); /* required: never CUTOVER_TS_NULL */
+	else if (rc != CUTOVER_ECORRUPT)
+		co_ix_emit_failed(e);
+	cutover_report_free(r);
+}
+
+static const co_ix_spec reports_spec = {REPORTS_KEY, REPORTS_COLL, 1, report_keys};
 static const co_ix_spec users_spec = {USERS_KEY, "users", 1, co_ix_id_keys};
 static const co_ix_spec incidents_spec = {INCIDENTS_KEY, "incidents", 1, co_ix_id_keys};
 
@@ -582,110 +601,108 @@ static bool matches(const cutover_report *r, const cutover_report_filter *f)
 	return false;
 }
 
-static int by_newer(const void *a, const void *b)
+/* A record list_reports may show, as the index knows it (no read). */
+typedef struct listed_rec {
+	cutover_ts created_at;
+	int64_t id;
+	size_t pos;
+} listed_rec;
+
+/* Is a newer than b in the order every store pages by (co_report_newer_first:
+ * created_at descending, then id descending)? */
+static bool newer(const listed_rec *a, const listed_rec *b)
 {
-	return co_report_newer_first(a, b);
+	return a->created_at != b->created_at ? a->created_at > b->created_at : a->id > b->id;
 }
 
-/* The page being gathered: the `limit` newest matches seen so far, as a
- * heap whose root is the oldest of them (the first to go when a newer one
- * comes). Ids are unique among them, so the order is total and the page
- * equals sorting every match and cutting it. */
-typedef struct page_heap {
-	cutover_report *v;
-	size_t n, cap, limit;
-} page_heap;
-
-static void heap_swap(cutover_report *a, cutover_report *b)
-{
-	cutover_report t = *a;
-	*a = *b;
-	*b = t;
-}
-
-static void heap_down(page_heap *h, size_t i)
+/* A heap of v[0..n) whose root is the newest. */
+static void newest_down(listed_rec *v, size_t n, size_t i)
 {
 	for (;;) {
 		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < h->n && co_report_newer_first(&h->v[l], &h->v[m]) > 0)
+		if (l < n && newer(&v[l], &v[m]))
 			m = l;
-		if (r < h->n && co_report_newer_first(&h->v[r], &h->v[m]) > 0)
+		if (r < n && newer(&v[r], &v[m]))
 			m = r;
 		if (m == i)
 			return;
-		heap_swap(&h->v[i], &h->v[m]);
+		listed_rec t = v[i];
+		v[i] = v[m];
+		v[m] = t;
 		i = m;
 	}
 }
 
-/* Takes r's fields (r itself is freed), whatever happens. */
-static int heap_offer(page_heap *h, cutover_report *r, cutover_error *err)
+/* The ids of the decodable records seen so far: id_seen() says whether an
+ * earlier one had id, and adds it. A bitmap when the ids are dense (ids
+ * are handed out as max + 1, so they usually are: 1 bit an id up to the
+ * largest), else a hash set (open addressing; ids are > 0, 0 is free). */
+typedef struct id_set {
+	uint64_t *bits; /* bit id, ids 1..max */
+	int64_t *v;     /* or the set */
+	size_t mask;
+} id_set;
+
+static int id_set_init(id_set *s, int64_t max, size_t n, cutover_error *err)
 {
-	for (size_t k = 0; k < r->n_actions; k++) /* a page holds no trails */
-		co_report_action_clear(&r->actions[k]);
-	free(r->actions);
-	r->actions = NULL;
-	r->n_actions = 0;
-	if (h->n == h->limit) {
-		if (co_report_newer_first(r, &h->v[0]) < 0) {
-			co_report_clear(&h->v[0]);
-			h->v[0] = *r;
-			heap_down(h, 0);
-		} else {
-			co_report_clear(r);
-		}
-		free(r);
+	memset(s, 0, sizeof *s);
+	if (max > 0 && (uint64_t)max / 64 <= n) {
+		if (!(s->bits = calloc((size_t)max / 64 + 1, sizeof *s->bits)))
+			return co_err_oom(err);
 		return CUTOVER_OK;
 	}
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 16;
-		if (cap > h->limit)
-			cap = h->limit;
-		cutover_report *v = realloc(h->v, cap * sizeof *v);
-		if (!v) {
-			cutover_report_free(r);
-			return co_err_oom(err);
-		}
-		h->v = v;
-		h->cap = cap;
-	}
-	size_t i = h->n++;
-	h->v[i] = *r;
-	free(r);
-	while (i > 0 && co_report_newer_first(&h->v[i], &h->v[(i - 1) / 2]) > 0) {
-		heap_swap(&h->v[i], &h->v[(i - 1) / 2]);
-		i = (i - 1) / 2;
-	}
+	size_t cap = 16;
+	while (cap < 2 * n)
+		cap *= 2;
+	if (!(s->v = calloc(cap, sizeof *s->v)))
+		return co_err_oom(err);
+	s->mask = cap - 1;
 	return CUTOVER_OK;
 }
 
-/* Does a record before ord that decoded (done[]) have this id? The index
- * answers with no read: its aux is each record's id. */
-static int earlier_has_id(const co_ix *x, const unsigned char *done, size_t ord, int64_t id, bool *dup,
-			  cutover_error *err)
+static void id_set_free(id_set *s)
 {
-	size_t *c = NULL, n = 0;
-	*dup = false;
-	int rc = co_ix_candidates(x, R_ID, &id, sizeof id, &c, &n, err);
-	for (size_t i = 0; rc == CUTOVER_OK && i < n && c[i] < ord && !*dup; i++) /* ascending */
-		*dup = (done[c[i] / 8] >> (c[i] % 8) & 1) && co_ix_aux(x, c[i]) == id;
-	free(c);
-	return rc;
+	free(s->bits);
+	free(s->v);
 }
 
-/* Every readable record is read and decoded, in document order; one that
- * cannot be is skipped (it is not a report either store can serve: the
- * backfill rejects it too), and so is a record whose id an earlier decoded
- * record has: get_report finds the first, the backfill keeps the first and
- * rejects the rest, so Postgres holds that id once. */
+static bool id_seen(id_set *s, int64_t id)
+{
+	if (s->bits) {
+		uint64_t b = (uint64_t)1 << (id % 64);
+		bool seen = s->bits[id / 64] & b;
+		s->bits[id / 64] |= b;
+		return seen;
+	}
+	uint64_t h = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
+	h ^= h >> 32;
+	for (size_t i = (size_t)h & s->mask;; i = (i + 1) & s->mask) {
+		if (s->v[i] == id)
+			return true;
+		if (s->v[i] == 0) {
+			s->v[i] = id;
+			return false;
+		}
+	}
+}
+
+/* Every record is decoded when it is indexed (report_keys: aux A_CREATED is
+ * its created_at, INT64_MIN when it cannot be decoded), so the page is
+ * chosen from the index: a record that cannot be decoded is skipped (it is
+ * not a report either store can serve: the backfill rejects it too), and so
+ * is a record whose id an earlier decodable record has (get_report finds
+ * the first, the backfill keeps the first and rejects the rest, so Postgres
+ * holds that id once); the rest past the cursor are taken newest first,
+ * read and decoded one by one, and kept when they match the filter, until
+ * one more than the page holds has matched. */
 static int j_list(cutover_reports *s, cutover_report_page *out, const cutover_report_filter *f,
 		  const cutover_ts *after_ts, int64_t after_id, size_t limit, cutover_error *err)
 {
 	static const cutover_report_filter any;
 	co_ix *x = J(s)->reports;
-	page_heap h = {NULL, 0, 0, limit};
-	unsigned char *done = NULL;
-	size_t n = 0;
+	listed_rec *v = NULL;
+	id_set ids;
+	size_t m = 0, matched = 0;
 	skipped sk = {0, 0}, dup = {0, 0};
 	memset(out, 0, sizeof *out);
 	if (!f)
@@ -696,23 +713,47 @@ static int j_list(cutover_reports *s, cutover_report_page *out, const cutover_re
 	if (rc)
 		return rc;
 	size_t total = co_ix_count(x);
-	if (total && !(done = calloc((total + 7) / 8, 1)))
+	if (!total)
+		return CUTOVER_OK;
+	if (!(v = malloc(total * sizeof *v)))
 		return co_err_oom(err);
-	for (size_t pos = 0; pos < total && rc == CUTOVER_OK; pos++) {
-		cutover_report *r = NULL;
-		cutover_error scratch;
-		cJSON *rec = NULL;
-		bool again;
-		if (!co_ix_readable(x, pos)) {
+	if ((rc = id_set_init(&ids, co_ix_aux_max_at(x, A_ID), total, err))) {
+		free(v);
+		return rc;
+	}
+	for (size_t pos = 0; pos < total; pos++) {
+		listed_rec e = {co_ix_aux_at(x, pos, A_CREATED), co_ix_aux_at(x, pos, A_ID), pos};
+		if (e.created_at == INT64_MIN) { /* unreadable, or it does not decode */
 			skip(&sk, pos);
 			continue;
 		}
-		if ((rc = co_ix_read(x, pos, &rec, err)))
+		if (id_seen(&ids, e.id)) {
+			skip(&dup, pos);
+			continue;
+		}
+		if (after_ts) {
+			cutover_report probe = {.id = e.id, .created_at = e.created_at};
+			if (!co_report_after(&probe, after_ts, after_id))
+				continue;
+		}
+		v[m++] = e;
+	}
+	id_set_free(&ids);
+	for (size_t i = m / 2; i-- > 0;)
+		newest_down(v, m, i);
+	while (m > 0 && matched <= limit) {
+		listed_rec e = v[0];
+		cutover_report *r = NULL;
+		cutover_error scratch;
+		cJSON *rec = NULL;
+		v[0] = v[--m];
+		newest_down(v, m, 0);
+		if ((rc = co_ix_read(x, e.pos, &rec, err)))
 			break;
 		rc = co_legacy_report_from_json(rec, &r, &scratch);
 		cJSON_Delete(rec);
-		if (rc == CUTOVER_ECORRUPT) {
-			skip(&sk, pos);
+		if (rc == CUTOVER_ECORRUPT) { /* not when the index decoded the same bytes */
+			skip_add(&sk, 1, e.pos);
 			rc = CUTOVER_OK;
 			continue;
 		}
@@ -720,39 +761,37 @@ static int j_list(cutover_reports *s, cutover_report_page *out, const cutover_re
 			rc = co_err_oom(err);
 			break;
 		}
-		if ((rc = earlier_has_id(x, done, pos, r->id, &again, err))) {
+		if (!matches(r, f)) {
 			cutover_report_free(r);
+			continue;
+		}
+		if (++matched > limit) { /* there is a next page: it starts after the last item */
+			cutover_report_free(r);
+			co_cursor_format(out->items[limit - 1].created_at, out->items[limit - 1].id, out->next_cursor);
 			break;
 		}
-		done[pos / 8] |= (unsigned char)(1u << (pos % 8));
-		if (again) {
-			skip(&dup, pos);
+		if (!out->items && !(out->items = calloc(limit < m + 1 ? limit : m + 1, sizeof *out->items))) {
 			cutover_report_free(r);
-		} else if (matches(r, f) && co_report_after(r, after_ts, after_id)) {
-			n++;
-			rc = heap_offer(&h, r, err);
-		} else {
-			cutover_report_free(r);
+			rc = co_err_oom(err);
+			break;
 		}
+		for (size_t k = 0; k < r->n_actions; k++) /* a page holds no trails */
+			co_report_action_clear(&r->actions[k]);
+		free(r->actions);
+		r->actions = NULL;
+		r->n_actions = 0;
+		out->items[out->n++] = *r; /* the fields move */
+		free(r);
 	}
-	free(done);
-	if (rc == CUTOVER_OK && h.n) {
-		qsort(h.v, h.n, sizeof *h.v, by_newer);
-		if (n > limit)
-			co_cursor_format(h.v[h.n - 1].created_at, h.v[h.n - 1].id, out->next_cursor);
-		out->items = h.v;
-		out->n = h.n;
-	} else {
-		for (size_t i = 0; i < h.n; i++)
-			co_report_clear(&h.v[i]);
-		free(h.v);
-	}
+	free(v);
 	skip_report(&sk, "list_reports");
 	if (dup.n)
 		co_log("json reports list_reports: skipped records whose id an earlier record has (%s: %zu record%s, the "
 		       "first at position %zu); the first record of an id is the report (cutover survey reports lists "
 		       "them)",
 		       REPORTS_KEY, dup.n, dup.n == 1 ? "" : "s", dup.first + 1);
+	if (rc)
+		cutover_report_page_free(out);
 	return rc;
 }
 
@@ -801,7 +840,7 @@ int co_json_reports_new(cutover_reports **out, co_transport *t, cutover_error *e
 	}
 	j->t = t;
 	int rc;
-	if ((rc = co_ix_new(&j->reports, t, &reports_spec, err)) != CUTOVER_OK ||
+	if ((rc = co_ix_new_aux(&j->reports, t, &reports_spec, A_COUNT, err)) != CUTOVER_OK ||
 	    (rc = co_ix_new(&j->users, t, &users_spec, err)) != CUTOVER_OK ||
 	    (rc = co_ix_new(&j->incidents, t, &incidents_spec, err)) != CUTOVER_OK) {
 		j_free(&j->base);
