@@ -423,10 +423,17 @@ static int scan_new(co_scan **out, FILE *f, const char *name, const char *collec
 	s->collection = collection;
 	s->mode = mode;
 	s->line = 1;
-	/* a UTF-8 byte order mark is not part of the first record */
+	/* a UTF-8 byte order mark is not part of the first record; in a JSON
+	 * document a second one right after it is not either, since the whole
+	 * document's parse (co_doc_parse strips one, cJSON skips the next)
+	 * takes both */
 	if (fill(s, err) == CUTOVER_OK && s->end >= 3 && memcmp(s->buf, "\xEF\xBB\xBF", 3) == 0) {
 		s->pos = 3;
 		s->offset = 3;
+		if (mode == MODE_JSON && s->end >= 6 && memcmp(s->buf + 3, "\xEF\xBB\xBF", 3) == 0) {
+			s->pos = 6;
+			s->offset = 6;
+		}
 	}
 	*out = s;
 	return CUTOVER_OK;
