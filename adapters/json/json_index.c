@@ -13,6 +13,14 @@
  * new records, prints the bytes before and after the list anew only when
  * it sets a top-level field, and carries the image over to the version it
  * wrote.
+ *
+ * A file of lines (NDJSON mode: the spec's collection is NULL) is framed
+ * by the same scanner in line mode, each line parsed as the backfill
+ * parses one (co_legacy_parse), so a line that is not JSON is one more
+ * unreadable record. Line numbers are the ordinal plus the blank lines
+ * before it, kept only where that count changes (gap). Its writes
+ * (write_lines) copy everything but the records they replace or delete
+ * and add their appends at the end.
  */
 #include "json_index.h"
 
@@ -46,6 +54,12 @@ typedef struct ktab {
 	size_t nbad, capbad;
 } ktab;
 
+/* NDJSON: from record ord on, blank lines before each record */
+typedef struct gap {
+	uint32_t ord;
+	uint64_t blank;
+} gap;
+
 typedef struct image {
 	bool exists;       /* false: absent (no records) */
 	bool streamable;   /* the collection's array is there, framed plainly */
@@ -58,7 +72,16 @@ typedef struct image {
 	int64_t aux_max[CO_IX_MAX_AUX];
 	cJSON *top;        /* the skeleton: the document with an empty list; NULL when absent */
 	ktab tabs[CO_IX_MAX_KEYS];
+	/* NDJSON: blank lines before a record, as (ordinal, blank lines
+	 * before it) at each record where that count changes, ascending; one
+	 * at ordinal n counts the blank lines after the last record too (a
+	 * fragment without a newline among them). Empty for a file without
+	 * blank lines, so a line number costs nothing per record. */
+	gap *gaps;
+	size_t ngaps, capgaps;
+	bool nl_end;       /* NDJSON: empty, or ends in a newline (an append needs none first) */
 } image;
+
 
 struct co_ix {
 	co_transport *t;
@@ -160,6 +183,7 @@ static void image_free(image *m)
 		free(m->tabs[i].e);
 		free(m->tabs[i].bad);
 	}
+	free(m->gaps);
 	memset(m, 0, sizeof *m);
 	m->naux = naux;
 	aux_max_reset(m);
@@ -175,10 +199,12 @@ static bool rec_add(image *m, uint64_t off, uint64_t len, uint32_t flags)
 		if (!r)
 			return false;
 		m->recs = r;
-		int64_t *a = realloc(m->aux, cap * m->naux * sizeof *a);
-		if (!a)
-			return false;
-		m->aux = a;
+		if (m->naux) {
+			int64_t *a = realloc(m->aux, cap * m->naux * sizeof *a);
+			if (!a)
+				return false;
+			m->aux = a;
+		}
 		m->cap = cap;
 	}
 	m->recs[m->n] = (rec_slot){off, (uint32_t)len, flags};
@@ -440,13 +466,135 @@ out:
 	return rc;
 }
 
+/* --- building an image of an NDJSON file ------------------------------------- */
+
+/* From record ord on, blank lines before each: a new entry, or the last
+ * one's count when it is at ord already. */
+static bool gap_add(image *m, size_t ord, uint64_t blank)
+{
+	if (m->ngaps && m->gaps[m->ngaps - 1].ord == ord) {
+		m->gaps[m->ngaps - 1].blank = blank;
+		return true;
+	}
+	if (m->ngaps == m->capgaps) {
+		size_t cap = m->capgaps ? m->capgaps * 2 : 8;
+		gap *g = realloc(m->gaps, cap * sizeof *g);
+		if (!g)
+			return false;
+		m->gaps = g;
+		m->capgaps = cap;
+	}
+	m->gaps[m->ngaps++] = (gap){(uint32_t)ord, blank};
+	return true;
+}
+
+/* Blank lines before record ord (ord == n: before a record appended). */
+static uint64_t blank_before(const image *m, size_t ord)
+{
+	size_t lo = 0, hi = m->ngaps; /* entries at or before ord */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (m->gaps[mid].ord <= ord)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? m->gaps[lo - 1].blank : 0;
+}
+
+/* After the last record (from the start when there is none): does the file
+ * end in a newline, and how many blank lines are there, as they will be
+ * numbered once a line is appended (a last fragment without a newline is
+ * one: the append ends it with one first)? Usually a byte or two. */
+static int tail_lines(co_ix *x, int fd, image *m, uint64_t blank, cutover_error *err)
+{
+	uint64_t start = m->n ? m->recs[m->n - 1].off + m->recs[m->n - 1].len : 0;
+	uint64_t nl = 0, after = start; /* newlines there, and the offset past the last one */
+	char buf[4096];
+	for (uint64_t at = start; at < m->size;) {
+		size_t k = m->size - at < sizeof buf ? (size_t)(m->size - at) : sizeof buf;
+		if (!read_at(fd, buf, k, at))
+			return read_error(x, errno, err);
+		for (size_t i = 0; i < k; i++)
+			if (buf[i] == '\n') {
+				nl++;
+				after = at + i + 1;
+			}
+		at += k;
+	}
+	m->nl_end = m->size == 0 || (nl && after == m->size);
+	/* the first newline after a record ends its own line; with none, the
+	 * record's line runs to the end of the file */
+	uint64_t extra = m->n && !nl ? 0 : nl - (m->n ? 1 : 0) + (after < m->size);
+	if (extra && !gap_add(m, m->n, blank + extra))
+		return co_err_oom(err);
+	return CUTOVER_OK;
+}
+
+/* One record per line, framed by the backfill's scanner in line mode
+ * (blank lines skipped, a trailing '\r' left out, a byte order mark at
+ * the start skipped) and parsed as it parses them (co_legacy_parse): a
+ * line that is not JSON, or breaks the strict rules, is an unreadable
+ * record, never the file's error. */
+static int build_lines(co_ix *x, int fd, image *m, cutover_error *err)
+{
+	struct stat st;
+	co_scan *scan = NULL;
+	FILE *f = NULL;
+	int rc, dfd = -1;
+	uint64_t blank = 0;
+
+	image_free(m);
+	m->exists = true;
+	if (fstat(fd, &st) != 0)
+		return read_error(x, errno, err);
+	m->size = (uint64_t)st.st_size;
+	if (lseek(fd, 0, SEEK_SET) != 0 || (dfd = dup(fd)) < 0 || !(f = fdopen(dfd, "rb"))) {
+		if (dfd >= 0)
+			close(dfd);
+		return read_error(x, errno, err);
+	}
+	if ((rc = co_scan_ndjson(&scan, f, x->spec->key, err)) != CUTOVER_OK)
+		goto out;
+	for (;;) {
+		co_scan_item it;
+		rc = co_scan_next(scan, &it, err);
+		if (rc == CUTOVER_ENOTFOUND) {
+			cutover_error_clear(err);
+			rc = CUTOVER_OK;
+			break;
+		}
+		if (rc != CUTOVER_OK)
+			goto out;
+		cJSON *rec = NULL;
+		cutover_error why;
+		if (co_legacy_parse(&it, &rec, &why) != CUTOVER_OK)
+			rec = NULL;
+		uint64_t b = it.line - 1 - m->n; /* the lines before it that are not records */
+		if ((b != blank && !gap_add(m, m->n, b)) || !rec_add(m, it.offset, it.len, rec ? REC_READABLE : 0) ||
+		    !emit_keys(x->spec, m, m->n - 1, rec)) {
+			cJSON_Delete(rec);
+			rc = co_err_oom(err);
+			goto out;
+		}
+		blank = b;
+		cJSON_Delete(rec);
+	}
+	rc = tail_lines(x, fd, m, blank, err);
+	m->streamable = true;
+out:
+	co_scan_free(scan);
+	fclose(f);
+	return rc;
+}
+
 /* --- the cache -------------------------------------------------------------- */
 
 int co_ix_new_aux(co_ix **out, co_transport *t, const co_ix_spec *spec, unsigned n_aux, cutover_error *err)
 {
 	*out = NULL;
-	if (n_aux < 1 || n_aux > CO_IX_MAX_AUX)
-		return co_err(err, CUTOVER_EINTERNAL, "%s: an index keeps 1 to %d numbers a record, not %u", spec->key,
+	if (n_aux > CO_IX_MAX_AUX)
+		return co_err(err, CUTOVER_EINTERNAL, "%s: an index keeps 0 to %d numbers a record, not %u", spec->key,
 		              CO_IX_MAX_AUX, n_aux);
 	co_ix *x = calloc(1, sizeof *x);
 	if (!x)
@@ -501,7 +649,7 @@ int co_ix_sync(co_ix *x, cutover_error *err)
 	if (fd < 0)
 		return CUTOVER_OK; /* unchanged */
 	invalidate(x);
-	rc = build(x, fd, &x->img, err);
+	rc = x->spec->collection ? build(x, fd, &x->img, err) : build_lines(x, fd, &x->img, err);
 	if (rc != CUTOVER_OK) {
 		close(fd);
 		image_free(&x->img);
@@ -615,10 +763,25 @@ int co_ix_read(co_ix *x, size_t ord, cJSON **out, cutover_error *err)
 		return read_error(x, e, err);
 	}
 	buf[r->len] = '\0';
-	bool json_ok;
-	*out = parse_record(buf, r->len, co_json_has_nul_escape(buf, r->len), &json_ok, err);
+	int rc;
+	if (!x->spec->collection) { /* a line: as the backfill parses it */
+		co_scan_item it = {.kind = CO_SCAN_RECORD, .bytes = buf, .len = r->len,
+		                   .nul_escape = co_json_has_nul_escape(buf, r->len)};
+		rc = co_legacy_parse(&it, out, err);
+	} else {
+		bool json_ok;
+		*out = parse_record(buf, r->len, co_json_has_nul_escape(buf, r->len), &json_ok, err);
+		rc = *out ? CUTOVER_OK : CUTOVER_ECORRUPT;
+	}
 	free(buf);
-	return *out ? CUTOVER_OK : CUTOVER_ECORRUPT;
+	return rc;
+}
+
+uint64_t co_ix_line(const co_ix *x, size_t ord)
+{
+	if (x->spec->collection || ord > x->img.n)
+		return 0;
+	return (uint64_t)ord + 1 + blank_before(&x->img, ord);
 }
 
 size_t co_ix_unreadable_any(const co_ix *x, size_t *first)
@@ -704,6 +867,18 @@ int co_ix_has_id(co_ix *x, int64_t id, bool *found, cutover_error *err)
 
 int co_ix_record_error(const co_ix *x, cutover_error *err, size_t ord, const char *what)
 {
+	if (!x->spec->collection) {
+		char why[sizeof err->message];
+		if (err->code == CUTOVER_EINTERNAL)
+			return CUTOVER_EINTERNAL; /* out of memory is not the line's fault */
+		snprintf(why, sizeof why, "%s", err->message);
+		co_err(err, CUTOVER_ECORRUPT, "%s line %llu%s%s%s cannot be read", x->spec->key,
+		       (unsigned long long)co_ix_line(x, ord), what && *what ? " (" : "", what && *what ? what : "",
+		       what && *what ? ")" : "");
+		co_err_detail(err, "%s", why);
+		co_err_hint(err, "fix or remove that line in %s (or restore the file from a backup)", x->spec->key);
+		return CUTOVER_ECORRUPT;
+	}
 	co_doc doc = {.key = x->spec->key, .collection = x->spec->collection};
 	return co_doc_record_error(err, &doc, ord, what);
 }
@@ -712,6 +887,7 @@ int co_ix_record_error(const co_ix *x, cutover_error *err, size_t ord, const cha
 
 typedef struct edit {
 	size_t ord;   /* SIZE_MAX: an append */
+	size_t seq;   /* the order it was added in */
 	cJSON *rec;   /* NULL: a delete */
 	char *text;   /* rec printed */
 	size_t len;
@@ -741,7 +917,8 @@ static int edit_add(co_ix_edits *e, size_t ord, cJSON *rec, cutover_error *err)
 		e->v = v;
 		e->cap = cap;
 	}
-	e->v[e->n++] = (edit){ord, rec, NULL, 0};
+	e->v[e->n] = (edit){ord, e->n, rec, NULL, 0};
+	e->n++;
 	if (!rec)
 		e->deleted++;
 	return CUTOVER_OK;
@@ -811,7 +988,10 @@ static void edits_clear(co_ix_edits *e)
 static int by_ord(const void *a, const void *b)
 {
 	const edit *x = a, *y = b;
-	return x->ord < y->ord ? -1 : x->ord > y->ord; /* appends (SIZE_MAX) last, in order: qsort is not stable */
+	/* appends (SIZE_MAX) last, in the order they were added (qsort is not stable) */
+	if (x->ord != y->ord)
+		return x->ord < y->ord ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 /* --- writing the new version ------------------------------------------------ */
@@ -827,6 +1007,9 @@ typedef struct out {
 	char buf[64 * 1024];
 	size_t n;
 	bool no_cfr;        /* copy_file_range is not available between these files */
+	bool last_new;      /* the last byte written: last_ch, or the old version's at last_old */
+	char last_ch;
+	uint64_t last_old;
 } out;
 
 static bool out_flush(out *o)
@@ -877,6 +1060,10 @@ static bool out_put(out *o, const char *p, size_t len)
 {
 	if (!out_pending(o))
 		return false;
+	if (len) {
+		o->last_new = true;
+		o->last_ch = p[len - 1];
+	}
 	o->pos += len;
 	if (len > sizeof o->buf - o->n) {
 		if (!out_flush(o))
@@ -894,6 +1081,8 @@ static bool out_copy(out *o, uint64_t off, uint64_t len)
 {
 	if (len == 0)
 		return true;
+	o->last_new = false;
+	o->last_old = off + len - 1;
 	o->pos += len;
 	if (o->plen && o->poff + o->plen == off) {
 		o->plen += len;
@@ -903,6 +1092,16 @@ static bool out_copy(out *o, uint64_t off, uint64_t len)
 		return false;
 	o->poff = off;
 	o->plen = len;
+	return true;
+}
+
+/* Is the last byte written so far a newline (o->pos > 0)? */
+static bool out_last_nl(out *o, bool *nl)
+{
+	char c = o->last_ch;
+	if (!o->last_new && !read_at(o->in, &c, 1, o->last_old))
+		return false;
+	*nl = c == '\n';
 	return true;
 }
 
@@ -1088,6 +1287,220 @@ static int write_tree(co_ix *x, co_ix_edits *e, cutover_error *err)
 	return rc;
 }
 
+/* After a write streamed to p: the keys carried over (moved entries
+ * renumbered, the written records' added), then the commit, with the
+ * version written kept when the transport says it is exactly those bytes.
+ * Any failure releases p and drops the index. */
+static int carry_and_commit(co_ix *x, co_ix_edits *e, co_put *p, const uint32_t *map, const bool *fresh, bool moved,
+                            bool exists, cutover_error *err)
+{
+	image *m = &x->img;
+	int rc;
+	/* the keys: moved entries renumbered, the written records' added */
+	if (moved)
+		tables_remap(x->spec, m, map, fresh);
+	for (size_t i = 0; i < e->n; i++) {
+		if (!e->v[i].rec)
+			continue;
+		/* a replaced record's new ordinal, or the append's (appends sort
+		 * last, in the order they were added) */
+		size_t ord = e->v[i].ord != SIZE_MAX ? map[e->v[i].ord] : m->n - (e->n - i);
+		if (!emit_keys(x->spec, m, ord, e->v[i].rec)) {
+			rc = co_err_oom(err);
+			goto fail;
+		}
+	}
+	if (moved) {
+		aux_max_reset(m);
+		for (size_t i = 0; i < m->n; i++)
+			for (unsigned a = 0; a < m->naux; a++)
+				if (m->aux[i * m->naux + a] > m->aux_max[a])
+					m->aux_max[a] = m->aux[i * m->naux + a];
+		for (unsigned t = 0; t < x->spec->n_keys; t++) {
+			ktab *k = &m->tabs[t];
+			if (k->nbad > 1)
+				qsort(k->bad, k->nbad, sizeof *k->bad, cmp_u32);
+			if (k->tomb * 4 > k->cap && !tab_rehash(k, k->cap)) {
+				rc = co_err_oom(err);
+				goto fail;
+			}
+		}
+	}
+
+	char version[CO_VERSION_LEN];
+	rc = co_put_commit(x->t, p, exists ? x->version : "", version, err);
+	if (rc == CUTOVER_OK && p->exact) {
+		if (x->fd >= 0)
+			close(x->fd);
+		x->fd = p->fd;
+		snprintf(x->version, sizeof x->version, "%s", version);
+	} else {
+		if (rc == CUTOVER_OK && p->fd >= 0)
+			close(p->fd);
+		invalidate(x);
+	}
+	return rc;
+fail:
+	co_put_abort(x->t, p);
+	invalidate(x);
+	return rc;
+}
+
+/* NDJSON: where record r's line ends, its newline included (or the end of
+ * the file): the scanner left out a '\r' before it, if any. */
+static bool line_end(const co_ix *x, const rec_slot *r, uint64_t *end)
+{
+	uint64_t at = r->off + r->len, size = x->img.size;
+	char b[2] = {0, 0};
+	size_t k = size - at < 2 ? (size_t)(size - at) : 2;
+	if (k && !read_at(x->fd, b, k, at))
+		return false;
+	if (k >= 1 && b[0] == '\n')
+		*end = at + 1;
+	else if (k == 2 && b[0] == '\r' && b[1] == '\n')
+		*end = at + 2;
+	else
+		*end = size; /* the last line, without a newline */
+	return true;
+}
+
+/* NDJSON: the blank-line entries carried over to the ordinals left after
+ * deletes (blank lines stay where they are: a deleted record's count goes
+ * to the next one kept, or to the end). */
+static void gaps_remap(image *m, const uint32_t *map, size_t n_old)
+{
+	size_t w = 0, kept = 0, i = 0;
+	for (size_t g = 0; g < m->ngaps; g++) {
+		for (; i < m->gaps[g].ord && i < n_old; i++)
+			kept += map[i] != NO_ORD;
+		uint64_t blank = m->gaps[g].blank;
+		if (w && m->gaps[w - 1].ord == kept)
+			m->gaps[--w].blank = blank;
+		if (blank != (w ? m->gaps[w - 1].blank : 0))
+			m->gaps[w++] = (gap){(uint32_t)kept, blank};
+	}
+	m->ngaps = w;
+}
+
+/* The new version of an NDJSON file, streamed: kept lines copied, a
+ * replaced record's bytes written anew in their place (its line's end, a
+ * '\r' too, kept), a deleted record's line left out with its newline,
+ * blank lines kept; appends go at the end, after a newline when the file
+ * does not end with one, each followed by one. A new file is just the
+ * lines. The image is carried over as in write_version. */
+static int write_lines(co_ix *x, co_ix_edits *e, cutover_error *err)
+{
+	image *m = &x->img;
+	uint32_t *map = NULL;
+	bool *fresh = NULL, moved = false, exists = m->exists;
+	co_put p = {.fd = -1, .keep = true};
+	out *o = NULL;
+	int rc;
+
+	if (e->ntop)
+		return co_err(err, CUTOVER_EINTERNAL, "%s: a file of lines has no top-level fields to set", x->spec->key);
+	qsort(e->v, e->n, sizeof *e->v, by_ord);
+	for (size_t i = 0; i < e->n; i++) {
+		if (e->v[i].ord != SIZE_MAX && (e->v[i].ord >= m->n || (i && e->v[i - 1].ord == e->v[i].ord)))
+			return co_err(err, CUTOVER_EINTERNAL, "%s: an edit names record %zu twice or past the end",
+			              x->spec->key, e->v[i].ord + 1);
+		moved |= e->v[i].ord != SIZE_MAX;
+		if (e->v[i].rec &&
+		    (rc = co_json_print(e->v[i].rec, x->spec->key, &e->v[i].text, &e->v[i].len, err)) != CUTOVER_OK)
+			return rc;
+		if (e->v[i].text && memchr(e->v[i].text, '\n', e->v[i].len)) /* co_json_print never does that */
+			return co_err(err, CUTOVER_EINTERNAL, "%s: a record printed over more than one line", x->spec->key);
+	}
+	if ((moved && (!(map = malloc(m->n * sizeof *map)) || !(fresh = calloc(m->n, sizeof *fresh)))) ||
+	    !(o = malloc(sizeof *o))) {
+		rc = co_err_oom(err);
+		goto out;
+	}
+	if ((rc = co_put_begin(x->t, x->spec->key, &p, err)) != CUTOVER_OK)
+		goto out;
+	o->fd = p.fd;
+	o->in = x->fd;
+	o->pos = o->poff = o->plen = 0;
+	o->n = 0;
+	o->no_cfr = false;
+	o->last_new = true;
+	o->last_ch = '\n';
+	o->last_old = 0;
+
+	/* the lines: the bytes up to each record copied, then the record
+	 * copied, written anew or left out with its line's end; slot w <= i
+	 * is rewritten as record i is done */
+	size_t n = m->n, ei = 0, w = 0;
+	uint64_t from = 0; /* the old bytes not dealt with yet start here */
+	for (size_t i = 0; i < n; i++) {
+		const edit *ed = ei < e->n && e->v[ei].ord == i ? &e->v[ei++] : NULL;
+		rec_slot r = m->recs[i];
+		if (!out_copy(o, from, r.off - from))
+			goto io;
+		if (ed && !ed->rec) {
+			if (!line_end(x, &r, &from))
+				goto io;
+			map[i] = NO_ORD;
+			continue;
+		}
+		uint64_t at = o->pos;
+		if (ed) {
+			if (!out_put(o, ed->text, ed->len))
+				goto io;
+			m->recs[w] = (rec_slot){at, (uint32_t)ed->len, REC_READABLE};
+			for (unsigned a = 0; a < m->naux; a++)
+				m->aux[w * m->naux + a] = INT64_MIN;
+			fresh[i] = true;
+		} else {
+			if (!out_copy(o, r.off, r.len))
+				goto io;
+			m->recs[w] = (rec_slot){at, r.len, r.flags};
+			if (m->naux) /* w <= i */
+				memmove(&m->aux[w * m->naux], &m->aux[i * m->naux], m->naux * sizeof *m->aux);
+		}
+		from = r.off + r.len;
+		if (map)
+			map[i] = (uint32_t)w;
+		w++;
+	}
+	/* what follows the last record: its line's end, blank lines */
+	if (!out_copy(o, from, m->size - from))
+		goto io;
+	m->n = w;
+	bool nl = true;
+	if (o->pos && !out_last_nl(o, &nl))
+		goto io;
+	/* the appends */
+	for (; ei < e->n; ei++) {
+		const edit *ed = &e->v[ei];
+		if (!nl && !out_put(o, "\n", 1))
+			goto io;
+		uint64_t at = o->pos;
+		if (!out_put(o, ed->text, ed->len) || !out_put(o, "\n", 1) || !rec_add(m, at, ed->len, REC_READABLE))
+			goto io;
+		nl = true;
+	}
+	if (!out_pending(o) || !out_flush(o))
+		goto io;
+	m->size = o->pos;
+	m->nl_end = nl;
+	m->exists = m->streamable = true;
+	if (moved)
+		gaps_remap(m, map, n);
+
+	rc = carry_and_commit(x, e, &p, map, fresh, moved, exists, err);
+	goto out;
+io:
+	rc = write_error(x, "copying the file", err);
+	co_put_abort(x->t, &p);
+	invalidate(x);
+out:
+	free(map);
+	free(fresh);
+	free(o);
+	return rc;
+}
+
 /* The new version, streamed; the image is carried over to it in place as
  * the records are written (so memory holds one image, not two), which is
  * why any failure on the way drops the index: the next call builds it
@@ -1104,6 +1517,8 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 	size_t skel_len = 0, head_len = 0;
 	int rc;
 
+	if (!x->spec->collection)
+		return write_lines(x, e, err);
 	if (m->exists && !m->streamable)
 		return write_tree(x, e, err);
 
@@ -1185,7 +1600,8 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 			if (!out_copy(o, r.off, r.len))
 				goto io;
 			m->recs[w] = (rec_slot){at, r.len, r.flags};
-			memmove(&m->aux[w * m->naux], &m->aux[i * m->naux], m->naux * sizeof *m->aux); /* w <= i */
+			if (m->naux) /* w <= i */
+				memmove(&m->aux[w * m->naux], &m->aux[i * m->naux], m->naux * sizeof *m->aux);
 		}
 		if (map)
 			map[i] = (uint32_t)w;
@@ -1221,53 +1637,10 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 	m->size = o->pos;
 	m->exists = m->streamable = true;
 
-	/* the keys: moved entries renumbered, the written records' added */
-	if (moved)
-		tables_remap(x->spec, m, map, fresh);
-	for (size_t i = 0; i < e->n; i++) {
-		if (!e->v[i].rec)
-			continue;
-		/* a replaced record's new ordinal, or the append's (appends sort
-		 * last, in the order they were added) */
-		size_t ord = e->v[i].ord != SIZE_MAX ? map[e->v[i].ord] : m->n - (e->n - i);
-		if (!emit_keys(x->spec, m, ord, e->v[i].rec)) {
-			rc = co_err_oom(err);
-			goto fail;
-		}
-	}
-	if (moved) {
-		aux_max_reset(m);
-		for (size_t i = 0; i < m->n; i++)
-			for (unsigned a = 0; a < m->naux; a++)
-				if (m->aux[i * m->naux + a] > m->aux_max[a])
-					m->aux_max[a] = m->aux[i * m->naux + a];
-		for (unsigned t = 0; t < x->spec->n_keys; t++) {
-			ktab *k = &m->tabs[t];
-			if (k->nbad > 1)
-				qsort(k->bad, k->nbad, sizeof *k->bad, cmp_u32);
-			if (k->tomb * 4 > k->cap && !tab_rehash(k, k->cap)) {
-				rc = co_err_oom(err);
-				goto fail;
-			}
-		}
-	}
-
-	char version[CO_VERSION_LEN];
-	rc = co_put_commit(x->t, &p, exists ? x->version : "", version, err);
-	if (rc == CUTOVER_OK && p.exact) {
-		if (x->fd >= 0)
-			close(x->fd);
-		x->fd = p.fd;
-		snprintf(x->version, sizeof x->version, "%s", version);
-	} else {
-		if (rc == CUTOVER_OK && p.fd >= 0)
-			close(p.fd);
-		invalidate(x);
-	}
+	rc = carry_and_commit(x, e, &p, map, fresh, moved, exists, err);
 	goto out;
 io:
 	rc = write_error(x, "copying the document", err);
-fail:
 	co_put_abort(x->t, &p);
 	invalidate(x);
 out:
@@ -1312,5 +1685,31 @@ int co_ix_update(co_ix *x, const char *lock_name, co_ix_edit_fn fn, void *ctx, c
 	free(e.top);
 	if (lock)
 		x->t->unlock(x->t, lock);
+	return rc;
+}
+
+co_ix_edits *co_ix_edits_new(void)
+{
+	return calloc(1, sizeof(co_ix_edits));
+}
+
+void co_ix_edits_free(co_ix_edits *e)
+{
+	if (!e)
+		return;
+	edits_clear(e);
+	free(e->v);
+	free(e->top);
+	free(e);
+}
+
+int co_ix_write(co_ix *x, co_ix_edits *e, cutover_error *err)
+{
+	int rc = CUTOVER_OK;
+	if (!x->synced)
+		rc = co_err(err, CUTOVER_EINTERNAL, "%s: a write without an index of the stored version", x->spec->key);
+	else if (e->n || e->ntop)
+		rc = write_version(x, e, err);
+	edits_clear(e);
 	return rc;
 }

@@ -27,6 +27,21 @@
  * Memory per record: 16 bytes of place, 8 bytes (a 32-bit hash and an
  * ordinal) per key at a load of at most one half, 8 bytes more per number
  * the domain keeps per record (aux; one unless made with co_ix_new_aux).
+ *
+ * NDJSON mode (a spec whose collection is NULL): the document is a file of
+ * lines, one record per line, framed by the backfill's scanner in line
+ * mode (co_scan_ndjson: blank lines skipped, a trailing '\r' left out, a
+ * byte order mark at the start skipped) and parsed as the backfill parses
+ * a line (co_legacy_parse). A line that is not JSON, or breaks the strict
+ * rules, is an unreadable record of the file (there is no document error:
+ * every file of lines can be indexed). co_ix_line gives a record's line;
+ * it costs nothing per record (only runs of blank lines are kept). A
+ * write copies every byte it does not change: a replaced record's bytes
+ * are written anew in place (its line's end, a '\r' too, kept), a deleted
+ * record's line goes with its newline, blank lines stay; appends go at the
+ * end, after a newline when the file does not end with one, each line
+ * followed by "\n" (a new file is just the lines). There is no skeleton
+ * (co_ix_top is NULL; co_ix_set_top is refused).
  */
 #ifndef CUTOVER_JSON_INDEX_H
 #define CUTOVER_JSON_INDEX_H
@@ -44,7 +59,7 @@ typedef struct co_ix_emit co_ix_emit;
 /* What a domain says about one document. */
 typedef struct co_ix_spec {
 	const char *key;        /* "identity/users.json" */
-	const char *collection; /* "users" */
+	const char *collection; /* "users"; NULL: a file of lines (NDJSON mode) */
 	unsigned n_keys;        /* key tables, at most CO_IX_MAX_KEYS */
 	/* Called with every record that holds the strict rules, when it is
 	 * indexed and when a write stores it: co_ix_key() once per key it has
@@ -62,7 +77,7 @@ void co_ix_set_aux_at(co_ix_emit *e, unsigned which, int64_t v);
 void co_ix_emit_failed(co_ix_emit *e);
 
 /* t is borrowed (it must outlive the index); spec too. The index keeps one
- * number per record; co_ix_new_aux keeps n_aux (1 to CO_IX_MAX_AUX), set
+ * number per record; co_ix_new_aux keeps n_aux (0 to CO_IX_MAX_AUX), set
  * with co_ix_set_aux_at(e, which < n_aux, v). */
 int co_ix_new(co_ix **out, co_transport *t, const co_ix_spec *spec, cutover_error *err);
 int co_ix_new_aux(co_ix **out, co_transport *t, const co_ix_spec *spec, unsigned n_aux, cutover_error *err);
@@ -71,7 +86,7 @@ void co_ix_free(co_ix *x);
 /* Bring the index up to the stored document: one version check, and a new
  * index only when it changed. A document that is not valid JSON, or not
  * {"<collection>": [...]}, is CUTOVER_ECORRUPT with the message co_doc_load
- * gives; transport failures are the transport's. */
+ * gives (never in NDJSON mode); transport failures are the transport's. */
 int co_ix_sync(co_ix *x, cutover_error *err);
 
 size_t co_ix_count(const co_ix *x); /* records, readable or not */
@@ -115,8 +130,13 @@ int co_ix_first(co_ix *x, unsigned table, const void *key, size_t len, co_ix_mat
  * record that breaks the strict rules is CUTOVER_ECORRUPT with the reason;
  * turn it into the record error with co_ix_record_error. */
 int co_ix_read(co_ix *x, size_t ord, cJSON **out, cutover_error *err);
-/* As co_doc_record_error, for this document. */
+/* As co_doc_record_error, for this document (NDJSON: "<key> line N (what)
+ * cannot be read"). */
 int co_ix_record_error(const co_ix *x, cutover_error *err, size_t ord, const char *what);
+/* NDJSON mode: the 1-based line of record ord as the scanner numbers it
+ * (ord == co_ix_count: the line a record appended now would get); 0 in
+ * {"<collection>": [...]} mode. */
+uint64_t co_ix_line(const co_ix *x, size_t ord);
 
 /* For a document referenced by id (users, incidents): a key function that
  * indexes table 0 by the record's integer "id" (> 0) and keeps it as aux
@@ -155,5 +175,15 @@ typedef int (*co_ix_edit_fn)(co_ix *x, void *ctx, co_ix_edits *e, cutover_error 
  * if the document is still the version indexed; retry a bounded number of
  * times when another writer got there first. */
 int co_ix_update(co_ix *x, const char *lock_name, co_ix_edit_fn fn, void *ctx, cutover_error *err);
+
+/* One attempt of what co_ix_update does, for a caller that holds the lock
+ * itself and writes several documents under it: e is written against the
+ * version x was last synced to (the caller built e from it) and put only if
+ * the document is still that version (else the transport's CUTOVER_EBUSY;
+ * no retry). No edits: nothing is written. e is emptied either way and can
+ * be used again. */
+co_ix_edits *co_ix_edits_new(void); /* NULL: out of memory */
+void co_ix_edits_free(co_ix_edits *e);
+int co_ix_write(co_ix *x, co_ix_edits *e, cutover_error *err);
 
 #endif

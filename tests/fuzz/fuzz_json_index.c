@@ -28,6 +28,18 @@
  * the same way each time: 12 writes in all for a document up to 1 KiB (the
  * keys dropped along the way then make the key table be rebuilt), 2 for a
  * larger one. A broken property prints what each side said, then aborts.
+ *
+ * The same bytes are also a file of lines (NDJSON mode, as the daily event
+ * files are indexed; no number a record for odd sizes, the id for even
+ * ones): indexing never fails, the records are the lines the framer hands
+ * out in line mode, each with the framer's line number, readable exactly
+ * when co_legacy_parse accepts it (the same reason when not) and read as
+ * that parse; the line an append would get is one past the file's lines.
+ * The same edits are written, and the bytes stored must be exactly the old
+ * ones with the replaced record printed in place of its bytes, the deleted
+ * record's line gone with its newline, and the new line at the end (after a
+ * newline when the file did not end with one); the index carried over must
+ * agree with one built afresh, line numbers too; repeated as above.
  */
 #include <float.h>
 #include <sys/mman.h>
@@ -62,6 +74,7 @@
 
 typedef struct mem_transport {
 	co_transport t;
+	const char *key; /* the one document it holds */
 	char *data; /* the stored document (NULL: absent) */
 	size_t size;
 	unsigned ver; /* its version is "v<ver>" */
@@ -78,7 +91,7 @@ static int mem_get(co_transport *t, const char *key, char **data, size_t *len, c
                    cutover_error *err)
 {
 	mem_transport *m = (mem_transport *)t;
-	FUZZ_CHECK(strcmp(key, DOC_KEY) == 0);
+	FUZZ_CHECK(strcmp(key, m->key) == 0);
 	if (!m->data)
 		return CUTOVER_ENOTFOUND;
 	*data = malloc(m->size + 1);
@@ -117,7 +130,7 @@ static int mem_store(mem_transport *m, const char *data, size_t len, const char 
 static int mem_put(co_transport *t, const char *key, const char *data, size_t len, const char *if_version,
                    char new_version[CO_VERSION_LEN], cutover_error *err)
 {
-	FUZZ_CHECK(strcmp(key, DOC_KEY) == 0);
+	FUZZ_CHECK(strcmp(key, ((mem_transport *)t)->key) == 0);
 	return mem_store((mem_transport *)t, data, len, if_version, new_version, err);
 }
 
@@ -142,7 +155,7 @@ static int mem_open_read(co_transport *t, const char *key, const char *have, int
                          cutover_error *err)
 {
 	mem_transport *m = (mem_transport *)t;
-	FUZZ_CHECK(strcmp(key, DOC_KEY) == 0);
+	FUZZ_CHECK(strcmp(key, m->key) == 0);
 	*fd = -1;
 	if (!m->data)
 		return CUTOVER_ENOTFOUND;
@@ -165,8 +178,7 @@ static int mem_open_read(co_transport *t, const char *key, const char *have, int
 
 static int mem_put_begin(co_transport *t, co_put *p, cutover_error *err)
 {
-	(void)t;
-	FUZZ_CHECK(strcmp(p->key, DOC_KEY) == 0);
+	FUZZ_CHECK(strcmp(p->key, ((mem_transport *)t)->key) == 0);
 	p->fd = mem_fd(err);
 	return p->fd < 0 ? CUTOVER_EUNAVAILABLE : CUTOVER_OK;
 }
@@ -208,9 +220,10 @@ static const char *mem_describe(co_transport *t)
 	return "memory";
 }
 
-static void mem_init(mem_transport *m, const uint8_t *data, size_t size)
+static void mem_init(mem_transport *m, const char *key, const uint8_t *data, size_t size)
 {
 	memset(m, 0, sizeof *m);
+	m->key = key;
 	m->t.version = CO_TRANSPORT_VERSION;
 	m->t.kind = "memory";
 	m->t.get = mem_get;
@@ -257,7 +270,7 @@ typedef struct item {
 	co_scan_kind kind;
 	char *bytes;
 	size_t len;
-	uint64_t offset;
+	uint64_t offset, line;
 	bool nul_escape;
 } item;
 
@@ -278,6 +291,7 @@ static void collect(const co_scan_item *it, void *ud)
 	d->kind = it->kind;
 	d->len = it->len;
 	d->offset = it->offset;
+	d->line = it->line;
 	d->nul_escape = it->nul_escape;
 	d->bytes = malloc(it->len + 1);
 	FUZZ_CHECK(d->bytes != NULL);
@@ -614,12 +628,204 @@ static bool check_write(mem_transport *m, co_ix *x, const co_doc *before, const 
 	return true;
 }
 
+/* --- NDJSON mode: the same bytes as a file of lines --------------------------- */
+
+#define LINES_KEY "telemetry/events/2026-01-01.ndjson"
+
+/* keyed by "id" like the document, with no number a record (as the daily
+ * event files are) or with the id as aux */
+static void id_keys_no_aux(const cJSON *rec, co_ix_emit *e)
+{
+	int64_t id;
+	if (id_of(rec, &id))
+		co_ix_key(e, 0, &id, sizeof id);
+	else
+		co_ix_key_unreadable(e, 0);
+}
+
+static const co_ix_spec lines_spec = {LINES_KEY, NULL, 1, id_keys};
+static const co_ix_spec lines_spec_no_aux = {LINES_KEY, NULL, 1, id_keys_no_aux};
+
+/* Record ord of a file of lines against the line the framer hands out: its
+ * line number, readable exactly when co_legacy_parse accepts the line (the
+ * same reason when not), read as that parse, found by its id. */
+static void check_line(co_ix *x, size_t ord, const item *it)
+{
+	co_scan_item si = {.kind = CO_SCAN_RECORD, .bytes = it->bytes, .len = it->len, .nul_escape = it->nul_escape};
+	cJSON *want = NULL, *rec = NULL;
+	cutover_error why = {0}, err = {0};
+	int prc = co_legacy_parse(&si, &want, &why);
+	FUZZ_CHECK_MSG(co_ix_line(x, ord) == it->line, "line record %zu: the index says line %llu, the framer %llu", ord,
+	               (unsigned long long)co_ix_line(x, ord), (unsigned long long)it->line);
+	FUZZ_CHECK_MSG(co_ix_readable(x, ord) == (prc == CUTOVER_OK), "line record %zu: readable %d, parse says %d (%s)",
+	               ord, co_ix_readable(x, ord), prc, why.message);
+	int rc = co_ix_read(x, ord, &rec, &err);
+	FUZZ_CHECK(rc == prc);
+	if (prc != CUTOVER_OK) {
+		FUZZ_CHECK(rec == NULL && strcmp(err.message, why.message) == 0);
+		return;
+	}
+	FUZZ_CHECK_MSG(same_tree(rec, want), "line record %zu: co_ix_read's tree differs from the parse", ord);
+	int64_t id;
+	if (id_of(want, &id)) {
+		size_t *ords = NULL;
+		size_t n = lookup(x, id, &ords);
+		FUZZ_CHECK_MSG(contains(ords, n, ord), "line record %zu: looking up its id %lld does not find it", ord,
+		               (long long)id);
+		free(ords);
+	}
+	cJSON_Delete(rec);
+	cJSON_Delete(want);
+}
+
+/* The line a record appended to these bytes gets. */
+static uint64_t next_line(const char *data, size_t size)
+{
+	uint64_t nl = 0;
+	for (size_t i = 0; i < size; i++)
+		nl += data[i] == '\n';
+	return size == 0 ? 1 : nl + 1 + (data[size - 1] != '\n');
+}
+
+static void check_lines_index(co_ix *x, const char *data, size_t size, items *out)
+{
+	memset(out, 0, sizeof *out);
+	fuzz_scan_each((const uint8_t *)data, size, NULL, collect, out);
+	FUZZ_CHECK_MSG(co_ix_count(x) == out->n, "lines: the index has %zu records, the framer %zu", co_ix_count(x),
+	               out->n);
+	for (size_t ord = 0; ord < out->n; ord++)
+		check_line(x, ord, &out->v[ord]);
+	FUZZ_CHECK_MSG(co_ix_line(x, out->n) == next_line(data, size), "lines: an append would be line %llu, not %llu",
+	               (unsigned long long)co_ix_line(x, out->n), (unsigned long long)next_line(data, size));
+}
+
+static void put_text(co_buf *b, const cJSON *rec)
+{
+	char *text = NULL;
+	size_t len = 0;
+	cutover_error err = {0};
+	FUZZ_CHECK(co_json_print(rec, "fuzz", &text, &len, &err) == CUTOVER_OK);
+	co_buf_put(b, text, len);
+	free(text);
+}
+
+/* One write to a file of lines (the same edits as the document's) and its
+ * bytes against what it must be: the old bytes with the replaced record's
+ * bytes printed anew in place, the deleted record's line gone with its
+ * newline, and the new line at the end after a newline when the file did
+ * not end with one. false when refused (a number beyond a double). */
+static bool check_lines_write(mem_transport *m, co_ix *x, const co_ix_spec *sp, const items *old)
+{
+	size_t size = m->size, n = co_ix_count(x);
+	int puts = m->puts;
+	char *orig = malloc(size + 1);
+	FUZZ_CHECK(orig != NULL);
+	memcpy(orig, m->data, size + 1);
+
+	edit_ctx c = {0};
+	cutover_error err = {0};
+	int rc = co_ix_update(x, "telemetry", edit, &c, &err);
+	FUZZ_CHECK(c.calls == 1);
+	if (rc != CUTOVER_OK) {
+		FUZZ_CHECK_MSG(rc == CUTOVER_ECORRUPT && c.replaced != SIZE_MAX && has_infinity(c.replacement),
+		               "lines: the write failed (%d): %s / %s", rc, err.message, err.detail);
+		FUZZ_CHECK(m->puts == puts && m->size == size && memcmp(m->data, orig, size) == 0);
+		cJSON_Delete(c.replacement);
+		free(orig);
+		return false;
+	}
+	FUZZ_CHECK(m->puts == puts + 1);
+	co_buf want = {0};
+	uint64_t from = 0;
+	for (size_t i = 0; i < n; i++) {
+		const item *it = &old->v[i];
+		co_buf_put(&want, orig + from, (size_t)(it->offset - from));
+		from = it->offset + it->len;
+		if (i == c.deleted) {
+			if (from < size && orig[from] == '\r' && from + 1 < size && orig[from + 1] == '\n')
+				from += 2;
+			else if (from < size && orig[from] == '\n')
+				from += 1;
+			else
+				from = size;
+			continue;
+		}
+		if (i == c.replaced)
+			put_text(&want, c.replacement);
+		else
+			co_buf_put(&want, it->bytes, it->len);
+	}
+	co_buf_put(&want, orig + from, (size_t)(size - from));
+	if (want.len && want.data[want.len - 1] != '\n')
+		co_buf_put(&want, "\n", 1);
+	cJSON *app = appended_record();
+	put_text(&want, app);
+	cJSON_Delete(app);
+	co_buf_put(&want, "\n", 1);
+	FUZZ_CHECK(!want.failed);
+	if (want.len != m->size || memcmp(want.data, m->data, want.len) != 0) {
+		print_bytes("before", orig, size);
+		print_bytes("expected", want.data, want.len);
+		print_bytes("written", m->data, m->size);
+		FUZZ_CHECK_MSG(0, "lines: the written bytes are not the old ones with the edits");
+	}
+	co_buf_free(&want);
+
+	/* carried over: in use as it is, agreeing with one built afresh */
+	int spools = m->spools;
+	FUZZ_CHECK(co_ix_sync(x, &err) == CUTOVER_OK && m->spools == spools);
+	co_ix *fresh = NULL;
+	FUZZ_CHECK(co_ix_new_aux(&fresh, &m->t, sp, sp == &lines_spec ? 1 : 0, &err) == CUTOVER_OK);
+	FUZZ_CHECK(co_ix_sync(fresh, &err) == CUTOVER_OK);
+	check_same_index(x, fresh);
+	for (size_t ord = 0; ord <= co_ix_count(fresh); ord++)
+		FUZZ_CHECK_MSG(co_ix_line(x, ord) == co_ix_line(fresh, ord),
+		               "lines: record %zu is line %llu carried over, %llu afresh", ord,
+		               (unsigned long long)co_ix_line(x, ord), (unsigned long long)co_ix_line(fresh, ord));
+	items now;
+	check_lines_index(fresh, m->data, m->size, &now);
+	items_free(&now);
+	check_lines_index(x, m->data, m->size, &now);
+	items_free(&now);
+	co_ix_free(fresh);
+	cJSON_Delete(c.replacement);
+	free(orig);
+	return true;
+}
+
+/* The bytes as a file of lines: every line a record (none is the file's
+ * error), then writes on the index each one carried over. */
+static void check_lines(const uint8_t *data, size_t size)
+{
+	const co_ix_spec *sp = size % 2 ? &lines_spec_no_aux : &lines_spec;
+	mem_transport m;
+	mem_init(&m, LINES_KEY, data, size);
+	co_ix *x = NULL;
+	cutover_error err = {0};
+	FUZZ_CHECK(co_ix_new_aux(&x, &m.t, sp, sp == &lines_spec ? 1 : 0, &err) == CUTOVER_OK);
+	FUZZ_CHECK_MSG(co_ix_sync(x, &err) == CUTOVER_OK, "lines: the file does not index: %s", err.message);
+	FUZZ_CHECK(co_ix_top(x) == NULL);
+	items old;
+	check_lines_index(x, m.data, m.size, &old);
+	int rounds = size <= 1024 ? WRITE_ROUNDS : 2;
+	for (int r = 0; r < rounds && check_lines_write(&m, x, sp, &old); r++) {
+		items_free(&old);
+		memset(&old, 0, sizeof old);
+		fuzz_scan_each((const uint8_t *)m.data, m.size, NULL, collect, &old);
+	}
+	items_free(&old);
+	co_ix_free(x);
+	free(m.data);
+}
+
 /* --- the harness ---------------------------------------------------------------- */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	check_lines(data, size);
+
 	mem_transport m;
-	mem_init(&m, data, size);
+	mem_init(&m, DOC_KEY, data, size);
 
 	co_ix *x = NULL;
 	cutover_error ie = {0}, de = {0};
