@@ -19,18 +19,32 @@
  * are max + 1 over every readable id. The events' check that the incidents
  * they name exist looks each one up in the same index.
  *
- * Events. Appending puts new lines at the end of the day's file and keeps
- * every other byte as it was (the transport has no append: the file is read
- * and written whole, atomically). Queries list the daily files
- * (transport list(), in date order), skip the days outside the range, and
- * stream the others through the same framer and decoder as the backfill,
- * stopping at the first day that completes the page: a day holds only that
- * day's events, so later days cannot sort before it. Linking an event
- * rewrites its one line; the search for it runs from the newest day back.
+ * Events. Each daily file is served from an index too (json_index.h's
+ * NDJSON mode: one record per line, keyed by event id, no number a
+ * record); a handle keeps the indexes of the DAY_CACHE most recently used
+ * days (a day not among them is indexed when needed, in place of the least
+ * recently used one that the current call does not hold; a batch holds its
+ * days for the call). Every use checks the file's version first (a stat,
+ * or a conditional GET), so another process's write is seen by the next
+ * call. Appending, putting and linking stream the day's new version: the
+ * untouched bytes copied, only the new or replaced lines written (new ones
+ * at the end, after a newline if the file did not end with one), then an
+ * atomic put; memory holds the index, never the file. Look-ups by id (the
+ * id checks of a batch, link's search from the newest day back, the
+ * events reconcile asks for) probe the indexes and read only the lines
+ * whose id matches. Queries list the daily files (transport list(), in
+ * date order), skip the days outside the range, and stream the others
+ * through the same framer and decoder as the backfill, stopping at the
+ * first day that completes the page: a day holds only that day's events,
+ * so later days cannot sort before it. They do not use the indexes: every
+ * line of a day read must be decoded anyway (filters, sorting, and the
+ * report of unreadable lines), a stream holds no index memory, and a long
+ * range would only evict the days appends and links use.
  *
  * Event ids. telemetry/.event-ids.json ({"next_id": N}) is the next id to
  * hand out, read and written under the lock; when absent (or unreadable) it
- * is rebuilt from one scan of every daily file (max id + 1). It is written
+ * is rebuilt from one scan of every daily file (max id + 1; streamed, not
+ * indexed: it reads every file once). It is written
  * before the events (a crash in between leaves a gap, never a reused id). An
  * explicit id at or past it is new; one below it is looked up in every
  * file. Should an assigned id turn up in its day's file anyway (someone wrote
@@ -58,12 +72,23 @@
 
 #define LOCK_NAME "telemetry"
 #define COUNTER_KEY CO_EVENT_COUNTER_KEY
-#define STOP 1000 /* a line callback's "found it, stop" (not a cutover code) */
+#define DAY_CACHE 8 /* daily files whose index a handle keeps */
+
+/* A daily file's index (json_index.h's NDJSON mode), keyed by event id. */
+typedef struct day_ix {
+	char key[64];
+	co_ix_spec spec; /* its key is key */
+	co_ix *x;
+	uint64_t used;   /* the handle's clock at its last use */
+	uint64_t pin;    /* the handle's call that holds it: not evicted until that call ends */
+} day_ix;
 
 typedef struct json_telemetry {
 	cutover_telemetry base; /* first: the handle is a cutover_telemetry */
 	co_transport *t;
 	co_ix *incidents; /* incidents.json's index, over t */
+	day_ix *days[DAY_CACHE]; /* the most recently used daily files' indexes (NULL: a free slot) */
+	uint64_t clock, call;
 } json_telemetry;
 
 static co_transport *T(cutover_telemetry *s)
@@ -390,26 +415,17 @@ static int j_put_incident(cutover_telemetry *s, const cutover_incident *inc, cut
  * it to NULL. */
 typedef int (*line_fn)(void *ud, const co_scan_item *it, cJSON **rec, cutover_error *err);
 
-/* Every line of key: from data when given (len bytes), else streamed. */
-static int each_line(co_transport *t, const char *key, const char *data, size_t len, line_fn fn, void *ud,
-		     cutover_error *err)
+/* Every line of key, streamed (an absent file has none). */
+static int each_line(co_transport *t, const char *key, line_fn fn, void *ud, cutover_error *err)
 {
 	FILE *f = NULL;
-	int rc;
-	if (data) {
-		if (len == 0)
-			return CUTOVER_OK;
-		if (!(f = fmemopen((void *)data, len, "r")))
-			return co_err_oom(err);
-	} else {
-		rc = co_transport_stream(t, key, &f, err);
-		if (rc == CUTOVER_ENOTFOUND) {
-			cutover_error_clear(err);
-			return CUTOVER_OK;
-		}
-		if (rc)
-			return rc;
+	int rc = co_transport_stream(t, key, &f, err);
+	if (rc == CUTOVER_ENOTFOUND) {
+		cutover_error_clear(err);
+		return CUTOVER_OK;
 	}
+	if (rc)
+		return rc;
 	co_scan *sc = NULL;
 	rc = co_scan_ndjson(&sc, f, key, err);
 	co_scan_item it;
@@ -472,6 +488,110 @@ static int days_list(co_transport *t, day_list *dl, cutover_error *err)
 	return CUTOVER_OK;
 }
 
+/* --- daily files: their indexes ----------------------------------------------------- */
+
+/* A line's key: its "id" when that reads as an integer > 0 (the lines the
+ * id checks and look-ups count); a line without one, or that does not
+ * parse, has none. No number a record: the index costs 16 bytes a line
+ * plus its slot in the id table. */
+static void event_keys(const cJSON *rec, co_ix_emit *e)
+{
+	int64_t id;
+	if (event_id_of(rec, &id))
+		co_ix_key(e, 0, &id, sizeof id);
+	else
+		co_ix_key_unreadable(e, 0);
+}
+
+static bool event_id_is(const cJSON *rec, const void *ctx)
+{
+	int64_t id;
+	return event_id_of(rec, &id) && id == *(const int64_t *)ctx;
+}
+
+static void day_ix_free(day_ix *d)
+{
+	if (!d)
+		return;
+	co_ix_free(d->x);
+	free(d);
+}
+
+static int day_ix_new(json_telemetry *j, const char *key, day_ix **out, cutover_error *err)
+{
+	*out = NULL;
+	if (strlen(key) >= sizeof((day_ix *)0)->key)
+		return co_err(err, CUTOVER_EINTERNAL, "json telemetry: daily file key too long: %.80s", key);
+	day_ix *d = calloc(1, sizeof *d);
+	if (!d)
+		return co_err_oom(err);
+	snprintf(d->key, sizeof d->key, "%s", key);
+	d->spec = (co_ix_spec){d->key, NULL, 1, event_keys}; /* NULL: a file of lines */
+	int rc = co_ix_new_aux(&d->x, j->t, &d->spec, 0, err);
+	if (rc) {
+		free(d);
+		return rc;
+	}
+	*out = d;
+	return CUTOVER_OK;
+}
+
+/* The index of daily file key, brought up to the stored file (one version
+ * check; indexed anew only when it changed). From the cache; else built in
+ * a free slot or in place of the least recently used index that no part of
+ * the current call holds; else, when this call holds every slot, one of
+ * its own (*own: the caller frees it with day_ix_free). pin: hold it until
+ * the call ends (a batch keeps its days' ordinals and edits). */
+static int day_get(json_telemetry *j, const char *key, bool pin, day_ix **out, bool *own, cutover_error *err)
+{
+	day_ix *d = NULL;
+	int slot = -1;
+	*out = NULL;
+	*own = false;
+	for (int i = 0; i < DAY_CACHE && !d; i++)
+		if (j->days[i] && strcmp(j->days[i]->key, key) == 0)
+			d = j->days[i];
+	if (!d) {
+		for (int i = 0; i < DAY_CACHE; i++) {
+			if (!j->days[i]) {
+				slot = i;
+				break;
+			}
+			if (j->days[i]->pin != j->call && (slot < 0 || j->days[i]->used < j->days[slot]->used))
+				slot = i;
+		}
+		int rc = day_ix_new(j, key, &d, err);
+		if (rc)
+			return rc;
+		if (slot >= 0) {
+			day_ix_free(j->days[slot]);
+			j->days[slot] = d;
+		} else {
+			*own = true;
+		}
+	}
+	d->used = ++j->clock;
+	if (pin)
+		d->pin = j->call;
+	int rc = co_ix_sync(d->x, err);
+	if (rc) {
+		if (*own)
+			day_ix_free(d);
+		*own = false;
+		return rc;
+	}
+	*out = d;
+	return CUTOVER_OK;
+}
+
+/* The first line of d with this id that reads (co_ix_first: lowest
+ * ordinal first): CUTOVER_OK with *rec (the caller deletes it) and *ord,
+ * or CUTOVER_ENOTFOUND with err untouched. */
+static int day_find(day_ix *d, int64_t id, cJSON **rec, size_t *ord, cutover_error *err)
+{
+	return co_ix_first(d->x, 0, &id, sizeof id, event_id_is, &id, SIZE_MAX, rec, ord, err);
+}
+
 /* --- the id counter ---------------------------------------------------------------- */
 
 typedef struct scan_max {
@@ -496,7 +616,7 @@ static int counter_rebuild(co_transport *t, int64_t *next, cutover_error *err)
 	int rc = days_list(t, &dl, err);
 	scan_max m = {0};
 	for (size_t i = 0; rc == CUTOVER_OK && i < dl.n; i++)
-		rc = each_line(t, dl.keys[i], NULL, 0, max_line, &m, err);
+		rc = each_line(t, dl.keys[i], max_line, &m, err);
 	days_free(&dl);
 	*next = m.max + 1;
 	return rc;
@@ -558,22 +678,13 @@ static int write_event(cJSON *rec, const cutover_event *e, cutover_error *err)
 	return co_json_set(rec, "incident_id", cJSON_CreateNull(), err);
 }
 
-/* A line replaced in place: bytes [off, off + len) become text. */
-typedef struct edit {
-	uint64_t off;
-	size_t len;
-	char *text;
-} edit;
-
-/* One daily file a batch touches. */
+/* One daily file a batch touches: its index (held for the call) and what
+ * the batch changes in it. */
 typedef struct day {
 	char key[64], date[11];
-	char *data;
-	size_t len;
-	char version[CO_VERSION_LEN];
-	co_buf add;     /* new lines */
-	edit *edits;    /* replaced lines, in file order */
-	size_t nedits;
+	day_ix *dx;
+	bool own;            /* dx is the batch's, not the cache's */
+	co_ix_edits *edits;  /* replaced lines, new lines */
 } day;
 
 typedef enum { STORE_APPEND, STORE_PUT } store_mode;
@@ -583,7 +694,7 @@ typedef struct id_idx {
 	size_t idx;
 } id_idx;
 
-/* What a batch is doing, shared with the line callbacks. */
+/* What a batch is doing. */
 typedef struct batch {
 	store_mode mode;
 	cutover_event *ev;   /* the batch, ids final once assigned */
@@ -592,11 +703,8 @@ typedef struct batch {
 	id_idx *order;       /* the batch's ids, sorted */
 	int *where;          /* per event: its own day (index into days) */
 	bool *elsewhere;     /* its id is in a file other than its own day */
-	uint64_t *line_off;  /* its id's first line in its own day; UINT64_MAX: none */
-	size_t *line_len;
-	uint64_t *line_no;
+	size_t *ord;         /* its id's first line in its own day (ordinal); SIZE_MAX: none */
 	cJSON **old;         /* put: that line, parsed (kept for its unknown fields) */
-	int cur_day;         /* the batch day being scanned; -1: another file */
 	bool stale;          /* an assigned id is already in its day */
 	day *days;
 	size_t ndays;
@@ -608,66 +716,20 @@ static int by_id(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static long find_in_batch(const batch *b, int64_t id)
-{
-	size_t lo = 0, hi = b->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (b->order[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < b->n && b->order[lo].id == id ? (long)b->order[lo].idx : -1;
-}
-
-static int batch_line(void *ud, const co_scan_item *it, cJSON **rec, cutover_error *err)
-{
-	(void)err;
-	batch *b = ud;
-	int64_t id;
-	if (!event_id_of(*rec, &id))
-		return CUTOVER_OK;
-	long i = find_in_batch(b, id);
-	if (i < 0)
-		return CUTOVER_OK;
-	if (b->cur_day < 0 || b->where[i] != b->cur_day) {
-		b->elsewhere[i] = true;
-		return CUTOVER_OK;
-	}
-	if (b->line_off[i] != UINT64_MAX)
-		return CUTOVER_OK; /* a later copy of the same id: the first one counts */
-	b->line_off[i] = it->offset;
-	b->line_len[i] = it->len;
-	b->line_no[i] = it->line;
-	if (b->mode == STORE_APPEND) {
-		if (!b->explicit_id[i])
-			b->stale = true;
-		return CUTOVER_OK;
-	}
-	b->old[i] = *rec;
-	*rec = NULL;
-	return CUTOVER_OK;
-}
-
 static void batch_free(batch *b)
 {
 	for (size_t i = 0; b->old && i < b->n; i++)
 		cJSON_Delete(b->old[i]);
 	for (size_t d = 0; d < b->ndays; d++) {
-		free(b->days[d].data);
-		co_buf_free(&b->days[d].add);
-		for (size_t k = 0; k < b->days[d].nedits; k++)
-			free(b->days[d].edits[k].text);
-		free(b->days[d].edits);
+		co_ix_edits_free(b->days[d].edits);
+		if (b->days[d].own)
+			day_ix_free(b->days[d].dx);
 	}
 	free(b->days);
 	free(b->order);
 	free(b->where);
 	free(b->elsewhere);
-	free(b->line_off);
-	free(b->line_len);
-	free(b->line_no);
+	free(b->ord);
 	free(b->old);
 	bool *ex = b->explicit_id;
 	cutover_event *ev = b->ev;
@@ -686,24 +748,56 @@ static int batch_init(batch *b, cutover_error *err)
 	b->order = malloc(n * sizeof(*b->order));
 	b->where = malloc(n * sizeof(*b->where));
 	b->elsewhere = calloc(n, sizeof(*b->elsewhere));
-	b->line_off = malloc(n * sizeof(*b->line_off));
-	b->line_len = calloc(n, sizeof(*b->line_len));
-	b->line_no = calloc(n, sizeof(*b->line_no));
+	b->ord = malloc(n * sizeof(*b->ord));
 	b->old = calloc(n, sizeof(*b->old));
-	if (!b->order || !b->where || !b->elsewhere || !b->line_off || !b->line_len || !b->line_no || !b->old)
+	if (!b->order || !b->where || !b->elsewhere || !b->ord || !b->old)
 		return co_err_oom(err);
 	for (size_t i = 0; i < n; i++) {
 		b->order[i] = (id_idx){b->ev[i].id, i};
 		b->where[i] = -1;
-		b->line_off[i] = UINT64_MAX;
+		b->ord[i] = SIZE_MAX;
 	}
 	qsort(b->order, n, sizeof(*b->order), by_id);
 	return CUTOVER_OK;
 }
 
-/* Load the days the batch touches (absent files are empty) and find each
- * event's id in its own day. */
-static int batch_days(co_transport *t, batch *b, cutover_error *err)
+/* Look the batch's ids up in one daily file (d: the batch day it is, -1:
+ * another file). Each distinct id counts once, for the batch's first
+ * event with it in id order: found in that event's own day, its first
+ * line there is the one an append collides with and a put replaces;
+ * found in any other file, the id is taken elsewhere. */
+static int batch_lookup(batch *b, day_ix *dx, int d, cutover_error *err)
+{
+	for (size_t k = 0; k < b->n; k++) {
+		if (k && b->order[k].id == b->order[k - 1].id)
+			continue;
+		size_t i = b->order[k].idx, ord = 0;
+		cJSON *rec = NULL;
+		int rc = day_find(dx, b->order[k].id, &rec, &ord, err);
+		if (rc == CUTOVER_ENOTFOUND)
+			continue;
+		if (rc)
+			return rc;
+		if (d < 0 || b->where[i] != d) {
+			b->elsewhere[i] = true;
+			cJSON_Delete(rec);
+			continue;
+		}
+		b->ord[i] = ord;
+		if (b->mode == STORE_APPEND) {
+			if (!b->explicit_id[i])
+				b->stale = true;
+			cJSON_Delete(rec);
+		} else {
+			b->old[i] = rec;
+		}
+	}
+	return CUTOVER_OK;
+}
+
+/* Index the days the batch touches (absent files are empty), held for the
+ * call, and find each event's id in its own day. */
+static int batch_days(json_telemetry *j, batch *b, cutover_error *err)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		char key[64];
@@ -720,20 +814,16 @@ static int batch_days(co_transport *t, batch *b, cutover_error *err)
 			memset(dd, 0, sizeof(*dd));
 			snprintf(dd->key, sizeof dd->key, "%s", key);
 			memcpy(dd->date, key + strlen(CO_EVENTS_PREFIX), 10);
-			int rc = t->get(t, key, &dd->data, &dd->len, dd->version, err);
-			if (rc == CUTOVER_ENOTFOUND) {
-				cutover_error_clear(err);
-				dd->version[0] = '\0'; /* put only if still absent */
-			} else if (rc) {
+			if (!(dd->edits = co_ix_edits_new()))
+				return co_err_oom(err);
+			int rc = day_get(j, key, true, &dd->dx, &dd->own, err);
+			if (rc)
 				return rc;
-			}
 		}
 		b->where[i] = (int)d;
 	}
 	for (size_t d = 0; d < b->ndays; d++) {
-		b->cur_day = (int)d;
-		int rc = each_line(t, b->days[d].key, b->days[d].data ? b->days[d].data : "", b->days[d].len, batch_line,
-				   b, err);
+		int rc = batch_lookup(b, b->days[d].dx, (int)d, err);
 		if (rc)
 			return rc;
 	}
@@ -741,53 +831,34 @@ static int batch_days(co_transport *t, batch *b, cutover_error *err)
 }
 
 /* Look for the batch's ids in every daily file it does not touch. */
-static int batch_elsewhere(co_transport *t, batch *b, cutover_error *err)
+static int batch_elsewhere(json_telemetry *j, batch *b, cutover_error *err)
 {
 	day_list dl;
-	int rc = days_list(t, &dl, err);
-	b->cur_day = -1;
+	int rc = days_list(j->t, &dl, err);
 	for (size_t k = 0; rc == CUTOVER_OK && k < dl.n; k++) {
 		bool touched = false;
 		for (size_t d = 0; d < b->ndays && !touched; d++)
 			touched = strcmp(b->days[d].key, dl.keys[k]) == 0;
-		if (!touched)
-			rc = each_line(t, dl.keys[k], NULL, 0, batch_line, b, err);
+		if (touched)
+			continue;
+		day_ix *dx = NULL;
+		bool own = false;
+		if ((rc = day_get(j, dl.keys[k], false, &dx, &own, err)) == CUTOVER_OK)
+			rc = batch_lookup(b, dx, -1, err);
+		if (own)
+			day_ix_free(dx);
 	}
 	days_free(&dl);
 	return rc;
 }
 
-static int edit_cmp(const void *a, const void *b)
-{
-	uint64_t x = ((const edit *)a)->off, y = ((const edit *)b)->off;
-	return x < y ? -1 : x > y;
-}
-
-/* The day's new text: edits applied, new lines appended (after a newline
- * if the file did not end with one). */
-static int day_text(day *d, co_buf *out, cutover_error *err)
-{
-	if (d->nedits)
-		qsort(d->edits, d->nedits, sizeof(*d->edits), edit_cmp);
-	uint64_t at = 0;
-	for (size_t k = 0; k < d->nedits; k++) {
-		co_buf_put(out, d->data + at, (size_t)(d->edits[k].off - at));
-		co_buf_puts(out, d->edits[k].text);
-		at = d->edits[k].off + d->edits[k].len;
-	}
-	if (d->len > at)
-		co_buf_put(out, d->data + at, d->len - (size_t)at);
-	if (d->add.len) {
-		if (out->len && out->data[out->len - 1] != '\n')
-			co_buf_put(out, "\n", 1);
-		co_buf_put(out, d->add.data, d->add.len);
-	}
-	return out->failed ? co_err_oom(err) : CUTOVER_OK;
-}
-
-/* Store the batch into its days; decode what was written into out (in
- * input order). */
-static int batch_write(co_transport *t, batch *b, cutover_event_list *out, cutover_error *err)
+/* Store the batch into its days (each day's file streamed: its untouched
+ * bytes copied, the lines replaced written in their place, the new ones
+ * appended after a newline if the file did not end with one); decode
+ * what was written into out (in input order). Every line is printed
+ * before any file is written, so a record that cannot be printed stops
+ * the batch with nothing stored. */
+static int batch_write(batch *b, cutover_event_list *out, cutover_error *err)
 {
 	int rc = CUTOVER_OK;
 	out->items = calloc(b->n, sizeof(*out->items));
@@ -807,33 +878,26 @@ static int batch_write(co_transport *t, batch *b, cutover_event_list *out, cutov
 		size_t text_len = 0;
 		if (rc == CUTOVER_OK)
 			rc = co_json_print(rec, d->key, &text, &text_len, err);
-		if (rc == CUTOVER_OK && (rc = co_legacy_event_fill(rec, d->date, &out->items[out->n], err)) == CUTOVER_OK)
-			out->n++;
-		cJSON_Delete(rec);
-		if (rc == CUTOVER_OK && replace) {
-			edit *grown = realloc(d->edits, (d->nedits + 1) * sizeof(*grown));
-			if (grown)
-				d->edits = grown;
-			char *copy = grown ? co_strdup(text) : NULL;
-			if (!copy)
-				rc = co_err_oom(err);
-			else
-				d->edits[d->nedits++] = (edit){b->line_off[i], b->line_len[i], copy};
-		} else if (rc == CUTOVER_OK) {
-			co_buf_puts(&d->add, text);
-			co_buf_put(&d->add, "\n", 1);
-		}
 		free(text);
+		/* decoded from a copy: decoding sorts the payload's keys in place,
+		 * and the line keeps the order it was given in */
+		cJSON *copy = rc == CUTOVER_OK ? cJSON_Duplicate(rec, true) : NULL;
+		if (rc == CUTOVER_OK && !copy)
+			rc = co_err_oom(err);
+		if (rc == CUTOVER_OK && (rc = co_legacy_event_fill(copy, d->date, &out->items[out->n], err)) == CUTOVER_OK)
+			out->n++;
+		cJSON_Delete(copy);
+		if (rc) {
+			cJSON_Delete(rec);
+			break;
+		}
+		rc = replace ? co_ix_replace(d->edits, b->ord[i], rec, err) : co_ix_append(d->edits, rec, err);
 	}
 	for (size_t k = 0; rc == CUTOVER_OK && k < b->ndays; k++) {
 		day *d = &b->days[k];
-		co_buf text = {0};
-		rc = day_text(d, &text, err);
-		if (rc == CUTOVER_OK)
-			rc = t->put(t, d->key, text.data ? text.data : "", text.len, d->version, NULL, err);
+		rc = co_ix_write(d->dx->x, d->edits, err);
 		if (rc == CUTOVER_EBUSY)
 			co_err_hint(err, "another process rewrote %s without the library's lock; retry", d->key);
-		co_buf_free(&text);
 	}
 	if (rc)
 		cutover_event_list_free(out);
@@ -857,21 +921,21 @@ static int other_day(const char *what, int64_t id, const char *key, cutover_erro
 
 /* After batch_days: refuse what must not be written. Checks run in input
  * order, like the postgres backend's. */
-static int batch_check(co_transport *t, batch *b, int64_t next, const char *what, cutover_error *err)
+static int batch_check(json_telemetry *j, batch *b, int64_t next, const char *what, cutover_error *err)
 {
 	bool look = false;
 	for (size_t i = 0; i < b->n; i++)
 		look |= b->mode == STORE_APPEND ? b->explicit_id[i] && b->ev[i].id < next
-						: b->line_off[i] == UINT64_MAX && b->ev[i].id < next;
-	int rc = look ? batch_elsewhere(t, b, err) : CUTOVER_OK;
+						: b->ord[i] == SIZE_MAX && b->ev[i].id < next;
+	int rc = look ? batch_elsewhere(j, b, err) : CUTOVER_OK;
 	for (size_t i = 0; rc == CUTOVER_OK && i < b->n; i++) {
 		const day *d = &b->days[b->where[i]];
 		if (b->mode == STORE_APPEND) {
-			if (b->explicit_id[i] && (b->line_off[i] != UINT64_MAX || b->elsewhere[i]))
+			if (b->explicit_id[i] && (b->ord[i] != SIZE_MAX || b->elsewhere[i]))
 				rc = taken(what, b->ev[i].id, err);
 			continue;
 		}
-		if (b->line_off[i] == UINT64_MAX) {
+		if (b->ord[i] == SIZE_MAX) {
 			if (b->elsewhere[i])
 				rc = other_day(what, b->ev[i].id, d->key, err);
 			continue;
@@ -881,7 +945,7 @@ static int batch_check(co_transport *t, batch *b, int64_t next, const char *what
 		cutover_error why;
 		if (co_legacy_event_fill(b->old[i], d->date, &cur, &why) != CUTOVER_OK) {
 			rc = co_err(err, CUTOVER_ECORRUPT, "%s: %s line %llu (id %lld) cannot be read; not replaced", what,
-				    d->key, (unsigned long long)b->line_no[i], (long long)b->ev[i].id);
+				    d->key, (unsigned long long)co_ix_line(d->dx->x, b->ord[i]), (long long)b->ev[i].id);
 			co_err_detail(err, "%s", why.message);
 			co_err_hint(err, "fix or remove that line (cutover survey telemetry lists it)");
 			break;
@@ -895,9 +959,10 @@ static int batch_check(co_transport *t, batch *b, int64_t next, const char *what
 }
 
 /* append (ids 0 assigned) or put (insert or replace by id), under the lock. */
-static int store_events(co_transport *t, co_ix *incidents, store_mode mode, const cutover_event *in, size_t n, cutover_event_list *out,
+static int store_events(json_telemetry *j, store_mode mode, const cutover_event *in, size_t n, cutover_event_list *out,
 			skipped *sk, cutover_error *err)
 {
+	co_transport *t = j->t;
 	const char *what = mode == STORE_APPEND ? "append events" : "put events";
 	out->items = NULL;
 	out->n = 0;
@@ -912,10 +977,11 @@ static int store_events(co_transport *t, co_ix *incidents, store_mode mode, cons
 	memcpy(b.ev, in, n * sizeof(*b.ev)); /* shallow: the strings stay the caller's */
 	for (size_t i = 0; i < n; i++)
 		b.explicit_id[i] = in[i].id > 0;
+	j->call++; /* the days this call holds (pinned) are not evicted until it ends */
 	co_lock *lock = NULL;
 	int rc = t->lock ? t->lock(t, LOCK_NAME, &lock, err) : CUTOVER_OK;
 	if (rc == CUTOVER_OK)
-		rc = check_incident_refs(incidents, what, b.ev, n, sk, err);
+		rc = check_incident_refs(j->incidents, what, b.ev, n, sk, err);
 	int64_t next = 0;
 	if (rc == CUTOVER_OK)
 		rc = counter_read(t, &next, err);
@@ -925,7 +991,7 @@ static int store_events(co_transport *t, co_ix *incidents, store_mode mode, cons
 		for (size_t i = 0; i < n; i++)
 			b.ev[i].id = in[i].id > 0 ? in[i].id : nx++;
 		batch_free(&b);
-		if ((rc = batch_init(&b, err)) || (rc = batch_days(t, &b, err)))
+		if ((rc = batch_init(&b, err)) || (rc = batch_days(j, &b, err)))
 			break;
 		if (b.stale) {
 			if (attempt >= 2) {
@@ -940,7 +1006,7 @@ static int store_events(co_transport *t, co_ix *incidents, store_mode mode, cons
 			stored_next = 0; /* write the rebuilt value */
 			continue;
 		}
-		if ((rc = batch_check(t, &b, next, what, err)))
+		if ((rc = batch_check(j, &b, next, what, err)))
 			break;
 		int64_t new_next = nx;
 		for (size_t i = 0; i < n; i++)
@@ -950,12 +1016,13 @@ static int store_events(co_transport *t, co_ix *incidents, store_mode mode, cons
 		if (new_next != stored_next)
 			rc = counter_write(t, new_next, err);
 		if (rc == CUTOVER_OK)
-			rc = batch_write(t, &b, out, err);
+			rc = batch_write(&b, out, err);
 		break;
 	}
 	batch_free(&b);
 	if (lock)
 		t->unlock(t, lock);
+	j->call++; /* unpinned */
 	free(b.ev);
 	free(b.explicit_id);
 	return rc;
@@ -965,7 +1032,7 @@ static int j_append_events(cutover_telemetry *s, cutover_event_list *out, const 
 			   cutover_error *err)
 {
 	skipped sk = {0};
-	int rc = store_events(T(s), INCIDENTS(s), STORE_APPEND, in, n, out, &sk, err);
+	int rc = store_events((json_telemetry *)s, STORE_APPEND, in, n, out, &sk, err);
 	skip_report(&sk, "append_events");
 	return rc;
 }
@@ -978,7 +1045,7 @@ static int j_put_events(cutover_telemetry *s, const cutover_event *ev, size_t n,
 				      i + 1);
 	skipped sk = {0};
 	cutover_event_list stored = {0};
-	int rc = n ? store_events(T(s), INCIDENTS(s), STORE_PUT, ev, n, &stored, &sk, err) : CUTOVER_OK;
+	int rc = n ? store_events((json_telemetry *)s, STORE_PUT, ev, n, &stored, &sk, err) : CUTOVER_OK;
 	cutover_event_list_free(&stored);
 	skip_report(&sk, "put_events");
 	return rc;
@@ -1084,7 +1151,7 @@ static int j_query_events(cutover_telemetry *s, cutover_event_page *out, const c
 		c.key = dl.keys[k];
 		c.date = date;
 		c.n = 0;
-		rc = each_line(t, dl.keys[k], NULL, 0, query_line, &c, err);
+		rc = each_line(t, dl.keys[k], query_line, &c, err);
 		if (rc)
 			break;
 		if (c.n > 1)
@@ -1128,103 +1195,79 @@ static int j_query_events(cutover_telemetry *s, cutover_event_page *out, const c
 
 /* --- linking ------------------------------------------------------------------------------ */
 
-typedef struct find_ctx {
-	int64_t id;
-	bool found;
-	uint64_t off, line;
-	size_t len;
-	cJSON *rec;
-} find_ctx;
-
-static int find_line(void *ud, const co_scan_item *it, cJSON **rec, cutover_error *err)
-{
-	(void)err;
-	find_ctx *f = ud;
-	int64_t id;
-	if (!event_id_of(*rec, &id) || id != f->id)
-		return CUTOVER_OK;
-	f->found = true;
-	f->off = it->offset;
-	f->len = it->len;
-	f->line = it->line;
-	f->rec = *rec;
-	*rec = NULL;
-	return STOP;
-}
-
 static int j_link_event(cutover_telemetry *s, cutover_event **out, int64_t event_id, int64_t incident_id,
 			cutover_error *err)
 {
-	co_transport *t = T(s);
+	json_telemetry *j = (json_telemetry *)s;
+	co_transport *t = j->t;
 	skipped sk = {0};
 	co_lock *lock = NULL;
 	day_list dl = {0};
-	char *data = NULL;
-	find_ctx f = {.id = event_id};
+	day_ix *dx = NULL;
+	bool own = false, found = false;
+	cJSON *rec = NULL;
+	size_t ord = 0;
 	if (out)
 		*out = NULL;
 	int rc = t->lock ? t->lock(t, LOCK_NAME, &lock, err) : CUTOVER_OK;
 	cutover_event probe = {.incident_id = incident_id};
 	if (rc == CUTOVER_OK)
-		rc = check_incident_refs(INCIDENTS(s), "link event", &probe, 1, &sk, err);
+		rc = check_incident_refs(j->incidents, "link event", &probe, 1, &sk, err);
 	if (rc == CUTOVER_OK)
 		rc = days_list(t, &dl, err);
-	size_t len = 0;
-	char version[CO_VERSION_LEN], date[11] = "";
+	char date[11] = "";
 	const char *key = NULL;
 	/* newest day first: events are usually linked soon after they happen */
-	for (size_t k = dl.n; rc == CUTOVER_OK && k-- > 0 && !f.found;) {
-		free(data);
-		data = NULL;
-		rc = t->get(t, dl.keys[k], &data, &len, version, err);
+	for (size_t k = dl.n; rc == CUTOVER_OK && k-- > 0 && !found;) {
+		if (own)
+			day_ix_free(dx);
+		dx = NULL;
+		own = false;
+		if ((rc = day_get(j, dl.keys[k], false, &dx, &own, err)))
+			break;
+		rc = day_find(dx, event_id, &rec, &ord, err);
 		if (rc == CUTOVER_ENOTFOUND) {
-			cutover_error_clear(err);
 			rc = CUTOVER_OK;
 			continue;
 		}
-		if (rc == CUTOVER_OK)
-			rc = each_line(t, dl.keys[k], data, len, find_line, &f, err);
-		if (rc == STOP)
-			rc = CUTOVER_OK;
-		if (f.found) {
+		if (rc == CUTOVER_OK) {
+			found = true;
 			key = dl.keys[k];
 			co_events_file_date(key, date);
 		}
 	}
-	if (rc == CUTOVER_OK && !f.found)
+	if (rc == CUTOVER_OK && !found)
 		rc = co_err(err, CUTOVER_ENOTFOUND, "link event: event %lld not found", (long long)event_id);
 	cutover_event cur = {0};
 	if (rc == CUTOVER_OK) {
 		cutover_error why;
-		if (co_legacy_event_fill(f.rec, date, &cur, &why) != CUTOVER_OK) {
+		if (co_legacy_event_fill(rec, date, &cur, &why) != CUTOVER_OK) {
 			rc = co_err(err, CUTOVER_ECORRUPT, "link event: %s line %llu (id %lld) cannot be read", key,
-				    (unsigned long long)f.line, (long long)event_id);
+				    (unsigned long long)co_ix_line(dx->x, ord), (long long)event_id);
 			co_err_detail(err, "%s", why.message);
 			co_err_hint(err, "fix or remove that line (cutover survey telemetry lists it)");
 		}
 	}
-	char *text = NULL;
 	if (rc == CUTOVER_OK) {
-		rc = incident_id > 0 ? co_json_set_int(f.rec, "incident_id", incident_id, err)
-				     : co_json_set(f.rec, "incident_id", cJSON_CreateNull(), err);
+		rc = incident_id > 0 ? co_json_set_int(rec, "incident_id", incident_id, err)
+				     : co_json_set(rec, "incident_id", cJSON_CreateNull(), err);
 		co_event_clear(&cur);
 		if (rc == CUTOVER_OK)
-			rc = co_legacy_event_fill(f.rec, date, &cur, err);
-		size_t text_len = 0;
-		if (rc == CUTOVER_OK)
-			rc = co_json_print(f.rec, key, &text, &text_len, err);
+			rc = co_legacy_event_fill(rec, date, &cur, err);
 	}
 	if (rc == CUTOVER_OK) {
-		co_buf nb = {0};
-		co_buf_put(&nb, data, (size_t)f.off);
-		co_buf_puts(&nb, text);
-		co_buf_put(&nb, data + f.off + f.len, len - (size_t)(f.off + f.len));
-		rc = nb.failed ? co_err_oom(err) : t->put(t, key, nb.data, nb.len, version, NULL, err);
-		co_buf_free(&nb);
+		/* only its line is written anew (printed as it now is: compact,
+		 * the payload in canonical order); every other byte is copied */
+		co_ix_edits *e = co_ix_edits_new();
+		rc = e ? co_ix_replace(e, ord, rec, err) : co_err_oom(err);
+		rec = NULL; /* taken */
+		if (rc == CUTOVER_OK)
+			rc = co_ix_write(dx->x, e, err);
+		co_ix_edits_free(e);
 	}
-	free(text);
-	cJSON_Delete(f.rec);
-	free(data);
+	cJSON_Delete(rec);
+	if (own)
+		day_ix_free(dx);
 	days_free(&dl);
 	if (lock)
 		t->unlock(t, lock);
@@ -1243,39 +1286,83 @@ static int j_link_event(cutover_telemetry *s, cutover_event **out, int64_t event
 
 /* --- internal: events by id (reconcile) ----------------------------------------------------- */
 
-typedef struct ids_ctx {
-	int64_t *ids;          /* sorted, unique */
-	size_t n;
-	cutover_event *found;  /* per id; found[i].id == 0: not seen yet */
-	const char *key, *date;
-	skipped *sk;
-} ids_ctx;
-
 static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 	return x < y ? -1 : x > y;
 }
 
-static int ids_line(void *ud, const co_scan_item *it, cJSON **rec, cutover_error *err)
+/* A line of one day holding one of the ids asked for. */
+typedef struct id_hit {
+	size_t ord;  /* its line's ordinal */
+	size_t want; /* which id (index into the sorted ids) */
+	cJSON *rec;
+} id_hit;
+
+static int by_ord(const void *a, const void *b)
 {
-	ids_ctx *c = ud;
-	int64_t id;
-	if (!event_id_of(*rec, &id))
-		return CUTOVER_OK;
-	int64_t *hit = bsearch(&id, c->ids, c->n, sizeof(*c->ids), cmp_i64);
-	if (!hit || c->found[hit - c->ids].id != 0)
-		return CUTOVER_OK; /* not asked for, or an earlier line of that id counts */
-	cutover_error why;
-	cutover_event e;
-	if (co_legacy_event_fill(*rec, c->date, &e, &why) != CUTOVER_OK) {
-		if (why.code == CUTOVER_EINTERNAL)
-			return co_err_oom(err);
-		skip_line(c->sk, c->key, it->line);
-		return CUTOVER_OK;
+	size_t x = ((const id_hit *)a)->ord, y = ((const id_hit *)b)->ord;
+	return x < y ? -1 : x > y;
+}
+
+/* The lines of one day that hold an id not found yet, in file order: the
+ * first that decodes is that id's event; one that does not is skipped
+ * (reported) unless its id was found on an earlier line. */
+static int ids_in_day(day_ix *dx, const char *date, const int64_t *ids, size_t n, cutover_event *found, skipped *sk,
+		      cutover_error *err)
+{
+	id_hit *hits = NULL;
+	size_t nh = 0, cap = 0;
+	int rc = CUTOVER_OK;
+	for (size_t i = 0; rc == CUTOVER_OK && i < n; i++) {
+		if (found[i].id != 0)
+			continue;
+		size_t *ords = NULL, nc = 0;
+		rc = co_ix_candidates(dx->x, 0, &ids[i], sizeof ids[i], &ords, &nc, err);
+		for (size_t c = 0; rc == CUTOVER_OK && c < nc; c++) {
+			cJSON *rec = NULL;
+			if (!co_ix_readable(dx->x, ords[c]))
+				continue;
+			if ((rc = co_ix_read(dx->x, ords[c], &rec, err)))
+				break;
+			if (!event_id_is(rec, &ids[i])) {
+				cJSON_Delete(rec);
+				continue;
+			}
+			if (nh == cap) {
+				cap = cap ? cap * 2 : 16;
+				id_hit *grown = realloc(hits, cap * sizeof(*grown));
+				if (!grown) {
+					cJSON_Delete(rec);
+					rc = co_err_oom(err);
+					break;
+				}
+				hits = grown;
+			}
+			hits[nh++] = (id_hit){ords[c], i, rec};
+		}
+		free(ords);
 	}
-	c->found[hit - c->ids] = e;
-	return CUTOVER_OK;
+	if (rc == CUTOVER_OK && nh > 1)
+		qsort(hits, nh, sizeof(*hits), by_ord);
+	for (size_t h = 0; rc == CUTOVER_OK && h < nh; h++) {
+		cutover_error why;
+		cutover_event e;
+		if (found[hits[h].want].id != 0)
+			continue; /* an earlier line of that id counts */
+		if (co_legacy_event_fill(hits[h].rec, date, &e, &why) != CUTOVER_OK) {
+			if (why.code == CUTOVER_EINTERNAL)
+				rc = co_err_oom(err);
+			else
+				skip_line(sk, dx->key, co_ix_line(dx->x, hits[h].ord));
+			continue;
+		}
+		found[hits[h].want] = e;
+	}
+	for (size_t h = 0; h < nh; h++)
+		cJSON_Delete(hits[h].rec);
+	free(hits);
+	return rc;
 }
 
 int co_json_telemetry_get_events(cutover_telemetry *s, const int64_t *ids, size_t n, cutover_event_list *out,
@@ -1286,42 +1373,46 @@ int co_json_telemetry_get_events(cutover_telemetry *s, const int64_t *ids, size_
 		return co_err(err, CUTOVER_EINTERNAL, "get events: not a json telemetry handle");
 	if (n == 0)
 		return CUTOVER_OK;
+	json_telemetry *j = (json_telemetry *)s;
 	skipped sk = {0};
-	ids_ctx c = {.sk = &sk};
-	c.ids = malloc(n * sizeof(*c.ids));
-	if (!c.ids)
+	int64_t *want = malloc(n * sizeof(*want));
+	size_t nw = 0;
+	if (!want)
 		return co_err_oom(err);
-	memcpy(c.ids, ids, n * sizeof(*c.ids));
-	qsort(c.ids, n, sizeof(*c.ids), cmp_i64);
+	memcpy(want, ids, n * sizeof(*want));
+	qsort(want, n, sizeof(*want), cmp_i64);
 	for (size_t i = 0; i < n; i++)
-		if (i == 0 || c.ids[i] != c.ids[c.n - 1])
-			c.ids[c.n++] = c.ids[i];
-	c.found = calloc(c.n, sizeof(*c.found));
+		if (i == 0 || want[i] != want[nw - 1])
+			want[nw++] = want[i];
+	cutover_event *found = calloc(nw, sizeof(*found)); /* per id; found[i].id == 0: not seen yet */
 	day_list dl = {0};
-	int rc = c.found ? days_list(T(s), &dl, err) : co_err_oom(err);
+	int rc = found ? days_list(j->t, &dl, err) : co_err_oom(err);
 	for (size_t k = 0; rc == CUTOVER_OK && k < dl.n; k++) {
 		char date[11];
 		co_events_file_date(dl.keys[k], date);
-		c.key = dl.keys[k];
-		c.date = date;
-		rc = each_line(T(s), dl.keys[k], NULL, 0, ids_line, &c, err);
+		day_ix *dx = NULL;
+		bool own = false;
+		if ((rc = day_get(j, dl.keys[k], false, &dx, &own, err)) == CUTOVER_OK)
+			rc = ids_in_day(dx, date, want, nw, found, &sk, err);
+		if (own)
+			day_ix_free(dx);
 	}
 	days_free(&dl);
-	size_t found = 0;
-	for (size_t i = 0; c.found && i < c.n; i++)
-		found += c.found[i].id != 0;
-	if (rc == CUTOVER_OK && found && !(out->items = calloc(found, sizeof(*out->items))))
+	size_t nfound = 0;
+	for (size_t i = 0; found && i < nw; i++)
+		nfound += found[i].id != 0;
+	if (rc == CUTOVER_OK && nfound && !(out->items = calloc(nfound, sizeof(*out->items))))
 		rc = co_err_oom(err);
-	for (size_t i = 0; c.found && i < c.n; i++) {
-		if (c.found[i].id == 0)
+	for (size_t i = 0; found && i < nw; i++) {
+		if (found[i].id == 0)
 			continue;
 		if (rc == CUTOVER_OK)
-			out->items[out->n++] = c.found[i];
+			out->items[out->n++] = found[i];
 		else
-			co_event_clear(&c.found[i]);
+			co_event_clear(&found[i]);
 	}
-	free(c.found);
-	free(c.ids);
+	free(found);
+	free(want);
 	skip_report(&sk, "get_events");
 	return rc;
 }
@@ -1333,7 +1424,9 @@ static void j_free(cutover_telemetry *s)
 	json_telemetry *j = (json_telemetry *)s;
 	if (!j)
 		return;
-	co_ix_free(j->incidents); /* before the transport it borrows */
+	co_ix_free(j->incidents); /* before the transport they borrow */
+	for (int i = 0; i < DAY_CACHE; i++)
+		day_ix_free(j->days[i]);
 	if (j->t)
 		j->t->free(j->t);
 	free(j);
