@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,16 +97,60 @@ void test_env_fini(test_env *e)
 	test_shell(cmd);
 }
 
-void test_put_doc(const test_env *e, const char *key, const char *text)
+long test_vmhwm_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, "VmHWM:", 6) == 0)
+			kib = atol(line + 6);
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+void test_fresh_root(char *out, size_t len, const char *root, const char *tag)
+{
+	static int seq;
+	int n = snprintf(out, len, "%s/%s-%ld-%d", root, tag, (long)getpid(), seq++);
+	assert_true(n > 0 && (size_t)n < len);
+	if (strncmp(out, "http", 4) != 0)
+		assert_int_equal(mkdir(out, 0700), 0);
+}
+
+void test_put_key(const char *root, const char *key, const char *text, size_t len)
 {
 	cutover_error err;
 	co_transport *t = NULL;
-	if (co_transport_open(&t, e->json_root, NULL, &err) != CUTOVER_OK ||
-	    t->put(t, key, text, strlen(text), NULL, NULL, &err) != CUTOVER_OK) {
+	if (co_transport_open(&t, root, NULL, &err) != CUTOVER_OK ||
+	    t->put(t, key, text, len, NULL, NULL, &err) != CUTOVER_OK) {
 		cutover_error_fprint(stderr, &err);
 		exit(3);
 	}
 	t->free(t);
+}
+
+char *test_get_key(const char *root, const char *key, size_t *len)
+{
+	cutover_error err;
+	co_transport *t = NULL;
+	char *data = NULL, version[CO_VERSION_LEN];
+	size_t n = 0;
+	if (co_transport_open(&t, root, NULL, &err) != CUTOVER_OK ||
+	    t->get(t, key, &data, &n, version, &err) != CUTOVER_OK) {
+		cutover_error_fprint(stderr, &err);
+		exit(3);
+	}
+	t->free(t);
+	if (len)
+		*len = n;
+	return data;
+}
+
+void test_put_doc(const test_env *e, const char *key, const char *text)
+{
+	test_put_key(e->json_root, key, text, strlen(text));
 }
 
 void test_sql(const test_env *e, const char *sql)

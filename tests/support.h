@@ -43,6 +43,27 @@ void test_log_capture(void);
 const char *test_log_text(void);
 void test_log_reset(void);
 
+/* Built with AddressSanitizer (its own memory then counts in a process's RSS). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_UNDER_ASAN 1
+#endif
+#endif
+
+/* This process's peak RSS in KiB (VmHWM of /proc/self/status; -1 when it
+ * cannot be read). Not getrusage: ru_maxrss keeps the peak of what ran in
+ * the process before exec. */
+long test_vmhwm_kib(void);
+/* A fresh sub-root "<root>/<tag>-<pid>-<n>" of a state root (a folder,
+ * created 0700, or an http(s) URL path) in out. */
+void test_fresh_root(char *out, size_t len, const char *root, const char *tag);
+/* Put / get a whole document under a state root of either kind; exits 3
+ * on failure. test_get_key's result is malloc'd, *len (may be NULL) its size. */
+void test_put_key(const char *root, const char *key, const char *text, size_t len);
+char *test_get_key(const char *root, const char *key, size_t *len);
+
 /* A 64-hex token hash derived from n (distinct n, distinct tokens). */
 const char *test_token(unsigned n, char buf[65]);
 /* Run a shell command and capture its standard output (malloc'd, never

@@ -37,14 +37,6 @@
 #include "support.h"
 #include "telemetry_int.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
 static const char *gen_bin, *self_bin;
 static char local_root[256];
 static char roots[2][300]; /* the roots every test runs over: local, and HTTP when there is one */
@@ -65,36 +57,6 @@ static cutover_ts ts(const char *text)
 	return t;
 }
 
-static void put_doc(const char *root, const char *key, const char *text, size_t len)
-{
-	co_transport *t = NULL;
-	ok(co_transport_open(&t, root, NULL, &err));
-	ok(t->put(t, key, text, len, NULL, NULL, &err));
-	t->free(t);
-}
-
-__attribute__((noinline)) static char *get_doc(const char *root, const char *key, size_t *len)
-{
-	co_transport *t = NULL;
-	char *data = NULL, version[CO_VERSION_LEN];
-	size_t n = 0;
-	ok(co_transport_open(&t, root, NULL, &err));
-	ok(t->get(t, key, &data, &n, version, &err));
-	t->free(t);
-	if (len)
-		*len = n;
-	return data;
-}
-
-/* A fresh sub-root of root (a folder or a URL path) for one test. */
-static void fresh(char *out, size_t len, const char *root, const char *tag)
-{
-	static int seq;
-	int n = snprintf(out, len, "%s/%s-%ld-%d", root, tag, (long)getpid(), seq++);
-	assert_true(n > 0 && (size_t)n < len);
-	if (strncmp(out, "http", 4) != 0)
-		assert_int_equal(mkdir(out, 0700), 0);
-}
 
 static cutover_telemetry *open_json(const char *root)
 {
@@ -159,9 +121,9 @@ static void append_keeps_every_other_byte(void **state)
 	(void)state;
 	for (int r = 0; r < n_roots; r++) {
 		char root[400];
-		fresh(root, sizeof root, roots[r], "bytes");
-		put_doc(root, DAY_KEY, DAY, strlen(DAY));
-		put_doc(root, "telemetry/incidents.json",
+		test_fresh_root(root, sizeof root, roots[r], "bytes");
+		test_put_key(root, DAY_KEY, DAY, strlen(DAY));
+		test_put_key(root, "telemetry/incidents.json",
 		        "{\"incidents\": [{\"id\": 9, \"title\": \"T\", \"state\": \"open\", \"severity\": \"low\","
 		        " \"opened_at\": \"2026-01-01T00:00:00Z\", \"resolved_at\": null}]}\n",
 		        strlen("{\"incidents\": [{\"id\": 9, \"title\": \"T\", \"state\": \"open\", \"severity\": \"low\","
@@ -173,7 +135,7 @@ static void append_keeps_every_other_byte(void **state)
 		int64_t a = append_one(s, "2026-03-01T05:00:00Z", "first");
 		assert_true(a == 5);
 		size_t len1 = 0;
-		char *after1 = get_doc(root, DAY_KEY, &len1);
+		char *after1 = test_get_key(root, DAY_KEY, &len1);
 		assert_memory_equal(after1, DAY, strlen(DAY));
 		assert_int_equal(after1[strlen(DAY)], '\n');
 		const char *line1 = after1 + strlen(DAY) + 1;
@@ -185,7 +147,7 @@ static void append_keeps_every_other_byte(void **state)
 		int64_t b = append_one(s, "2026-03-01T06:00:00Z", "second");
 		assert_true(b == 6);
 		size_t len2 = 0;
-		char *after2 = get_doc(root, DAY_KEY, &len2);
+		char *after2 = test_get_key(root, DAY_KEY, &len2);
 		assert_memory_equal(after2, after1, len1);
 		assert_non_null(strstr(after2 + len1, "\"id\":6,"));
 		assert_true(strchr(after2 + len1, '\n') == after2 + len2 - 1);
@@ -196,7 +158,7 @@ static void append_keeps_every_other_byte(void **state)
 		assert_true(linked->incident_id == 9);
 		cutover_event_free(linked);
 		size_t len3 = 0;
-		char *after3 = get_doc(root, DAY_KEY, &len3);
+		char *after3 = test_get_key(root, DAY_KEY, &len3);
 		const char *l2 = strchr(after2, '\n') + 1, *l2end = strstr(l2, "\r\n");
 		const char *n2 = strchr(after3, '\n') + 1, *n2end = strstr(n2, "\r\n");
 		assert_non_null(l2end);
@@ -217,7 +179,7 @@ static void append_keeps_every_other_byte(void **state)
 		assert_int_equal(cutover_telemetry_link_event(s, NULL, 3, 9, &err), CUTOVER_ECORRUPT);
 		assert_non_null(strstr(err.message, DAY_KEY " line 7 (id 3)"));
 		size_t len4 = 0;
-		char *after4 = get_doc(root, DAY_KEY, &len4);
+		char *after4 = test_get_key(root, DAY_KEY, &len4);
 		assert_true(len4 == len3 && memcmp(after4, after3, len3) == 0);
 
 		/* put replaces event 4 in place: its unknown field stays, the
@@ -226,7 +188,7 @@ static void append_keeps_every_other_byte(void **state)
 		                      .payload = "{}"};
 		ok(s->put_events(s, &same, 1, &err));
 		size_t len5 = 0;
-		char *after5 = get_doc(root, DAY_KEY, &len5);
+		char *after5 = test_get_key(root, DAY_KEY, &len5);
 		const char *l4 = strstr(after4, "{\"id\": 4,"), *l4end = strchr(l4, '\n');
 		const char *n4 = strstr(after5, "{\"id\":4,"), *n4end = strchr(n4, '\n');
 		assert_non_null(n4);
@@ -263,7 +225,7 @@ static void another_process_append_is_seen(void **state)
 	(void)state;
 	for (int r = 0; r < n_roots; r++) {
 		char root[400];
-		fresh(root, sizeof root, roots[r], "seen");
+		test_fresh_root(root, sizeof root, roots[r], "seen");
 		cutover_telemetry *a = open_json(root);
 		cutover_incident in = {.title = "Seen", .state = "open", .severity = "high", .opened_at = CUTOVER_TS_NULL,
 		                       .resolved_at = CUTOVER_TS_NULL, .updated_at = CUTOVER_TS_NULL},
@@ -343,7 +305,7 @@ static void more_days_than_the_cache(void **state)
 	(void)state;
 	for (int r = 0; r < n_roots; r++) {
 		char root[400];
-		fresh(root, sizeof root, roots[r], "days");
+		test_fresh_root(root, sizeof root, roots[r], "days");
 		cutover_telemetry *s = open_json(root);
 		cutover_incident in = {.title = "Days", .state = "open", .severity = "low", .opened_at = CUTOVER_TS_NULL,
 		                       .resolved_at = CUTOVER_TS_NULL, .updated_at = CUTOVER_TS_NULL},
@@ -369,7 +331,7 @@ static void more_days_than_the_cache(void **state)
 		for (int d = 0; d < N_DAYS; d++) {
 			char key[64], want[256];
 			snprintf(key, sizeof key, "telemetry/events/2026-05-%02d.ndjson", d + 1);
-			char *text = get_doc(root, key, NULL);
+			char *text = test_get_key(root, key, NULL);
 			snprintf(want, sizeof want, "{\"id\":%lld,", (long long)ids[d]);
 			assert_true(strncmp(text, want, strlen(want)) == 0);
 			snprintf(want, sizeof want, "\n{\"id\":%lld,", (long long)ids[d + N_DAYS]);
@@ -427,12 +389,12 @@ static long long bytes_read(void)
 static void generate_day(char *root, size_t len, int events)
 {
 	char cmd[1024];
-	fresh(root, len, local_root, "gen");
+	test_fresh_root(root, len, local_root, "gen");
 	snprintf(cmd, sizeof cmd, "%s --out %s --events %d --days 1 --incidents 5 --quiet", gen_bin, root, events);
 	assert_int_equal(test_shell(cmd), 0);
 	char counter[64];
 	int n = snprintf(counter, sizeof counter, "{\"next_id\":%d}\n", events + 1);
-	put_doc(root, CO_EVENT_COUNTER_KEY, counter, (size_t)n);
+	test_put_key(root, CO_EVENT_COUNTER_KEY, counter, (size_t)n);
 }
 
 static void lookups_do_not_reread_the_file(void **state)
@@ -482,16 +444,7 @@ static int rss_child(const char *root)
 	}
 	cutover_event_list_free(&out);
 	cutover_telemetry_free(s);
-	/* VmHWM, not getrusage: ru_maxrss keeps the peak of what ran in this
-	 * process before exec */
-	char line[256];
-	long kib = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-	while (f && fgets(line, sizeof line, f))
-		if (strncmp(line, "VmHWM:", 6) == 0)
-			kib = atol(line + 6);
-	if (f)
-		fclose(f);
+	long kib = test_vmhwm_kib();
 	printf("%ld\n", kib);
 	return kib > 0 ? 0 : 1;
 }
@@ -541,7 +494,7 @@ static void append_memory_stays_flat(void **state)
 	 * table; about 12 MiB for the 300,000 events between the two), the
 	 * file's bytes are never held: reading the day whole and building its
 	 * new text would add twice the file's growth (about 170 MiB). */
-#ifdef UNDER_ASAN
+#ifdef TEST_UNDER_ASAN
 	assert_true(grown < 24 * 1024); /* the sanitizer's shadow and redzones of the index too */
 #else
 	assert_true(grown < 20 * 1024);

@@ -29,14 +29,6 @@
 #include "json_doc.h"
 #include "support.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
 static const char *gen_bin, *self_bin;
 static char local_root[256];
 static char roots[2][300]; /* the roots every test runs over: local, and HTTP when there is one */
@@ -59,31 +51,7 @@ static cutover_identity *open_json(const char *root)
 
 static void put_doc(const char *root, const char *key, const char *text)
 {
-	co_transport *t = NULL;
-	ok(co_transport_open(&t, root, NULL, &err));
-	ok(t->put(t, key, text, strlen(text), NULL, NULL, &err));
-	t->free(t);
-}
-
-__attribute__((noinline)) static char *get_doc(const char *root, const char *key)
-{
-	co_transport *t = NULL;
-	char *data = NULL, version[CO_VERSION_LEN];
-	size_t len;
-	ok(co_transport_open(&t, root, NULL, &err));
-	ok(t->get(t, key, &data, &len, version, &err));
-	t->free(t);
-	return data;
-}
-
-/* A fresh sub-root of root (a folder or a URL path) for one test. */
-static void fresh(char *out, size_t len, const char *root, const char *tag)
-{
-	static int seq;
-	int n = snprintf(out, len, "%s/%s-%ld-%d", root, tag, (long)getpid(), seq++);
-	assert_true(n > 0 && (size_t)n < len);
-	if (strncmp(out, "http", 4) != 0)
-		assert_int_equal(mkdir(out, 0700), 0);
+	test_put_key(root, key, text, strlen(text));
 }
 
 static cutover_user user_in(const char *email)
@@ -108,7 +76,7 @@ static void second_process_write_is_seen(void **state)
 	(void)state;
 	for (int r = 0; r < n_roots; r++) {
 		char root[400], name[64];
-		fresh(root, sizeof root, roots[r], "seen");
+		test_fresh_root(root, sizeof root, roots[r], "seen");
 		cutover_identity *a = open_json(root);
 		cutover_user in = user_in("first@example.com"), *u = NULL;
 		ok(cutover_identity_create_user(a, &u, &in, &err));
@@ -182,7 +150,7 @@ static void replaced_behind_the_librarys_back_is_seen(void **state)
 	(void)state;
 	char root[300], path[400], tmp[400], name[64];
 	struct stat st;
-	fresh(root, sizeof root, local_root, "behind");
+	test_fresh_root(root, sizeof root, local_root, "behind");
 	put_doc(root, "identity/users.json", USERS_AAAA);
 	snprintf(path, sizeof path, "%s/identity/users.json", root);
 	snprintf(tmp, sizeof tmp, "%s/identity/users.json.new", root);
@@ -228,7 +196,7 @@ static void corrupt_document_gives_the_same_error(void **state)
 	for (int r = 0; r < n_roots; r++) {
 		for (size_t b = 0; b < sizeof broken / sizeof *broken; b++) {
 			char root[400];
-			fresh(root, sizeof root, roots[r], "corrupt");
+			test_fresh_root(root, sizeof root, roots[r], "corrupt");
 			put_doc(root, "identity/users.json", USERS_AAAA);
 			cutover_identity *id = open_json(root);
 			cutover_user *u = NULL;
@@ -269,7 +237,7 @@ static void strict_rules_as_the_backfill(void **state)
 		"{\"id\": 3, \"email\": \"fine@example.com\", \"role\": \"viewer\", \"created_at\": 1, \"updated_at\": 1}\n"
 		"]}\n";
 	char root[400];
-	fresh(root, sizeof root, local_root, "strict");
+	test_fresh_root(root, sizeof root, local_root, "strict");
 	put_doc(root, "identity/users.json", doc);
 	cutover_identity *id = open_json(root);
 	cutover_user *u = NULL;
@@ -310,7 +278,7 @@ static void other_records_keep_their_bytes(void **state)
 	size_t rec3_len = (size_t)(strstr(KEEP_DOC, "\n], \"x_top\"") - rec3);
 	for (int r = 0; r < n_roots; r++) {
 		char root[400];
-		fresh(root, sizeof root, roots[r], "keep");
+		test_fresh_root(root, sizeof root, roots[r], "keep");
 		put_doc(root, "identity/users.json", KEEP_DOC);
 		cutover_identity *id = open_json(root);
 		cutover_user_patch p = {.set = CUTOVER_USER_SET_DISPLAY_NAME, .display_name = "Edited"};
@@ -321,7 +289,7 @@ static void other_records_keep_their_bytes(void **state)
 		assert_int_equal(u->id, 4);
 		cutover_user_free(u);
 
-		char *after = get_doc(root, "identity/users.json");
+		char *after = test_get_key(root, "identity/users.json", NULL);
 		/* the untouched records and everything outside the list, byte for byte */
 		assert_true(strncmp(after, "{\"users\": [\n", 12) == 0);
 		assert_non_null(strstr(after, "], \"x_top\": {\"keep\": 0.10}}\n"));
@@ -403,16 +371,7 @@ static int rss_child(const char *root, const char *token)
 		return 1;
 	}
 	cutover_identity_free(id);
-	/* VmHWM, not getrusage: ru_maxrss keeps the peak of what ran in this
-	 * process before exec */
-	char line[256];
-	long kib = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-	while (f && fgets(line, sizeof line, f))
-		if (strncmp(line, "VmHWM:", 6) == 0)
-			kib = atol(line + 6);
-	if (f)
-		fclose(f);
+	long kib = test_vmhwm_kib();
 	printf("%ld\n", kib);
 	return kib > 0 ? 0 : 1;
 }
@@ -421,7 +380,7 @@ static int rss_child(const char *root, const char *token)
 static long measure(int users)
 {
 	char root[300], cmd[1024], token[65] = "";
-	fresh(root, sizeof root, local_root, "rss");
+	test_fresh_root(root, sizeof root, local_root, "rss");
 	snprintf(cmd, sizeof cmd, "%s --out %s --users %d --sessions-per-user 3 --quiet", gen_bin, root, users);
 	assert_int_equal(test_shell(cmd), 0);
 	/* the first session's token, read from the document */
@@ -460,7 +419,7 @@ static void write_memory_stays_flat(void **state)
 	long small = measure(1000), big = measure(100000);
 	fprintf(stderr, "peak RSS of a look-up and a write pair: %.1f MiB at 1,000 users, %.1f MiB at 100,000\n",
 	        small / 1024.0, big / 1024.0);
-#ifdef UNDER_ASAN
+#ifdef TEST_UNDER_ASAN
 	/* the index (about 32 MiB at 100,000 users and 300,000 sessions) and
 	 * the sanitizer's shadow of it */
 	assert_true(big - small < 48 * 1024);

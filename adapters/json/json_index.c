@@ -1388,6 +1388,63 @@ static void gaps_remap(image *m, const uint32_t *map, size_t n_old)
  * blank lines kept; appends go at the end, after a newline when the file
  * does not end with one, each followed by one. A new file is just the
  * lines. The image is carried over as in write_version. */
+/* Sort the edits (appends last, in the order added), check they name each
+ * record at most once, and print the records to write; *moved says
+ * whether any names an existing record. */
+static int edits_prepare(co_ix *x, co_ix_edits *e, bool *moved, cutover_error *err)
+{
+	int rc;
+	*moved = false;
+	qsort(e->v, e->n, sizeof *e->v, by_ord);
+	for (size_t i = 0; i < e->n; i++) {
+		if (e->v[i].ord != SIZE_MAX && (e->v[i].ord >= x->img.n || (i && e->v[i - 1].ord == e->v[i].ord)))
+			return co_err(err, CUTOVER_EINTERNAL, "%s: an edit names record %zu twice or past the end",
+			              x->spec->key, e->v[i].ord + 1);
+		*moved |= e->v[i].ord != SIZE_MAX;
+		if (e->v[i].rec &&
+		    (rc = co_json_print(e->v[i].rec, x->spec->key, &e->v[i].text, &e->v[i].len, err)) != CUTOVER_OK)
+			return rc;
+		if (e->v[i].text && memchr(e->v[i].text, '\n', e->v[i].len)) /* co_json_print never does that */
+			return co_err(err, CUTOVER_EINTERNAL, "%s: a record printed over more than one line", x->spec->key);
+	}
+	return CUTOVER_OK;
+}
+
+static void out_init(out *o, int fd, int in)
+{
+	o->fd = fd;
+	o->in = in;
+	o->pos = o->poff = o->plen = 0;
+	o->n = 0;
+	o->no_cfr = false;
+	o->last_new = true; /* nothing written yet: as if after a line's end */
+	o->last_ch = '\n';
+	o->last_old = 0;
+}
+
+/* Old record i (its slot r, read before slot w <= i is rewritten) goes
+ * out as slot w: written anew from its edit, or its bytes copied with its
+ * numbers moved along. */
+static bool record_out(out *o, image *m, size_t w, size_t i, const rec_slot *r, const edit *ed, bool *fresh)
+{
+	uint64_t at = o->pos;
+	if (ed) {
+		if (!out_put(o, ed->text, ed->len))
+			return false;
+		m->recs[w] = (rec_slot){at, (uint32_t)ed->len, REC_READABLE};
+		for (unsigned a = 0; a < m->naux; a++)
+			m->aux[w * m->naux + a] = INT64_MIN;
+		fresh[i] = true;
+		return true;
+	}
+	if (!out_copy(o, r->off, r->len))
+		return false;
+	m->recs[w] = (rec_slot){at, r->len, r->flags};
+	if (m->naux)
+		memmove(&m->aux[w * m->naux], &m->aux[i * m->naux], m->naux * sizeof *m->aux);
+	return true;
+}
+
 static int write_lines(co_ix *x, co_ix_edits *e, cutover_error *err)
 {
 	image *m = &x->img;
@@ -1399,18 +1456,8 @@ static int write_lines(co_ix *x, co_ix_edits *e, cutover_error *err)
 
 	if (e->ntop)
 		return co_err(err, CUTOVER_EINTERNAL, "%s: a file of lines has no top-level fields to set", x->spec->key);
-	qsort(e->v, e->n, sizeof *e->v, by_ord);
-	for (size_t i = 0; i < e->n; i++) {
-		if (e->v[i].ord != SIZE_MAX && (e->v[i].ord >= m->n || (i && e->v[i - 1].ord == e->v[i].ord)))
-			return co_err(err, CUTOVER_EINTERNAL, "%s: an edit names record %zu twice or past the end",
-			              x->spec->key, e->v[i].ord + 1);
-		moved |= e->v[i].ord != SIZE_MAX;
-		if (e->v[i].rec &&
-		    (rc = co_json_print(e->v[i].rec, x->spec->key, &e->v[i].text, &e->v[i].len, err)) != CUTOVER_OK)
-			return rc;
-		if (e->v[i].text && memchr(e->v[i].text, '\n', e->v[i].len)) /* co_json_print never does that */
-			return co_err(err, CUTOVER_EINTERNAL, "%s: a record printed over more than one line", x->spec->key);
-	}
+	if ((rc = edits_prepare(x, e, &moved, err)) != CUTOVER_OK)
+		return rc;
 	if ((moved && (!(map = malloc(m->n * sizeof *map)) || !(fresh = calloc(m->n, sizeof *fresh)))) ||
 	    !(o = malloc(sizeof *o))) {
 		rc = co_err_oom(err);
@@ -1418,14 +1465,7 @@ static int write_lines(co_ix *x, co_ix_edits *e, cutover_error *err)
 	}
 	if ((rc = co_put_begin(x->t, x->spec->key, &p, err)) != CUTOVER_OK)
 		goto out;
-	o->fd = p.fd;
-	o->in = x->fd;
-	o->pos = o->poff = o->plen = 0;
-	o->n = 0;
-	o->no_cfr = false;
-	o->last_new = true;
-	o->last_ch = '\n';
-	o->last_old = 0;
+	out_init(o, p.fd, x->fd);
 
 	/* the lines: the bytes up to each record copied, then the record
 	 * copied, written anew or left out with its line's end; slot w <= i
@@ -1443,21 +1483,8 @@ static int write_lines(co_ix *x, co_ix_edits *e, cutover_error *err)
 			map[i] = NO_ORD;
 			continue;
 		}
-		uint64_t at = o->pos;
-		if (ed) {
-			if (!out_put(o, ed->text, ed->len))
-				goto io;
-			m->recs[w] = (rec_slot){at, (uint32_t)ed->len, REC_READABLE};
-			for (unsigned a = 0; a < m->naux; a++)
-				m->aux[w * m->naux + a] = INT64_MIN;
-			fresh[i] = true;
-		} else {
-			if (!out_copy(o, r.off, r.len))
-				goto io;
-			m->recs[w] = (rec_slot){at, r.len, r.flags};
-			if (m->naux) /* w <= i */
-				memmove(&m->aux[w * m->naux], &m->aux[i * m->naux], m->naux * sizeof *m->aux);
-		}
+		if (!record_out(o, m, w, i, &r, ed, fresh))
+			goto io;
 		from = r.off + r.len;
 		if (map)
 			map[i] = (uint32_t)w;
@@ -1522,16 +1549,8 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 	if (m->exists && !m->streamable)
 		return write_tree(x, e, err);
 
-	qsort(e->v, e->n, sizeof *e->v, by_ord);
-	for (size_t i = 0; i < e->n; i++) {
-		if (e->v[i].ord != SIZE_MAX && (e->v[i].ord >= m->n || (i && e->v[i - 1].ord == e->v[i].ord)))
-			return co_err(err, CUTOVER_EINTERNAL, "%s: an edit names record %zu twice or past the end",
-			              x->spec->key, e->v[i].ord + 1);
-		moved |= e->v[i].ord != SIZE_MAX;
-		if (e->v[i].rec &&
-		    (rc = co_json_print(e->v[i].rec, x->spec->key, &e->v[i].text, &e->v[i].len, err)) != CUTOVER_OK)
-			return rc;
-	}
+	if ((rc = edits_prepare(x, e, &moved, err)) != CUTOVER_OK)
+		return rc;
 	if ((rc = new_skeleton(x, e, &top, err)) != CUTOVER_OK ||
 	    (top && (rc = skeleton_text(x, top, &skel, &skel_len, &head_len, err)) != CUTOVER_OK))
 		goto out;
@@ -1547,11 +1566,7 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 		m->top = top;
 		top = NULL;
 	}
-	o->fd = p.fd;
-	o->in = x->fd;
-	o->pos = o->poff = o->plen = 0;
-	o->n = 0;
-	o->no_cfr = false;
+	out_init(o, p.fd, x->fd);
 
 	/* what the loop overwrites, read first: the end of the records (the
 	 * tail follows) and the separator between the last two (for appends) */
@@ -1588,21 +1603,8 @@ static int write_version(co_ix *x, co_ix_edits *e, cutover_error *err)
 			sep_s = r.off + r.len;
 			sep_e = m->recs[i + 1].off;
 		}
-		uint64_t at = o->pos;
-		if (ed) {
-			if (!out_put(o, ed->text, ed->len))
-				goto io;
-			m->recs[w] = (rec_slot){at, (uint32_t)ed->len, REC_READABLE};
-			for (unsigned a = 0; a < m->naux; a++)
-				m->aux[w * m->naux + a] = INT64_MIN;
-			fresh[i] = true;
-		} else {
-			if (!out_copy(o, r.off, r.len))
-				goto io;
-			m->recs[w] = (rec_slot){at, r.len, r.flags};
-			if (m->naux) /* w <= i */
-				memmove(&m->aux[w * m->naux], &m->aux[i * m->naux], m->naux * sizeof *m->aux);
-		}
+		if (!record_out(o, m, w, i, &r, ed, fresh))
+			goto io;
 		if (map)
 			map[i] = (uint32_t)w;
 		w++;
