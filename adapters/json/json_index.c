@@ -379,6 +379,29 @@ static int whole_document(co_ix *x, int fd, uint64_t size, cJSON **top, cutover_
 	return CUTOVER_OK;
 }
 
+/* A fresh image of the document's bytes in fd, and the scanner that frames
+ * them (JSON or lines, as the spec says) through *f, a stream of its own
+ * over them; on failure *f and *scan are NULL or to be released. */
+static int scan_start(co_ix *x, int fd, image *m, FILE **f, co_scan **scan, cutover_error *err)
+{
+	struct stat st;
+	int dfd = -1;
+	*f = NULL;
+	*scan = NULL;
+	image_free(m);
+	m->exists = true;
+	if (fstat(fd, &st) != 0)
+		return read_error(x, errno, err);
+	m->size = (uint64_t)st.st_size;
+	if (lseek(fd, 0, SEEK_SET) != 0 || (dfd = dup(fd)) < 0 || !(*f = fdopen(dfd, "rb"))) {
+		if (dfd >= 0)
+			close(dfd);
+		return read_error(x, errno, err);
+	}
+	return x->spec->collection ? co_scan_json(scan, *f, x->spec->key, x->spec->collection, err)
+	                           : co_scan_ndjson(scan, *f, x->spec->key, err);
+}
+
 /* What lies outside the array (the head up to its first record, the tail
  * from its ']') must be JSON too: parse the two joined as a document with
  * an empty collection, the skeleton (NULL when it is not JSON). */
@@ -402,23 +425,12 @@ static cJSON *skeleton(co_ix *x, int fd, const image *m)
 
 static int build(co_ix *x, int fd, image *m, cutover_error *err)
 {
-	struct stat st;
 	co_scan *scan = NULL;
 	FILE *f = NULL;
-	int rc = CUTOVER_OK, dfd = -1;
+	int rc = CUTOVER_OK;
 	bool plain = true;
 
-	image_free(m);
-	m->exists = true;
-	if (fstat(fd, &st) != 0)
-		return read_error(x, errno, err);
-	m->size = (uint64_t)st.st_size;
-	if (lseek(fd, 0, SEEK_SET) != 0 || (dfd = dup(fd)) < 0 || !(f = fdopen(dfd, "rb"))) {
-		if (dfd >= 0)
-			close(dfd);
-		return read_error(x, errno, err);
-	}
-	if ((rc = co_scan_json(&scan, f, x->spec->key, x->spec->collection, err)) != CUTOVER_OK)
+	if ((rc = scan_start(x, fd, m, &f, &scan, err)) != CUTOVER_OK)
 		goto out;
 	for (;;) {
 		co_scan_item it;
@@ -450,9 +462,10 @@ static int build(co_ix *x, int fd, image *m, cutover_error *err)
 	}
 	plain = plain && co_scan_json_closed(scan, &m->close_off) && (m->top = skeleton(x, fd, m));
 	if (!plain) {
+		uint64_t size = m->size;
 		image_free(m);
 		m->exists = true;
-		m->size = (uint64_t)st.st_size;
+		m->size = size;
 		rc = whole_document(x, fd, m->size, &m->top, err);
 		/* a parsable document without the collection: no records, and a
 		 * write goes through the whole tree */
@@ -462,7 +475,8 @@ static int build(co_ix *x, int fd, image *m, cutover_error *err)
 	m->streamable = true;
 out:
 	co_scan_free(scan);
-	fclose(f);
+	if (f)
+		fclose(f);
 	return rc;
 }
 
@@ -538,23 +552,12 @@ static int tail_lines(co_ix *x, int fd, image *m, uint64_t blank, cutover_error 
  * record, never the file's error. */
 static int build_lines(co_ix *x, int fd, image *m, cutover_error *err)
 {
-	struct stat st;
 	co_scan *scan = NULL;
 	FILE *f = NULL;
-	int rc, dfd = -1;
+	int rc;
 	uint64_t blank = 0;
 
-	image_free(m);
-	m->exists = true;
-	if (fstat(fd, &st) != 0)
-		return read_error(x, errno, err);
-	m->size = (uint64_t)st.st_size;
-	if (lseek(fd, 0, SEEK_SET) != 0 || (dfd = dup(fd)) < 0 || !(f = fdopen(dfd, "rb"))) {
-		if (dfd >= 0)
-			close(dfd);
-		return read_error(x, errno, err);
-	}
-	if ((rc = co_scan_ndjson(&scan, f, x->spec->key, err)) != CUTOVER_OK)
+	if ((rc = scan_start(x, fd, m, &f, &scan, err)) != CUTOVER_OK)
 		goto out;
 	for (;;) {
 		co_scan_item it;
@@ -584,7 +587,8 @@ static int build_lines(co_ix *x, int fd, image *m, cutover_error *err)
 	m->streamable = true;
 out:
 	co_scan_free(scan);
-	fclose(f);
+	if (f)
+		fclose(f);
 	return rc;
 }
 
