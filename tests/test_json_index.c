@@ -122,14 +122,61 @@ static void second_process_write_is_seen(void **state)
 	}
 }
 
-/* --- changed behind the library's back (local root) --------------------------- */
-
 static const char *USERS_AAAA = "{\"users\": [\n"
                                 "{\"id\": 1, \"email\": \"a@example.com\", \"display_name\": \"AAAA\", \"role\": \"viewer\", \"created_at\": 1, \"updated_at\": 1}\n"
                                 "]}\n";
 static const char *USERS_BBBB = "{\"users\": [\n"
                                 "{\"id\": 1, \"email\": \"a@example.com\", \"display_name\": \"BBBB\", \"role\": \"viewer\", \"created_at\": 1, \"updated_at\": 1}\n"
                                 "]}\n";
+
+/* --- over HTTP a look-up on an unchanged document is one conditional GET -------- */
+
+/* Lines of the access log ("METHOD URI STATUS") equal to line. */
+static int log_count(const char *line)
+{
+	char *log = test_read_file(getenv("CUTOVER_TEST_HTTP_LOG"), NULL);
+	int n = 0;
+	size_t ll = strlen(line);
+	assert_non_null(log);
+	for (char *p = log; (p = strstr(p, line)) != NULL; p += ll)
+		if ((p == log || p[-1] == '\n') && (p[ll] == '\n' || p[ll] == '\0'))
+			n++;
+	free(log);
+	return n;
+}
+
+static void http_lookup_is_one_conditional_request(void **state)
+{
+	(void)state;
+	if (n_roots < 2 || !getenv("CUTOVER_TEST_HTTP_LOG"))
+		skip(); /* run under tests/with-nginx.sh */
+	char root[400], name[64], l200[500], l304[500];
+	test_fresh_root(root, sizeof root, roots[1], "cond");
+	put_doc(root, "identity/users.json", USERS_AAAA);
+	/* a version is trusted for a 304 once it is older than the clock's
+	 * second (transport_http.c): let it settle before the first read */
+	sleep(3);
+	const char *path = strstr(root + strlen("http://"), "/");
+	assert_non_null(path);
+	snprintf(l200, sizeof l200, "GET %s/identity/users.json 200", path);
+	snprintf(l304, sizeof l304, "GET %s/identity/users.json 304", path);
+	cutover_identity *id = open_json(root);
+	assert_string_equal(display_name_of(id, 1, name, sizeof name), "AAAA");
+	for (int i = 0; i < 300 && log_count(l200) < 1; i++) /* nginx logs after answering */
+		usleep(10000);
+	int got200 = log_count(l200), got304 = log_count(l304);
+	assert_int_equal(got200, 1);
+	for (int i = 0; i < 5; i++)
+		assert_string_equal(display_name_of(id, 1, name, sizeof name), "AAAA");
+	for (int i = 0; i < 300 && log_count(l304) < got304 + 5; i++)
+		usleep(10000);
+	usleep(200000); /* so that a request too many would show */
+	assert_int_equal(log_count(l304), got304 + 5);
+	assert_int_equal(log_count(l200), got200);
+	cutover_identity_free(id);
+}
+
+/* --- changed behind the library's back (local root) --------------------------- */
 
 static void set_mtime(const char *path, const struct timespec *mtime)
 {
@@ -448,6 +495,7 @@ int main(int argc, char **argv)
 	alarm(900);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(second_process_write_is_seen),
+		cmocka_unit_test(http_lookup_is_one_conditional_request),
 		cmocka_unit_test(replaced_behind_the_librarys_back_is_seen),
 		cmocka_unit_test(corrupt_document_gives_the_same_error),
 		cmocka_unit_test(strict_rules_as_the_backfill),
