@@ -277,11 +277,11 @@ static void strict_rules_as_the_backfill(void **state)
 	(void)state;
 	static const char *doc =
 		"{\"users\": [\n"
-		"{\"id\": 1, \"email\": \"twice@example.com\", \"email\": \"other@example.com\", \"role\": \"viewer\","
+		"{\"id\": 3, \"email\": \"fine@example.com\", \"role\": \"viewer\", \"created_at\": 1, \"updated_at\": 1},\n"
+		"{\"id\": 7, \"email\": \"twice@example.com\", \"email\": \"other@example.com\", \"role\": \"viewer\","
 		" \"created_at\": 1, \"updated_at\": 1},\n"
 		"{\"id\": 2, \"email\": \"nul@example.com\", \"display_name\": \"Nul\\u0000Byte\", \"role\": \"viewer\","
-		" \"created_at\": 1, \"updated_at\": 1},\n"
-		"{\"id\": 3, \"email\": \"fine@example.com\", \"role\": \"viewer\", \"created_at\": 1, \"updated_at\": 1}\n"
+		" \"created_at\": 1, \"updated_at\": 1}\n"
 		"]}\n";
 	char root[400];
 	test_fresh_root(root, sizeof root, local_root, "strict");
@@ -289,17 +289,27 @@ static void strict_rules_as_the_backfill(void **state)
 	cutover_identity *id = open_json(root);
 	cutover_user *u = NULL;
 	test_log_capture();
-	assert_int_equal(cutover_identity_get_user(id, &u, 1, &err), CUTOVER_ENOTFOUND);
+	/* no look-up serves them, as Postgres will not hold them */
+	assert_int_equal(cutover_identity_get_user(id, &u, 7, &err), CUTOVER_ENOTFOUND);
 	assert_int_equal(cutover_identity_get_user_by_email(id, &u, "twice@example.com", &err), CUTOVER_ENOTFOUND);
 	assert_int_equal(cutover_identity_get_user(id, &u, 2, &err), CUTOVER_ENOTFOUND);
-	assert_non_null(strstr(test_log_text(), "2 records, the first at position 1"));
+	assert_non_null(strstr(test_log_text(), "2 records, the first at position 2"));
 	ok(cutover_identity_get_user(id, &u, 3, &err));
 	cutover_user_free(u);
-	/* new ids are max + 1 over the readable ones */
+	/* but what they hold is not handed out again: a new id goes past 7
+	 * (else fixing the record later would give two users id 7), their
+	 * email is taken, and a put over id 7 is refused naming the record */
 	cutover_user in = user_in("new@example.com");
 	ok(cutover_identity_create_user(id, &u, &in, &err));
-	assert_int_equal(u->id, 4);
+	assert_int_equal(u->id, 8);
 	cutover_user_free(u);
+	cutover_user again = user_in("TWICE@example.com");
+	assert_int_equal(cutover_identity_create_user(id, &u, &again, &err), CUTOVER_ECONFLICT);
+	cutover_user put = user_in("someone@example.com");
+	put.id = 7;
+	assert_int_equal(id->put_user(id, &put, &err), CUTOVER_ECORRUPT); /* replication (reconcile, dual stages) */
+	assert_non_null(strstr(err.message, "record 2"));
+	assert_non_null(strstr(err.detail, "appears twice"));
 	cutover_identity_free(id);
 }
 

@@ -383,7 +383,6 @@ static int check_user_unique(co_ix *x, const cutover_user *u, size_t self, const
 	size_t best = SIZE_MAX, pos, first;
 	int kind = 0; /* 1 id, 2 email, 3 oauth (earliest record first) */
 	const char *provider = NULL;
-	cJSON *rec;
 	int rc;
 
 	*max_id = co_ix_aux_max(x) > 0 ? co_ix_aux_max(x) : 0;
@@ -405,18 +404,16 @@ static int check_user_unique(co_ix *x, const cutover_user *u, size_t self, const
 	skip_add(sk, DOC_USERS, n, first);
 
 	if (want_id > 0) {
-		rc = co_ix_first(x, U_ID, &want_id, sizeof want_id, id_is, &want_id, self, &rec, &pos, err);
+		rc = co_ix_taken(x, U_ID, &want_id, sizeof want_id, id_is, &want_id, self, &pos, err);
 		if (rc == CUTOVER_OK) {
-			cJSON_Delete(rec);
 			best = pos;
 			kind = 1;
 		} else if (rc != CUTOVER_ENOTFOUND) {
 			return rc;
 		}
 	}
-	rc = co_ix_first(x, U_EMAIL, norm_email, strlen(norm_email), email_is, norm_email, self, &rec, &pos, err);
+	rc = co_ix_taken(x, U_EMAIL, norm_email, strlen(norm_email), email_is, norm_email, self, &pos, err);
 	if (rc == CUTOVER_OK) {
-		cJSON_Delete(rec);
 		if (pos < best) {
 			best = pos;
 			kind = 2;
@@ -430,10 +427,9 @@ static int check_user_unique(co_ix *x, const cutover_user *u, size_t self, const
 		char *k = oauth_key(w.provider, w.subject, &len);
 		if (!k)
 			return co_err_oom(err);
-		rc = co_ix_first(x, U_OAUTH, k, len, oauth_is, &w, self, &rec, &pos, err);
+		rc = co_ix_taken(x, U_OAUTH, k, len, oauth_is, &w, self, &pos, err);
 		free(k);
 		if (rc == CUTOVER_OK) {
-			cJSON_Delete(rec);
 			if (pos < best) {
 				best = pos;
 				kind = 3;
@@ -835,6 +831,20 @@ static int put_user_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_error *er
 		return co_err_oom(err);
 	u.email = norm;
 	rc = find_user_id(x, u.id, SIZE_MAX, &rec, &pos, &c->sk, err);
+	if (rc == CUTOVER_ENOTFOUND &&
+	    (rc = co_ix_taken(x, U_ID, &u.id, sizeof u.id, id_is, &u.id, SIZE_MAX, &pos, err)) == CUTOVER_OK) {
+		/* a record with this id that breaks the strict rules: it cannot be
+		 * compared, so it is not overwritten (its reason, named) */
+		char what[64];
+		snprintf(what, sizeof what, "id %lld", (long long)u.id);
+		cJSON *bad = NULL;
+		if ((rc = co_ix_read(x, pos, &bad, err)) == CUTOVER_ECORRUPT)
+			rc = co_ix_record_error(x, err, pos, what);
+		cJSON_Delete(bad);
+		if (rc == CUTOVER_OK)
+			rc = co_err(err, CUTOVER_EINTERNAL, "%s: record %zu was unreadable and now reads", USERS_KEY, pos + 1);
+		goto out;
+	}
 	if (rc == CUTOVER_ENOTFOUND) {
 		rc = CUTOVER_OK;
 		pos = SIZE_MAX;
@@ -983,10 +993,18 @@ static int store_session_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_erro
 	if ((rc = require_user(c->users, c->in->user_id, &c->sk, err)) != CUTOVER_OK)
 		return rc;
 	rc = find_session(x, c->in->token_hash, &rec, &pos, &c->sk, err);
-	if (rc == CUTOVER_ENOTFOUND)
-		rc = CUTOVER_OK;
+	bool held = false; /* by a record that breaks the strict rules */
+	if (rc == CUTOVER_ENOTFOUND) {
+		rc = co_ix_taken(x, S_TOKEN, c->in->token_hash, strlen(c->in->token_hash), token_is, c->in->token_hash,
+		                 SIZE_MAX, &pos, err);
+		held = rc == CUTOVER_OK;
+		if (rc == CUTOVER_ENOTFOUND)
+			rc = CUTOVER_OK;
+	}
 	if (rc != CUTOVER_OK)
 		return rc;
+	if (held && !c->upsert)
+		return co_err(err, CUTOVER_ECONFLICT, "a session with that token hash already exists");
 	if (rec && !c->upsert) {
 		cJSON_Delete(rec);
 		return co_err(err, CUTOVER_ECONFLICT, "a session with that token hash already exists");
@@ -1001,7 +1019,7 @@ static int store_session_edit(co_ix *x, void *vctx, co_ix_edits *e, cutover_erro
 			return CUTOVER_OK;
 		}
 	}
-	bool replace = rec != NULL;
+	bool replace = rec != NULL || held; /* put: an unreadable one is replaced */
 	if (!rec && !(rec = cJSON_CreateObject()))
 		return co_err_oom(err);
 	if ((rc = write_session(rec, c->in, err)) != CUTOVER_OK) {

@@ -25,6 +25,7 @@
 #include "json_index.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,13 +250,19 @@ void co_ix_emit_failed(co_ix_emit *e)
 }
 
 /* Run the domain's key function over record ord of m. */
-static bool emit_keys(const co_ix_spec *spec, image *m, size_t ord, const cJSON *rec)
+/* Run the domain's key function over record ord of m. A record that is
+ * JSON but breaks the strict rules (strict false) is served by no look-up
+ * and counted unreadable in every table, but its keys and numbers, read as
+ * cJSON reads them, still go in: a new id stays past its id and the
+ * conflict checks (co_ix_taken) still see what it holds. */
+static bool emit_keys(const co_ix_spec *spec, image *m, size_t ord, const cJSON *rec, bool strict)
 {
 	co_ix_emit e = {m, ord, false};
-	if (rec) {
+	if (rec)
 		spec->keys(rec, &e);
-	} else {
-		for (unsigned t = 0; t < spec->n_keys; t++)
+	for (unsigned t = 0; !strict && t < spec->n_keys; t++) {
+		ktab *k = &m->tabs[t];
+		if (!k->nbad || k->bad[k->nbad - 1] != (uint32_t)ord) /* not twice */
 			co_ix_key_unreadable(&e, t);
 	}
 	return !e.failed;
@@ -263,9 +270,6 @@ static bool emit_keys(const co_ix_spec *spec, image *m, size_t ord, const cJSON 
 
 /* --- building an image ------------------------------------------------------ */
 
-/* Parse one record's bytes as the backfill does: NULL and *json_ok false
- * when they are not JSON; NULL and *json_ok true when they are JSON but
- * break the strict rules (reason in err). */
 /* Is a record nested deeper than cJSON parses inside a document? The
  * document and its list take two of CJSON_NESTING_LIMIT's levels. */
 static bool too_deep(const char *p, size_t n)
@@ -294,10 +298,14 @@ static bool too_deep(const char *p, size_t n)
 	return false;
 }
 
-static cJSON *parse_record(const char *bytes, size_t len, bool nul_escape, bool *json_ok, cutover_error *err)
+/* Parse one record's bytes as the backfill does. NULL when they are not
+ * JSON (as the whole document's parse sees them); otherwise the tree, with
+ * *strict saying whether it holds the strict rules (the reason in err when
+ * not): the caller deletes it either way. */
+static cJSON *parse_record(const char *bytes, size_t len, bool nul_escape, bool *strict, cutover_error *err)
 {
 	const char *end = NULL;
-	*json_ok = false;
+	*strict = false;
 	/* What the whole document's parse refuses and a record's alone would
 	 * not: a byte order mark (cJSON skips one at the start of its input), a
 	 * raw NUL byte (a string runs on to the length given), nesting the
@@ -318,11 +326,7 @@ static cJSON *parse_record(const char *bytes, size_t len, bool nul_escape, bool 
 			return NULL;
 		}
 	}
-	*json_ok = true;
-	if (co_legacy_strict(j, nul_escape, err) != CUTOVER_OK) {
-		cJSON_Delete(j);
-		return NULL;
-	}
+	*strict = co_legacy_strict(j, nul_escape, err) == CUTOVER_OK;
 	return j;
 }
 
@@ -393,7 +397,7 @@ static int scan_start(co_ix *x, int fd, image *m, FILE **f, co_scan **scan, cuto
 	if (fstat(fd, &st) != 0)
 		return read_error(x, errno, err);
 	m->size = (uint64_t)st.st_size;
-	if (lseek(fd, 0, SEEK_SET) != 0 || (dfd = dup(fd)) < 0 || !(*f = fdopen(dfd, "rb"))) {
+	if (lseek(fd, 0, SEEK_SET) != 0 || (dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0 || !(*f = fdopen(dfd, "rb"))) {
 		if (dfd >= 0)
 			close(dfd);
 		return read_error(x, errno, err);
@@ -446,14 +450,15 @@ static int build(co_ix *x, int fd, image *m, cutover_error *err)
 			plain = false;
 			break;
 		}
-		bool json_ok;
+		bool strict;
 		cutover_error why;
-		cJSON *rec = parse_record(it.bytes, it.len, it.nul_escape, &json_ok, &why);
-		if (!json_ok) {
+		cJSON *rec = parse_record(it.bytes, it.len, it.nul_escape, &strict, &why);
+		if (!rec) {
 			plain = false;
 			break;
 		}
-		if (!rec_add(m, it.offset, it.len, rec ? REC_READABLE : 0) || !emit_keys(x->spec, m, m->n - 1, rec)) {
+		if (!rec_add(m, it.offset, it.len, strict ? REC_READABLE : 0) ||
+		    !emit_keys(x->spec, m, m->n - 1, rec, strict)) {
 			cJSON_Delete(rec);
 			rc = co_err_oom(err);
 			goto out;
@@ -575,7 +580,7 @@ static int build_lines(co_ix *x, int fd, image *m, cutover_error *err)
 			rec = NULL;
 		uint64_t b = it.line - 1 - m->n; /* the lines before it that are not records */
 		if ((b != blank && !gap_add(m, m->n, b)) || !rec_add(m, it.offset, it.len, rec ? REC_READABLE : 0) ||
-		    !emit_keys(x->spec, m, m->n - 1, rec)) {
+		    !emit_keys(x->spec, m, m->n - 1, rec, rec != NULL)) {
 			cJSON_Delete(rec);
 			rc = co_err_oom(err);
 			goto out;
@@ -773,8 +778,12 @@ int co_ix_read(co_ix *x, size_t ord, cJSON **out, cutover_error *err)
 		                   .nul_escape = co_json_has_nul_escape(buf, r->len)};
 		rc = co_legacy_parse(&it, out, err);
 	} else {
-		bool json_ok;
-		*out = parse_record(buf, r->len, co_json_has_nul_escape(buf, r->len), &json_ok, err);
+		bool strict;
+		*out = parse_record(buf, r->len, co_json_has_nul_escape(buf, r->len), &strict, err);
+		if (*out && !strict) {
+			cJSON_Delete(*out);
+			*out = NULL;
+		}
 		rc = *out ? CUTOVER_OK : CUTOVER_ECORRUPT;
 	}
 	free(buf);
@@ -807,8 +816,34 @@ size_t co_ix_unreadable_any(const co_ix *x, size_t *first)
 	}
 }
 
-int co_ix_first(co_ix *x, unsigned table, const void *key, size_t len, co_ix_match_fn match, const void *ctx,
-                size_t skip, cJSON **rec, size_t *ord, cutover_error *err)
+/* Record ord parsed as cJSON reads it, whether or not it holds the strict
+ * rules (JSON documents: records that are not JSON make the document's
+ * error, so every indexed record parses). */
+static int read_lenient(co_ix *x, size_t ord, cJSON **out, cutover_error *err)
+{
+	if (co_ix_readable(x, ord) || !x->spec->collection)
+		return co_ix_read(x, ord, out, err);
+	const rec_slot *r = &x->img.recs[ord];
+	char *buf = malloc((size_t)r->len + 1);
+	bool strict;
+	if (!buf)
+		return co_err_oom(err);
+	if (!read_at(x->fd, buf, r->len, r->off)) {
+		int e = errno;
+		free(buf);
+		return read_error(x, e, err);
+	}
+	buf[r->len] = '\0';
+	cutover_error why;
+	*out = parse_record(buf, r->len, false, &strict, &why);
+	free(buf);
+	return *out ? CUTOVER_OK : co_err(err, CUTOVER_ECORRUPT, "%s: record %zu is no longer JSON", x->spec->key, ord + 1);
+}
+
+/* co_ix_first, and co_ix_taken when any (records that break the strict
+ * rules too, read as cJSON reads them) */
+static int first_of(co_ix *x, unsigned table, const void *key, size_t len, co_ix_match_fn match, const void *ctx,
+                    size_t skip, bool any, cJSON **rec, size_t *ord, cutover_error *err)
 {
 	size_t *c = NULL, n = 0;
 	*rec = NULL;
@@ -818,9 +853,9 @@ int co_ix_first(co_ix *x, unsigned table, const void *key, size_t len, co_ix_mat
 	rc = CUTOVER_ENOTFOUND;
 	for (size_t i = 0; i < n && rc == CUTOVER_ENOTFOUND; i++) {
 		cJSON *r;
-		if (c[i] == skip || !co_ix_readable(x, c[i]))
+		if (c[i] == skip || (!any && !co_ix_readable(x, c[i])))
 			continue;
-		if ((rc = co_ix_read(x, c[i], &r, err)) != CUTOVER_OK)
+		if ((rc = any ? read_lenient(x, c[i], &r, err) : co_ix_read(x, c[i], &r, err)) != CUTOVER_OK)
 			break;
 		if (!match || match(r, ctx)) {
 			*rec = r;
@@ -832,6 +867,21 @@ int co_ix_first(co_ix *x, unsigned table, const void *key, size_t len, co_ix_mat
 		}
 	}
 	free(c);
+	return rc;
+}
+
+int co_ix_first(co_ix *x, unsigned table, const void *key, size_t len, co_ix_match_fn match, const void *ctx,
+                size_t skip, cJSON **rec, size_t *ord, cutover_error *err)
+{
+	return first_of(x, table, key, len, match, ctx, skip, false, rec, ord, err);
+}
+
+int co_ix_taken(co_ix *x, unsigned table, const void *key, size_t len, co_ix_match_fn match, const void *ctx,
+                size_t skip, size_t *ord, cutover_error *err)
+{
+	cJSON *rec = NULL;
+	int rc = first_of(x, table, key, len, match, ctx, skip, true, &rec, ord, err);
+	cJSON_Delete(rec);
 	return rc;
 }
 
@@ -1309,7 +1359,7 @@ static int carry_and_commit(co_ix *x, co_ix_edits *e, co_put *p, const uint32_t 
 		/* a replaced record's new ordinal, or the append's (appends sort
 		 * last, in the order they were added) */
 		size_t ord = e->v[i].ord != SIZE_MAX ? map[e->v[i].ord] : m->n - (e->n - i);
-		if (!emit_keys(x->spec, m, ord, e->v[i].rec)) {
+		if (!emit_keys(x->spec, m, ord, e->v[i].rec, true)) {
 			rc = co_err_oom(err);
 			goto fail;
 		}

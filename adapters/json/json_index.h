@@ -126,6 +126,14 @@ typedef bool (*co_ix_match_fn)(const cJSON *rec, const void *ctx);
 int co_ix_first(co_ix *x, unsigned table, const void *key, size_t len, co_ix_match_fn match, const void *ctx,
                 size_t skip, cJSON **rec, size_t *ord, cutover_error *err);
 
+/* For conflict checks: the first record (lowest ordinal, not at skip) that
+ * holds key in table and that match accepts, counting records that break
+ * the strict rules too (read as cJSON reads them: their keys are indexed,
+ * though no look-up serves them). CUTOVER_OK with *ord, or
+ * CUTOVER_ENOTFOUND with err untouched. */
+int co_ix_taken(co_ix *x, unsigned table, const void *key, size_t len, co_ix_match_fn match, const void *ctx,
+                size_t skip, size_t *ord, cutover_error *err);
+
 /* Record ord of the indexed version, parsed (the caller deletes *out). A
  * record that breaks the strict rules is CUTOVER_ECORRUPT with the reason;
  * turn it into the record error with co_ix_record_error. */

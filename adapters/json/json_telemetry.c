@@ -1443,6 +1443,7 @@ int co_json_telemetry_new(cutover_telemetry **out, co_transport *t, cutover_erro
 		return co_err_oom(err);
 	}
 	j->t = t;
+	j->call = 1; /* a day is pinned while its pin equals call: none is yet (pin 0) */
 	int rc = co_ix_new(&j->incidents, t, &incidents_spec, err);
 	if (rc != CUTOVER_OK) {
 		j_free(&j->base);

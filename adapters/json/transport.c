@@ -64,9 +64,7 @@ int co_spool_fd(const char *what, cutover_error *err)
 	if (!dir || !*dir)
 		dir = "/tmp";
 	snprintf(path, sizeof path, "%s/.cutover-spool-XXXXXX", dir);
-	mode_t old = umask(077);
-	int fd = mkostemp(path, O_CLOEXEC);
-	umask(old);
+	int fd = mkostemp(path, O_CLOEXEC); /* 0600 whatever the umask (never changed: it is the process's) */
 	if (fd < 0) {
 		int e = errno;
 		co_err(err, CUTOVER_EUNAVAILABLE, "cannot create a temporary file for %s", what);
