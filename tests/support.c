@@ -119,6 +119,18 @@ void test_fresh_root(char *out, size_t len, const char *root, const char *tag)
 		assert_int_equal(mkdir(out, 0700), 0);
 }
 
+int test_state_roots(char roots[2][300], char *tmpl)
+{
+	int n = 0;
+	if (!mkdtemp(tmpl))
+		return 0;
+	snprintf(roots[n++], 300, "%s", tmpl);
+	const char *http = getenv("CUTOVER_TEST_HTTP_ROOT");
+	if (http && *http && strlen(http) < 300 - 40)
+		snprintf(roots[n++], 300, "%s", http);
+	return n;
+}
+
 void test_put_key(const char *root, const char *key, const char *text, size_t len)
 {
 	cutover_error err;

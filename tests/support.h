@@ -59,6 +59,11 @@ long test_vmhwm_kib(void);
 /* A fresh sub-root "<root>/<tag>-<pid>-<n>" of a state root (a folder,
  * created 0700, or an http(s) URL path) in out. */
 void test_fresh_root(char *out, size_t len, const char *root, const char *tag);
+/* The state roots an index test runs over: a fresh local directory made
+ * from tmpl (mkdtemp), and the HTTP root of tests/with-nginx.sh when it is
+ * set (CUTOVER_TEST_HTTP_ROOT). Returns how many (1 or 2); 0 when the
+ * directory cannot be made. */
+int test_state_roots(char roots[2][300], char *tmpl);
 /* Put / get a whole document under a state root of either kind; exits 3
  * on failure. test_get_key's result is malloc'd, *len (may be NULL) its size. */
 void test_put_key(const char *root, const char *key, const char *text, size_t len);

@@ -496,12 +496,8 @@ int main(int argc, char **argv)
 	gen_bin = argv[1];
 	self_bin = argv[0];
 	snprintf(local_root, sizeof local_root, "/tmp/cutover-ix-XXXXXX");
-	if (!mkdtemp(local_root))
+	if (!(n_roots = test_state_roots(roots, local_root)))
 		return 3;
-	snprintf(roots[n_roots++], sizeof roots[0], "%s", local_root);
-	const char *http = getenv("CUTOVER_TEST_HTTP_ROOT");
-	if (http && *http && strlen(http) < sizeof roots[0] - 40)
-		snprintf(roots[n_roots++], sizeof roots[0], "%s", http);
 	alarm(900);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(second_process_write_is_seen),

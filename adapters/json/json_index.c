@@ -406,6 +406,18 @@ static int scan_start(co_ix *x, int fd, image *m, FILE **f, co_scan **scan, cuto
 	                           : co_scan_ndjson(scan, *f, x->spec->key, err);
 }
 
+/* The scanner's next item; *end at the end of the document. */
+static int scan_next(co_scan *scan, co_scan_item *it, bool *end, cutover_error *err)
+{
+	int rc = co_scan_next(scan, it, err);
+	*end = rc == CUTOVER_ENOTFOUND;
+	if (*end) {
+		cutover_error_clear(err);
+		return CUTOVER_OK;
+	}
+	return rc;
+}
+
 /* What lies outside the array (the head up to its first record, the tail
  * from its ']') must be JSON too: parse the two joined as a document with
  * an empty collection, the skeleton (NULL when it is not JSON). */
@@ -438,14 +450,11 @@ static int build(co_ix *x, int fd, image *m, cutover_error *err)
 		goto out;
 	for (;;) {
 		co_scan_item it;
-		rc = co_scan_next(scan, &it, err);
-		if (rc == CUTOVER_ENOTFOUND) {
-			cutover_error_clear(err);
-			rc = CUTOVER_OK;
-			break;
-		}
-		if (rc != CUTOVER_OK)
+		bool end;
+		if ((rc = scan_next(scan, &it, &end, err)) != CUTOVER_OK)
 			goto out;
+		if (end)
+			break;
 		if (it.kind != CO_SCAN_RECORD) {
 			plain = false;
 			break;
@@ -566,14 +575,11 @@ static int build_lines(co_ix *x, int fd, image *m, cutover_error *err)
 		goto out;
 	for (;;) {
 		co_scan_item it;
-		rc = co_scan_next(scan, &it, err);
-		if (rc == CUTOVER_ENOTFOUND) {
-			cutover_error_clear(err);
-			rc = CUTOVER_OK;
-			break;
-		}
-		if (rc != CUTOVER_OK)
+		bool end;
+		if ((rc = scan_next(scan, &it, &end, err)) != CUTOVER_OK)
 			goto out;
+		if (end)
+			break;
 		cJSON *rec = NULL;
 		cutover_error why;
 		if (co_legacy_parse(&it, &rec, &why) != CUTOVER_OK)
